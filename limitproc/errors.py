@@ -1,0 +1,13 @@
+"""The one error type users see for bad input."""
+
+
+class InputError(ValueError):
+    """Bad input, reported as one line: ``field: problem``.
+
+    The CLI prints it without a traceback and exits with status 2.
+    """
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

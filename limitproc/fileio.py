@@ -1,0 +1,62 @@
+"""Reading JSON exactly and writing files atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import InputError
+
+
+class FloatLiteral(Fraction):
+    """A JSON number written with a fraction or exponent, read as exactly the decimal written.
+
+    Raw-data inputs remember that it was a float, to check orthogonality with a tolerance.
+    """
+
+
+def read_json(path, field: str = "input"):
+    """Parse a JSON file; decimal literals become exact :class:`FloatLiteral` values."""
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise InputError(field, f"cannot read {path}: {exc.strerror}") from None
+    return parse_json(text, field)
+
+
+def parse_json(text: str, field: str = "input"):
+    try:
+        return json.loads(text, parse_float=FloatLiteral, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError(field, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:
+        raise InputError(field, str(exc)) from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+def atomic_write(path, data, mode: str = "w") -> None:
+    """Write ``data`` (str or bytes, or a callable taking a file object) to ``path`` atomically.
+
+    The file appears complete or not at all: it is written beside the target and renamed.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode if isinstance(data, str) or callable(data) else "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

@@ -1,0 +1,433 @@
+"""The problem: labels, squared input norms, neuron signs, initial activation pattern (spec §1, §3).
+
+Labels and norms are exact rationals, held as numerator/denominator arrays (int64, or Python ints
+when int64 could overflow) so that n = 10^6 costs no Python objects. The activation pattern is
+held as bits: ``numpy.packbits(pattern, axis=1)``.
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from math import lcm
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+from .exact import parse_rational
+from .fileio import FloatLiteral, atomic_write, read_json
+
+#: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
+LOSS_CONVENTIONS = {
+    "half-mean": lambda n: Fraction(1, 2 * n),
+    "mean": lambda n: Fraction(1, n),
+    "half-sum": lambda n: Fraction(1, 2),
+}
+
+_INT64_SAFE = 2**62
+
+
+def _check_loss(loss) -> str:
+    if loss not in LOSS_CONVENTIONS:
+        raise InputError("loss", f"unknown convention {loss!r} (choose {', '.join(LOSS_CONVENTIONS)})")
+    return loss
+
+
+class RationalArray:
+    """Exact rationals as numerator and (positive) denominator arrays."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num, den):
+        self.num, self.den = num, den
+
+    @classmethod
+    def from_values(cls, values, field: str) -> RationalArray:
+        fractions = [parse_rational(v, f"{field}[{i}]") for i, v in enumerate(values)]
+        num = [q.numerator for q in fractions]
+        den = [q.denominator for q in fractions]
+        return cls(_int_array(num), _int_array(den))
+
+    def __len__(self) -> int:
+        return len(self.num)
+
+    def fractions(self) -> list[Fraction]:
+        return [Fraction(int(p), int(q)) for p, q in zip(self.num, self.den)]
+
+    def __mul__(self, other: RationalArray) -> RationalArray:
+        return RationalArray(_safe_mul(self.num, other.num), _safe_mul(self.den, other.den)).reduced()
+
+    def reciprocal(self) -> RationalArray:
+        """``1/x`` for positive entries (used for ``1/q``, which validation keeps positive)."""
+        return RationalArray(self.den, self.num)
+
+    def reduced(self) -> RationalArray:
+        g = np.gcd(self.num, self.den)
+        return RationalArray(self.num // g, self.den // g)
+
+    def scaled_integers(self) -> tuple[np.ndarray, int]:
+        """Integers ``k`` and one denominator ``D`` with ``value_i = k_i / D`` exactly.
+
+        int64 when ``sum |k_i|`` provably fits, otherwise Python ints.
+        """
+        D = 1
+        for d in np.unique(self.den):
+            D = lcm(D, int(d))
+        factor_small = self.den.dtype != object and D < _INT64_SAFE
+        if factor_small:
+            factor = D // self.den
+            bound = int(np.abs(self.num).max(initial=0)) * int(factor.max(initial=1)) * max(len(self), 1)
+            if bound < _INT64_SAFE:
+                return self.num * factor, D
+        num = self.num.astype(object)
+        return num * (D // self.den.astype(object)), D
+
+
+def _int_array(values) -> np.ndarray:
+    if all(-_INT64_SAFE < int(v) < _INT64_SAFE for v in values):
+        return np.asarray(values, dtype=np.int64)
+    return np.asarray([int(v) for v in values], dtype=object)
+
+
+def _safe_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype != object and b.dtype != object:
+        amax = int(np.abs(a).max(initial=0))
+        bmax = int(np.abs(b).max(initial=0))
+        if amax * bmax < _INT64_SAFE:
+            return a * b
+    return a.astype(object) * b.astype(object)
+
+
+class Problem:
+    """A limit-process problem (spec §1, §3).
+
+    ``labels`` and ``sq_norms`` are exact rationals (ints, Fractions or strings like ``"3/2"``);
+    ``signs`` are the neurons' output signs ``s_j``; ``active[j]`` lists the samples ``i`` with
+    ``<w_j(0), x_i> > 0`` (or ``active`` is an ``(m, n)`` boolean array). ``loss`` is the loss
+    convention (``half-mean``, ``mean`` or ``half-sum``). ``magnitudes`` (``(m, n)`` floats,
+    ``|<g_j, x_i>|``) and ``a_magnitudes`` (``|a_j(0)|`` at scale 1) optionally fix a concrete
+    initialisation, for the simulator and for resolving ties.
+
+    >>> p = Problem(labels=[1, 1, -1], signs=[1, -1], active=[[0, 1, 2], [2]])
+    >>> p.n, p.m, [list(p.aligned_set(j)) for j in range(p.m)]
+    (3, 2, [[0, 1], [2]])
+    """
+
+    def __init__(self, labels, signs, active, sq_norms=None, loss: str = "half-mean", magnitudes=None, a_magnitudes=None):
+        y = labels if isinstance(labels, RationalArray) else RationalArray.from_values(labels, "labels")
+        n = len(y)
+        if sq_norms is None:
+            q = RationalArray(np.ones(n, dtype=np.int64), np.ones(n, dtype=np.int64))
+        elif isinstance(sq_norms, RationalArray):
+            q = sq_norms
+        else:
+            q = RationalArray.from_values(sq_norms, "sq_norms")
+        signs = _signs_array(signs)
+        self._init(y, q, signs, _pack_active(active, n, len(signs)), loss, magnitudes, a_magnitudes)
+
+    def _init(self, y, q, signs, packed, loss, magnitudes, a_magnitudes):
+        self.y, self.q = y, q
+        self.signs = signs
+        self.packed_active = packed
+        self.loss = _check_loss(loss)
+        self.magnitudes = None if magnitudes is None else np.asarray(magnitudes, dtype=np.float64)
+        self.a_magnitudes = None if a_magnitudes is None else np.asarray(a_magnitudes, dtype=np.float64)
+        self._validate()
+
+    @classmethod
+    def from_arrays(cls, labels_num, labels_den, sq_norms_num, sq_norms_den, signs, active_bits, loss="half-mean", **init) -> Problem:
+        """Build from the arrays of the ``.npz`` format, without per-sample Python objects."""
+        self = cls.__new__(cls)
+        y = RationalArray(np.asarray(labels_num), np.asarray(labels_den))
+        q = RationalArray(np.asarray(sq_norms_num), np.asarray(sq_norms_den))
+        self._init(y, q, _signs_array(signs), np.asarray(active_bits), loss, init.get("magnitudes"), init.get("a_magnitudes"))
+        return self
+
+    # -- validation ---------------------------------------------------------------------------
+    def _validate(self) -> None:
+        n, m = self.n, self.m
+        if n == 0:
+            raise InputError("labels", "no samples")
+        if len(self.q) != n:
+            raise InputError("sq_norms", f"has {len(self.q)} entries but there are {n} labels")
+        for field, arr in (("labels", self.y), ("sq_norms", self.q)):
+            if arr.num.dtype.kind not in "iO" or arr.den.dtype.kind not in "iO":
+                raise InputError(field, "numerators and denominators must be integers")
+            bad = np.flatnonzero(arr.den <= 0)
+            if bad.size:
+                raise InputError(f"{field}[{bad[0]}]", "denominator must be positive")
+        zero = np.flatnonzero(self.y.num == 0)
+        if zero.size:
+            raise InputError(f"labels[{zero[0]}]", "zero label (labels must be non-zero)")
+        nonpos = np.flatnonzero(self.q.num <= 0)
+        if nonpos.size:
+            i = nonpos[0]
+            raise InputError(f"sq_norms[{i}]", f"squared norm must be positive, got {Fraction(int(self.q.num[i]), int(self.q.den[i]))}")
+        if self.packed_active.shape != (m, (n + 7) // 8) or self.packed_active.dtype != np.uint8:
+            raise InputError("active", f"expected packed bits of shape ({m}, {(n + 7) // 8}) and dtype uint8, got {self.packed_active.shape} {self.packed_active.dtype}")
+        if n % 8 and m and np.any(self.packed_active[:, -1] & np.uint8((1 << (8 - n % 8)) - 1)):
+            raise InputError("active", f"bits set past sample {n - 1}")
+        if self.magnitudes is not None:
+            if self.magnitudes.shape != (m, n):
+                raise InputError("magnitudes", f"expected shape ({m}, {n}), got {self.magnitudes.shape}")
+            if not np.all(np.isfinite(self.magnitudes)) or np.any(self.magnitudes <= 0):
+                raise InputError("magnitudes", "entries must be positive and finite")
+        if self.a_magnitudes is not None:
+            if self.a_magnitudes.shape != (m,):
+                raise InputError("a_magnitudes", f"expected {m} entries, got {self.a_magnitudes.shape}")
+            if not np.all(np.isfinite(self.a_magnitudes)) or np.any(self.a_magnitudes <= 0):
+                raise InputError("a_magnitudes", "entries must be positive and finite")
+
+    # -- views --------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def m(self) -> int:
+        return len(self.signs)
+
+    @property
+    def labels(self) -> list[Fraction]:
+        return self.y.fractions()
+
+    @property
+    def sq_norms(self) -> list[Fraction]:
+        return self.q.fractions()
+
+    @property
+    def loss_factor(self) -> Fraction:
+        """The ``c`` of ``L = c * sum_i r_i^2``."""
+        return LOSS_CONVENTIONS[self.loss](self.n)
+
+    @property
+    def positive_labels(self) -> np.ndarray:
+        return self.y.num > 0
+
+    def active_matrix(self) -> np.ndarray:
+        """``(m, n)`` booleans: ``<w_j(0), x_i> > 0``."""
+        return np.unpackbits(self.packed_active, axis=1, count=self.n).view(bool)
+
+    def aligned_bits(self) -> np.ndarray:
+        """The aligned sets (spec §3) as packed bits: active and ``s_j y_i > 0``."""
+        pos = np.packbits(self.positive_labels)
+        same_sign = np.where((self.signs > 0)[:, None], pos[None, :], ~pos[None, :])
+        return self.packed_active & same_sign
+
+    def aligned_matrix(self) -> np.ndarray:
+        """``(m, n)`` booleans: sample ``i`` is in the aligned set ``A_j``."""
+        return np.unpackbits(self.aligned_bits(), axis=1, count=self.n).view(bool)
+
+    def aligned_set(self, j: int) -> np.ndarray:
+        """``A_j = {i : <g_j, x_i> > 0 and s_j y_i > 0}`` as sorted indices."""
+        bits = self.aligned_bits()[j]
+        return np.flatnonzero(np.unpackbits(bits, count=self.n))
+
+    def active_sets(self) -> list[list[int]]:
+        return [np.flatnonzero(row).tolist() for row in self.active_matrix()]
+
+    def covered(self) -> np.ndarray:
+        """Samples in some aligned set: exactly the ones the limit fits (spec §5)."""
+        return np.unpackbits(np.bitwise_or.reduce(self.aligned_bits(), axis=0), count=self.n).view(bool) if self.m else np.zeros(self.n, bool)
+
+    # -- files --------------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
+        """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
+        path = Path(path)
+        if path.suffix == ".npz":
+            return cls._from_npz(path)
+        if path.suffix != ".json":
+            raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
+        data = read_json(path, "problem")
+        if isinstance(data, dict) and "inputs" in data:
+            return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data) -> Problem:
+        """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
+        if not isinstance(data, dict):
+            raise InputError("problem", "expected a JSON object")
+        known = {"labels", "signs", "active", "sq_norms", "loss", "magnitudes", "a_magnitudes"}
+        for key in data:
+            if key not in known:
+                raise InputError(key, f"unknown field (expected {', '.join(sorted(known))})")
+        for key in ("labels", "signs", "active"):
+            if key not in data:
+                raise InputError(key, "missing")
+            if not isinstance(data[key], list):
+                raise InputError(key, "must be a list")
+        return cls(
+            labels=data["labels"],
+            signs=data["signs"],
+            active=data["active"],
+            sq_norms=data.get("sq_norms"),
+            loss=data.get("loss", "half-mean"),
+            magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
+            a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
+        )
+
+    @classmethod
+    def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
+        from .rawdata import problem_from_raw
+
+        return problem_from_raw(cls, data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+
+    @classmethod
+    def _from_npz(cls, path) -> Problem:
+        try:
+            npz = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError("problem", f"cannot read {path} as .npz: {exc}") from None
+        with npz:
+            arrays = {}
+            for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den", "signs", "active", "loss"):
+                if key not in npz.files:
+                    raise InputError(key, "missing from the .npz file")
+                arrays[key] = npz[key]
+            init = {key: npz[key] for key in ("magnitudes", "a_magnitudes") if key in npz.files}
+        for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den"):
+            if arrays[key].dtype.kind != "i" or arrays[key].ndim != 1:
+                raise InputError(key, f"expected a 1-d integer array, got {arrays[key].dtype} of shape {arrays[key].shape}")
+        if arrays["labels_num"].shape != arrays["labels_den"].shape:
+            raise InputError("labels_den", "length differs from labels_num")
+        if arrays["sq_norms_num"].shape != arrays["sq_norms_den"].shape:
+            raise InputError("sq_norms_den", "length differs from sq_norms_num")
+        if arrays["active"].ndim != 2:
+            raise InputError("active", "expected a 2-d uint8 array of packed bits")
+        return cls.from_arrays(
+            arrays["labels_num"].astype(np.int64),
+            arrays["labels_den"].astype(np.int64),
+            arrays["sq_norms_num"].astype(np.int64),
+            arrays["sq_norms_den"].astype(np.int64),
+            arrays["signs"],
+            arrays["active"],
+            loss=str(arrays["loss"]),
+            **init,
+        )
+
+    def to_dict(self) -> dict:
+        data = {
+            "labels": [_json_number(q) for q in self.labels],
+            "sq_norms": [_json_number(q) for q in self.sq_norms],
+            "signs": self.signs.tolist(),
+            "active": self.active_sets(),
+            "loss": self.loss,
+        }
+        if self.magnitudes is not None:
+            data["magnitudes"] = self.magnitudes.tolist()
+        if self.a_magnitudes is not None:
+            data["a_magnitudes"] = self.a_magnitudes.tolist()
+        return data
+
+    def to_file(self, path) -> None:
+        """Write ``.json`` or ``.npz`` (by extension), atomically."""
+        path = Path(path)
+        if path.suffix == ".json":
+            import json
+
+            atomic_write(path, json.dumps(self.to_dict()) + "\n")
+        elif path.suffix == ".npz":
+            arrays = {
+                "labels_num": self.y.num,
+                "labels_den": self.y.den,
+                "sq_norms_num": self.q.num,
+                "sq_norms_den": self.q.den,
+            }
+            for key, arr in arrays.items():
+                if arr.dtype == object:
+                    raise InputError(key, "too large for int64; use the .json format")
+            buf = io.BytesIO()
+            extra = {k: v for k, v in (("magnitudes", self.magnitudes), ("a_magnitudes", self.a_magnitudes)) if v is not None}
+            np.savez(buf, signs=self.signs, active=self.packed_active, loss=np.array(self.loss), **arrays, **extra)
+            atomic_write(path, buf.getvalue())
+        else:
+            raise InputError("output", f"unknown file extension {path.suffix!r} (use .json or .npz)")
+
+    def __repr__(self) -> str:
+        return f"Problem(n={self.n}, m={self.m}, loss={self.loss!r})"
+
+
+def _signs_array(signs) -> np.ndarray:
+    values = list(signs) if not isinstance(signs, np.ndarray) else signs.tolist()
+    for j, s in enumerate(values):
+        if isinstance(s, bool) or s not in (1, -1) or isinstance(s, FloatLiteral):
+            raise InputError(f"signs[{j}]", f"must be +1 or -1, got {s!r}")
+    return np.asarray(values, dtype=np.int8)
+
+
+def _pack_active(active, n: int, m: int) -> np.ndarray:
+    if isinstance(active, np.ndarray) and active.ndim == 2:
+        if active.shape != (m, n):
+            raise InputError("active", f"expected shape ({m}, {n}), got {active.shape}")
+        return np.packbits(active.astype(bool), axis=1)
+    if len(active) != m:
+        raise InputError("active", f"has {len(active)} sets but there are {m} signs")
+    pattern = np.zeros((m, n), dtype=bool)
+    for j, indices in enumerate(active):
+        if isinstance(indices, (str, bytes)) or not hasattr(indices, "__iter__"):
+            raise InputError(f"active[{j}]", "must be a list of sample indices")
+        for i in indices:
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or isinstance(i, FloatLiteral):
+                raise InputError(f"active[{j}]", f"index {i!r} is not an integer")
+            if not 0 <= i < n:
+                raise InputError(f"active[{j}]", f"index {i} out of range for n = {n}")
+            pattern[j, i] = True
+    return np.packbits(pattern, axis=1)
+
+
+def _float_matrix(value, field):
+    if value is None:
+        return None
+    try:
+        return np.asarray([[float(x) for x in row] for row in value] if value and isinstance(value[0], list) else [float(x) for x in value], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(field, "must be a list of numbers or of lists of numbers") from None
+
+
+def _json_number(q: Fraction):
+    return q.numerator if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+
+
+def generate(n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean") -> Problem:
+    """A random problem as in spec §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
+
+    The pattern is drawn as random bits: for orthogonal data and isotropic Gaussian ``g_j`` the signs
+    of ``<g_j, x_i>`` are exactly i.i.d. fair coins. ``labels``: ``pm1`` (uniform ±1), ``gauss``
+    (standard normal) or ``uniform`` (on [-1, 1]); ``norms``: ``unit`` or ``uniform`` (squared norms
+    uniform on [1/2, 3/2]). Non-integer values are rounded to ``decimals`` decimals and stored
+    exactly; a label that rounds to 0 is drawn again. The same arguments give the same problem.
+    """
+    if n < 1:
+        raise InputError("n", f"must be at least 1, got {n}")
+    if m < 0:
+        raise InputError("m", f"must be non-negative, got {m}")
+    if not 0 <= decimals <= 15:
+        raise InputError("decimals", f"must be between 0 and 15, got {decimals}")
+    _check_loss(loss)
+    rng = np.random.default_rng(seed)
+    signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
+    bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
+    if n % 8 and m:
+        bits[:, -1] &= np.uint8((0xFF << (8 - n % 8)) & 0xFF)
+    scale = 10**decimals
+    if labels == "pm1":
+        y = RationalArray(np.where(rng.integers(0, 2, size=n) == 1, 1, -1).astype(np.int64), np.ones(n, np.int64))
+    elif labels in ("gauss", "uniform"):
+        draw = (lambda k: rng.standard_normal(k)) if labels == "gauss" else (lambda k: rng.uniform(-1.0, 1.0, k))
+        num = np.rint(draw(n) * scale).astype(np.int64)
+        while (zero := np.flatnonzero(num == 0)).size:
+            num[zero] = np.rint(draw(zero.size) * scale).astype(np.int64)
+        y = RationalArray(num, np.full(n, scale, np.int64)).reduced()
+    else:
+        raise InputError("labels", f"unknown label law {labels!r} (choose pm1, gauss, uniform)")
+    if norms == "unit":
+        q = RationalArray(np.ones(n, np.int64), np.ones(n, np.int64))
+    elif norms == "uniform":
+        num = np.rint(rng.uniform(0.5, 1.5, n) * scale).astype(np.int64)
+        q = RationalArray(np.maximum(num, 1), np.full(n, scale, np.int64)).reduced()
+    else:
+        raise InputError("norms", f"unknown norm law {norms!r} (choose unit, uniform)")
+    return Problem.from_arrays(y.num, y.den, q.num, q.den, signs, bits, loss=loss)

@@ -1,0 +1,379 @@
+"""The saddle-to-saddle jump process of the small-initialisation limit (spec §4-§6), exactly.
+
+Each not-escaped neuron ``j`` has a rate ``mu_j = 2c sqrt(R_j)`` with ``R_j = sum_{A_j \\ F} y_i^2 q_i``
+(``2c = 1/n`` by default) and an exponent ``S_j`` growing at that rate. Between changes of its rate
+a neuron's exponent is linear in ``tau``, so the engine keeps, per neuron, the exponent at its last
+rate change and its escape time ``T_j = tau_c + (1 - S_j(tau_c)) / mu_j``. The next jump is the
+certified minimum of the ``T_j``; a jump only changes the neurons whose remaining aligned samples
+it fits. All values are nodes of one exact :class:`~limitproc.exact.Program`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .exact import (
+    DEFAULT_MAX_PRECISION,
+    DEFAULT_PRECISION,
+    DEFAULT_TERM_BUDGET,
+    ExactValue,
+    Program,
+    rational_string,
+    sqrt_string,
+)
+from .problem import Problem
+
+
+@dataclass(frozen=True)
+class EscapeDirection:
+    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (spec §5).
+
+    In the coordinates ``(a_j, v_i = u_ji / ||x_i||)``, ``i`` in the block, it is
+    ``(s_j, |y_i| ||x_i|| / sqrt(R))`` with ``R = sum_block y_i^2 q_i``; its squared length is 2.
+    """
+
+    neuron: int
+    a: int
+    samples: np.ndarray
+    radicands: tuple[Fraction, ...]  # v_i = sqrt(radicand_i)
+
+    def v(self) -> dict[int, str]:
+        return {int(i): sqrt_string(r) for i, r in zip(self.samples, self.radicands)}
+
+    def to_dict(self) -> dict:
+        return {"neuron": self.neuron, "a": str(self.a), "v": {str(i): s for i, s in self.v().items()}}
+
+
+@dataclass(frozen=True)
+class Jump:
+    """Jump ``k`` (from 1): at time ``tau`` the neuron(s) escape and fit ``samples`` (spec §4)."""
+
+    k: int
+    tau: ExactValue
+    neurons: tuple[int, ...]
+    blocks: dict[int, np.ndarray]  # each escaping neuron's block A_j \ F
+    samples: np.ndarray  # the union of the blocks
+    shared: np.ndarray  # samples in two or more blocks (only in a tie)
+    plateau_loss: Fraction  # the loss of the saddle entered
+    rates: dict[int, ExactValue]  # mu_j of each escaping neuron just before it escapes
+    tie_certificate: str | None  # "structure", "canonical", or None: a tie not certified
+    _radicands: dict[int, Fraction] = field(repr=False)
+    _problem: Problem = field(repr=False)
+
+    @property
+    def tie(self) -> bool:
+        return len(self.neurons) > 1
+
+    @property
+    def tie_certified(self) -> bool | None:
+        return (self.tie_certificate is not None) if self.tie else None
+
+    def escape_direction(self, neuron: int | None = None) -> EscapeDirection:
+        neuron = self.neurons[0] if neuron is None else neuron
+        block = self.blocks[neuron]
+        y2q = (self._problem.y * self._problem.y * self._problem.q)
+        R = self._radicands[neuron]
+        radicands = tuple(Fraction(int(y2q.num[i]), int(y2q.den[i])) / R for i in block)
+        return EscapeDirection(neuron, int(self._problem.signs[neuron]), block, radicands)
+
+
+@dataclass(frozen=True)
+class Saddle:
+    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), spec §5.
+
+    Every escaped neuron ``j`` with block ``B_j`` has ``a_j = s_j Q_j^(1/4)`` and
+    ``u_ji = <w_j, x_i> = y_i / a_j`` on ``B_j``, with ``Q_j = sum_{B_j} y_i^2 / q_i``; the other
+    neurons are 0. ``determined`` is False once an overlapping tie has split samples in a way the
+    limit does not fix.
+    """
+
+    k: int
+    tau: ExactValue
+    loss: Fraction
+    escaped: dict[int, np.ndarray]
+    block_norms: dict[int, Fraction]  # Q_j
+    determined: bool
+    sq_norm: ExactValue | None
+    unstable: dict[int, ExactValue]  # not-escaped neurons with mu_j > 0 -> mu_j
+    min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
+
+    @property
+    def fitted(self) -> np.ndarray:
+        if not self.escaped:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate(list(self.escaped.values())))
+
+    def network(self, problem: Problem) -> dict[int, tuple]:
+        """Exact parameters ``{j: (a_j, {i: u_ji})}`` as sympy numbers (escaped neurons only)."""
+        import sympy
+
+        if not self.determined:
+            raise ValueError(f"saddle {self.k}: the weights are undetermined after an overlapping tie")
+        labels = problem.labels
+        out = {}
+        for j, block in self.escaped.items():
+            Q = self.block_norms[j]
+            a = int(problem.signs[j]) * sympy.Rational(Q.numerator, Q.denominator) ** sympy.Rational(1, 4)
+            out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / a for i in block})
+        return out
+
+
+@dataclass
+class Result:
+    """The limit process of a problem: its jumps and saddles, the final network and its norms."""
+
+    problem: Problem
+    program: Program
+    jumps: list[Jump]
+    saddles: list[Saddle]
+    never_escaped: list[int]
+    uncovered: np.ndarray
+    sq_norm: ExactValue | None
+    sq_norm_reason: str | None  # why ``sq_norm`` is None
+    min_sq_norm: ExactValue
+
+    @property
+    def interpolates(self) -> bool:
+        return self.uncovered.size == 0
+
+    @property
+    def final_loss(self) -> Fraction:
+        return self.saddles[-1].loss
+
+    @property
+    def final(self) -> Saddle:
+        return self.saddles[-1]
+
+    def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
+        """The public JSON contract (field names are stable)."""
+        p = self.problem
+        jumps = []
+        for jump in self.jumps:
+            record = {
+                "k": jump.k,
+                "tau": jump.tau.exact(),
+                "tau_decimal": jump.tau.decimal(digits),
+                "neurons": list(jump.neurons),
+                "samples": jump.samples.tolist(),
+                "plateau_loss": rational_string(jump.plateau_loss),
+                "tie": jump.tie,
+                "shared": jump.shared.tolist(),
+            }
+            if jump.tie:
+                record["tie_certified"] = jump.tie_certified
+                record["tie_certificate"] = jump.tie_certificate
+                record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
+            if escape_directions:
+                record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
+            jumps.append(record)
+        return {
+            "n": p.n,
+            "m": p.m,
+            "loss": p.loss,
+            "jumps": jumps,
+            "interpolates": self.interpolates,
+            "uncovered": self.uncovered.tolist(),
+            "final_loss": rational_string(self.final_loss),
+            "sq_norm": None if self.sq_norm is None else self.sq_norm.exact(max(self.program.term_budget, p.m + 1)),
+            "sq_norm_decimal": None if self.sq_norm is None else self.sq_norm.decimal(digits),
+            "sq_norm_undetermined": self.sq_norm_reason,
+            "min_sq_norm": self.min_sq_norm.exact(),
+            "min_sq_norm_decimal": self.min_sq_norm.decimal(digits),
+            "never_escaped": self.never_escaped,
+            "term_budget": self.program.term_budget,
+        }
+
+    def to_json(self, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(digits, escape_directions), indent=indent)
+
+
+@dataclass
+class _Neuron:
+    """A not-yet-escaped neuron: its radicand and the nodes of its rate, anchor and escape time."""
+
+    R: int  # R_j times the common denominator of the rate weights
+    mu: int
+    S: int  # exponent at the anchor time
+    anchor: int
+    T: int  # escape time if nothing changes
+    history: int  # equal histories of rates give equal exponents (a tie certified by structure)
+
+
+def solve(
+    problem: Problem,
+    *,
+    term_budget: int = DEFAULT_TERM_BUDGET,
+    precision: int = DEFAULT_PRECISION,
+    max_precision: int = DEFAULT_MAX_PRECISION,
+    progress: bool = False,
+) -> Result:
+    """Run the jump process of spec §4 exactly.
+
+    ``term_budget`` caps the canonical radical forms (values over it are still exact as programs
+    and have certified decimals); ``precision`` is the working precision of the balls in bits, and
+    ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
+    """
+    return _Engine(problem, term_budget, precision, max_precision).run(progress)
+
+
+def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
+    """Row sums of ``weights`` over a boolean ``(rows, k)`` mask, exactly."""
+    if uniform is not None:
+        return [int(c) * uniform for c in np.count_nonzero(mask, axis=1)]
+    return [int(weights[row].sum()) for row in mask]
+
+
+class _Engine:
+    def __init__(self, problem: Problem, term_budget: int, precision: int, max_precision: int):
+        self.problem = problem
+        self.precision, self.max_precision = precision, max_precision
+        self.program = Program(term_budget)
+        y2 = problem.y * problem.y
+        self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
+        self.loss_w, self.loss_den = y2.scaled_integers()
+        self.norm_w, self.norm_den = (y2 * problem.q.reciprocal()).scaled_integers()
+        first = self.rate_w[0]
+        self.uniform = int(first) if np.all(self.rate_w == first) else None
+        # mu_j^2 = (2c)^2 R_j
+        self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
+        self._histories: dict[tuple, int] = {}
+
+    def _history(self, key: tuple) -> int:
+        return self._histories.setdefault(key, len(self._histories))
+
+    def _sum(self, weights, den, indices) -> Fraction:
+        return Fraction(int(weights[indices].sum()), den)
+
+    def run(self, progress: bool) -> Result:
+        p, prog = self.problem, self.program
+        aligned = p.aligned_matrix()
+        zero, one = prog.const(0), prog.const(1)
+        live: dict[int, _Neuron] = {}
+        for j, R in enumerate(_masked_sums(self.rate_w, self.uniform, aligned)):
+            if R > 0:
+                mu = prog.sqrt(self.rate_coef * R)
+                live[j] = _Neuron(R, mu, zero, zero, prog.div(one, mu), self._history((R,)))
+        fitted = np.zeros(p.n, dtype=bool)
+        loss_left = int(self.loss_w.sum())
+        c = p.loss_factor
+        escaped: dict[int, np.ndarray] = {}
+        block_norms: dict[int, Fraction] = {}
+        norm_node, reason = zero, None
+        jumps: list[Jump] = []
+        saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, zero, live)]
+
+        from .progress import progress_bar
+
+        with progress_bar(total=len(live), desc="jumps", enabled=progress) as bar:
+            while live:
+                group, certificate = self._earliest(live)
+                k = len(jumps) + 1
+                tau = live[group[0]].T
+                blocks = {j: np.flatnonzero(aligned[j] & ~fitted) for j in group}
+                allb = np.concatenate(list(blocks.values()))
+                union, counts = np.unique(allb, return_counts=True)
+                shared = union[counts > 1]
+                fitted[union] = True
+                loss_left -= int(self.loss_w[union].sum())
+                rates, radicands = {}, {}
+                for j in group:
+                    state = live.pop(j)
+                    rates[j] = prog.value(state.mu)
+                    radicands[j] = Fraction(state.R, self.rate_den)
+                    escaped[j] = blocks[j]
+                    block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
+                    if reason is None and not shared.size:
+                        norm_node = prog.add(norm_node, prog.sqrt(4 * block_norms[j]))
+                if shared.size and reason is None:
+                    reason = f"jump {k}: tied neurons {list(group)} share samples {shared.tolist()}; their split depends on the initial magnitudes"
+                    norm_node = None
+                self._update(live, aligned, union, tau, k)
+                loss = c * Fraction(loss_left, self.loss_den)
+                jumps.append(Jump(k, prog.value(tau), tuple(group), blocks, union, shared, loss, rates,
+                                  certificate if len(group) > 1 else None, radicands, p))
+                saddles.append(self._saddle(k, tau, loss, escaped, block_norms, reason is None, norm_node, live))
+                bar.update(len(group))
+        Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)
+        Qneg = self._sum(self.norm_w, self.norm_den, ~p.positive_labels)
+        min_sq_norm = prog.add(prog.sqrt(4 * Qpos), prog.sqrt(4 * Qneg))
+        return Result(
+            problem=p,
+            program=prog,
+            jumps=jumps,
+            saddles=saddles,
+            never_escaped=sorted(set(range(p.m)) - set(escaped)),
+            uncovered=np.flatnonzero(~fitted),
+            sq_norm=None if norm_node is None else prog.value(norm_node),
+            sq_norm_reason=reason,
+            min_sq_norm=prog.value(min_sq_norm),
+        )
+
+    def _update(self, live: dict[int, _Neuron], aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
+        """Neurons whose remaining aligned samples were just fitted change rate at ``tau``."""
+        if not live:
+            return
+        prog = self.program
+        one = prog.const(1)
+        idx = np.fromiter(live, dtype=np.int64, count=len(live))
+        lost = _masked_sums(self.rate_w[union], self.uniform, aligned[np.ix_(idx, union)])
+        for j, d in zip(idx.tolist(), lost):
+            if not d:
+                continue
+            state = live[j]
+            state.S = prog.add(state.S, prog.mul(state.mu, prog.sub(tau, state.anchor)))
+            state.anchor = tau
+            state.R -= d
+            if state.R == 0:  # all its samples were fitted by others: it never escapes
+                del live[j]
+                continue
+            state.mu = prog.sqrt(self.rate_coef * state.R)
+            state.T = prog.add(tau, prog.div(prog.sub(one, state.S), state.mu))
+            state.history = self._history((state.history, k, state.R))
+
+    def _earliest(self, live: dict[int, _Neuron]) -> tuple[list[int], str | None]:
+        """The neurons with the smallest escape time, and how their tie (if any) is certified."""
+        prog = self.program
+        by_history: dict[int, list[int]] = {}
+        for j, state in live.items():
+            by_history.setdefault(state.history, []).append(j)
+        classes = sorted(by_history.values(), key=lambda js: float(prog.ball(live[js[0]].T, self.precision).mid()))
+        best = classes[0]
+        while True:
+            tied, hows, smaller = [best], [], None
+            for other in classes:
+                if other is best:
+                    continue
+                sign, certified = prog.compare(live[other[0]].T, live[best[0]].T, self.precision, self.max_precision)
+                if sign < 0:
+                    smaller = other
+                    break
+                if sign == 0:
+                    tied.append(other)
+                    hows.append("canonical" if certified else None)
+            if smaller is None:
+                break
+            best = smaller
+        neurons = sorted(j for js in tied for j in js)
+        certificate = "structure" if not hows else ("canonical" if all(hows) else None)
+        return neurons, certificate
+
+    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live) -> Saddle:
+        prog = self.program
+        unstable = {j: prog.value(s.mu) for j, s in sorted(live.items())}
+        top = max(live.items(), key=lambda item: item[1].R, default=None)
+        min_eig = None if top is None else prog.value(prog.sub(prog.const(0), top[1].mu))
+        return Saddle(
+            k=k,
+            tau=prog.value(tau),
+            loss=loss,
+            escaped=dict(escaped),
+            block_norms=dict(block_norms),
+            determined=determined,
+            sq_norm=None if norm_node is None else prog.value(norm_node),
+            unstable=unstable,
+            min_eigenvalue=min_eig,
+        )

@@ -1,0 +1,1 @@
+"""proofs_check: the theory's claims as executable checks (filled by the proofs_check issue)."""
