@@ -1,0 +1,200 @@
+"""The ``limitproc`` command: a thin layer over the library.
+
+Every subcommand is a pair: ``_add_NAME(subparsers)`` declares its arguments, ``_run_NAME(args)``
+calls the library and returns the text to write. Bad input is one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from .errors import InputError
+
+EXAMPLES = {
+    "solve": "limitproc solve problem.json --format json --digits 40 -o result.json",
+    "generate": "limitproc generate --n 1000 --m 16 --labels gauss --decimals 3 --seed 1 -o big.npz",
+    "demo": "limitproc demo",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _subparser(sub, name: str, help: str) -> argparse.ArgumentParser:
+    return sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=f"example:\n  {EXAMPLES[name]}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+
+
+def _add_solver_options(parser: argparse.ArgumentParser) -> None:
+    from .exact import DEFAULT_MAX_PRECISION, DEFAULT_PRECISION, DEFAULT_TERM_BUDGET
+
+    parser.add_argument("--digits", type=_positive_int, default=30, help="significant digits of the certified decimals (default 30)")
+    parser.add_argument("--term-budget", type=_positive_int, default=DEFAULT_TERM_BUDGET, help=f"largest canonical radical form, in terms (default {DEFAULT_TERM_BUDGET})")
+    parser.add_argument("--precision", type=_positive_int, default=DEFAULT_PRECISION, help=f"working precision of the certified balls, in bits (default {DEFAULT_PRECISION})")
+    parser.add_argument("--max-precision", type=_positive_int, default=DEFAULT_MAX_PRECISION, help=f"precision at which near-ties go to canonical forms (default {DEFAULT_MAX_PRECISION})")
+
+
+def _solve_kwargs(args) -> dict:
+    return {"term_budget": args.term_budget, "precision": args.precision, "max_precision": args.max_precision, "progress": True}
+
+
+def _load_problem(args):
+    from .problem import Problem
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        problem = Problem.from_file(args.problem, allow_sign_flip=getattr(args, "allow_sign_flip", False), ortho_tol=getattr(args, "ortho_tol", 1e-9))
+    for w in caught:
+        print(f"limitproc: warning: {w.message}; the limit is not established for this initialisation", file=sys.stderr)
+    return problem
+
+
+def _add_problem_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("problem", metavar="PROBLEM", help="problem file: .json (problem or raw data) or .npz")
+    parser.add_argument("--allow-sign-flip", action="store_true", help="accept raw data with |a_j| < ||w_j|| (the limit is then not established)")
+    parser.add_argument("--ortho-tol", type=float, default=1e-9, help="relative tolerance for orthogonality of decimal raw inputs (default 1e-9)")
+
+
+# -- solve ------------------------------------------------------------------------------------
+def _add_solve(sub) -> None:
+    parser = _subparser(sub, "solve", "Compute the jump process of a problem exactly.")
+    _add_problem_argument(parser)
+    parser.add_argument("--format", choices=("text", "json", "csv", "latex"), default="text", help="output format (default text)")
+    parser.add_argument("--escape-directions", action="store_true", help="include the exact escape directions in the JSON")
+    _add_solver_options(parser)
+    _add_output(parser)
+
+
+def _run_solve(args) -> str:
+    from .export import render_result
+    from .process import solve
+
+    result = solve(_load_problem(args), **_solve_kwargs(args))
+    return render_result(result, args.format, args.digits, args.escape_directions)
+
+
+# -- generate ---------------------------------------------------------------------------------
+def _add_generate(sub) -> None:
+    parser = _subparser(sub, "generate", "Generate a random problem (uniform signs, Bernoulli(1/2) activations).")
+    parser.add_argument("--n", type=_positive_int, required=True, help="number of samples")
+    parser.add_argument("--m", type=_positive_int, required=True, help="number of neurons")
+    parser.add_argument("--labels", choices=("pm1", "gauss", "uniform"), default="pm1", help="label law (default pm1)")
+    parser.add_argument("--norms", choices=("unit", "uniform"), default="unit", help="squared-norm law (default unit)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--decimals", type=int, default=3, help="decimals of non-integer labels and norms (default 3)")
+    parser.add_argument("--loss", choices=("half-mean", "mean", "half-sum"), default="half-mean", help="loss convention (default half-mean)")
+    parser.add_argument("-o", "--output", metavar="FILE", required=True, help="problem file to write: .json or .npz")
+
+
+def _run_generate(args) -> None:
+    from .problem import generate
+
+    problem = generate(args.n, args.m, labels=args.labels, norms=args.norms, seed=args.seed, decimals=args.decimals, loss=args.loss)
+    problem.to_file(args.output)
+
+
+# -- demo -------------------------------------------------------------------------------------
+DEMO = {"n": 64, "m": 12, "labels": "pm1", "seed": 0}
+
+
+def _add_demo(sub) -> None:
+    parser = _subparser(sub, "demo", f"Solve a built-in example (n={DEMO['n']}, m={DEMO['m']}, ±1 labels, seed {DEMO['seed']}) and print the table.")
+    parser.add_argument("--format", choices=("text", "json", "csv", "latex"), default="text", help="output format (default text)")
+    _add_solver_options(parser)
+    _add_output(parser)
+
+
+def _run_demo(args) -> str:
+    from .export import render_result
+    from .problem import generate
+    from .process import solve
+
+    problem = generate(DEMO["n"], DEMO["m"], labels=DEMO["labels"], seed=DEMO["seed"])
+    result = solve(problem, **_solve_kwargs(args))
+    title = f"limitproc demo: generate(n={DEMO['n']}, m={DEMO['m']}, labels={DEMO['labels']!r}, seed={DEMO['seed']})\n\n"
+    return (title if args.format == "text" else "") + render_result(result, args.format, args.digits)
+
+
+COMMANDS = {
+    "solve": (_add_solve, _run_solve),
+    "generate": (_add_generate, _run_generate),
+    "demo": (_add_demo, _run_demo),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="limitproc",
+        description="Exact small-initialisation limit of two-layer ReLU gradient flow on orthogonal data.",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"limitproc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def write_output(text: str | None, output: str | None) -> None:
+    """Write to ``output`` atomically, or to stdout."""
+    if text is None:
+        return
+    if output:
+        from .fileio import atomic_write
+
+        try:
+            atomic_write(output, text)
+        except OSError as exc:
+            raise InputError("--output", f"cannot write {output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        text = COMMANDS[args.command][1](args)
+        write_output(text, getattr(args, "output", None) if text is not None else None)
+    except InputError as exc:
+        print(f"limitproc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"limitproc {args.command}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("limitproc: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Tables of a result in text, CSV, Markdown, LaTeX (booktabs) and JSON.
+
+A table is a list of column names and rows of cells. A cell is a plain value or an
+:class:`ExactCell`: an exact sympify-able string, typeset as a radical in LaTeX.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+
+from .process import Result
+
+TABLE_FORMATS = ("text", "csv", "markdown", "latex", "json")
+
+
+@dataclass(frozen=True)
+class ExactCell:
+    """An exact value (sympify-able string, or None over the budget) and its certified decimal."""
+
+    exact: str | None
+    decimal: str
+
+    def __str__(self) -> str:
+        return self.exact if self.exact is not None else self.decimal
+
+    def latex(self) -> str:
+        if self.exact is None:
+            return self.decimal
+        import sympy
+
+        return sympy.latex(sympy.sympify(self.exact))
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list]
+    caption: str = ""
+    header: list[str] | None = None  # comment lines (version, input hash)
+
+    def render(self, fmt: str) -> str:
+        if fmt not in TABLE_FORMATS:
+            raise ValueError(f"unknown format {fmt!r}")
+        return getattr(self, f"_{fmt}")()
+
+    def _cells(self):
+        return [[str(c) if c is not None else "" for c in row] for row in self.rows]
+
+    def _comments(self, prefix: str) -> str:
+        return "".join(f"{prefix}{line}\n" for line in (self.header or []))
+
+    def _text(self) -> str:
+        cells = [self.columns] + self._cells()
+        widths = [max(len(r[i]) for r in cells) for i in range(len(self.columns))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return self._comments("# ") + "\n".join(lines) + "\n"
+
+    def _csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(self.columns)
+        writer.writerows(self._cells())
+        return self._comments("# ") + buf.getvalue()
+
+    def _markdown(self) -> str:
+        def row(cells):
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        lines = [row(self.columns), "|" + "|".join("---" for _ in self.columns) + "|"]
+        lines += [row(r) for r in self._cells()]
+        return self._comments("<!-- ").replace("\n", " -->\n") + "\n".join(lines) + "\n"
+
+    def _latex(self) -> str:
+        def cell(c):
+            if isinstance(c, ExactCell):
+                return f"${c.latex()}$"
+            return _latex_escape("" if c is None else str(c))
+
+        lines = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(self.columns) + "}", r"\toprule"]
+        lines.append(" & ".join(_latex_escape(c) for c in self.columns) + r" \\")
+        lines.append(r"\midrule")
+        lines += [" & ".join(cell(c) for c in r) + r" \\" for r in self.rows]
+        lines += [r"\bottomrule", r"\end{tabular}"]
+        if self.caption:
+            lines.append(r"\caption{" + _latex_escape(self.caption) + "}")
+        lines.append(r"\end{table}")
+        return self._comments("% ") + "\n".join(lines) + "\n"
+
+    def _json(self) -> str:
+        def cell(c):
+            if isinstance(c, ExactCell):
+                return {"exact": c.exact, "decimal": c.decimal}
+            return c
+
+        data = {"columns": self.columns, "rows": [[cell(c) for c in r] for r in self.rows]}
+        if self.header:
+            data["header"] = self.header
+        return json.dumps(data, indent=1) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    out = []
+    for ch in text:
+        if ch in "&%$#_{}":
+            out.append("\\" + ch)
+        elif ch == "\\":
+            out.append(r"\textbackslash{}")
+        elif ch == "~":
+            out.append(r"\textasciitilde{}")
+        elif ch == "^":
+            out.append(r"\textasciicircum{}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def jump_table(result: Result, digits: int = 30) -> Table:
+    """One row per jump: k, tau exact and decimal, neurons, block size, plateau loss, tie."""
+    rows = []
+    for jump in result.jumps:
+        loss = _rational_cell(jump.plateau_loss, digits)
+        tie = "" if not jump.tie else ("tie" if jump.tie_certified else "tie (not certified)")
+        rows.append([
+            jump.k,
+            ExactCell(jump.tau.exact(), jump.tau.decimal(digits)),
+            jump.tau.decimal(digits),
+            " ".join(map(str, jump.neurons)),
+            int(jump.samples.size),
+            loss,
+            tie,
+        ])
+    return Table(["k", "tau", "tau_decimal", "neurons", "block_size", "plateau_loss", "tie"], rows)
+
+
+def _rational_cell(q, digits: int) -> ExactCell:
+    from fractions import Fraction
+
+    from .exact import rational_string, round_significant
+
+    return ExactCell(rational_string(q), round_significant(Fraction(q), digits))
+
+
+def summary_lines(result: Result, digits: int = 30) -> list[str]:
+    """The human summary printed under the text table."""
+    p = result.problem
+    lines = [f"n = {p.n}, m = {p.m}, loss = {p.loss}, jumps = {len(result.jumps)}"]
+    if result.interpolates:
+        lines.append("interpolates: yes (every sample is covered)")
+    else:
+        lines.append(f"interpolates: no; {result.uncovered.size} uncovered samples, final loss {_rational_cell(result.final_loss, digits)}")
+    if result.sq_norm is None:
+        lines.append(f"sq_norm N: undetermined ({result.sq_norm_reason})")
+    else:
+        lines.append(f"sq_norm N = {_short(result.sq_norm.exact(max(result.program.term_budget, p.m + 1)))} ≈ {result.sq_norm.decimal(digits)}")
+    lines.append(f"min_sq_norm N_min = {_short(result.min_sq_norm.exact())} ≈ {result.min_sq_norm.decimal(digits)}")
+    if result.never_escaped:
+        lines.append(f"never escaped: {len(result.never_escaped)} neurons {_short(str(result.never_escaped))}")
+    ties = [j for j in result.jumps if j.tie]
+    if ties:
+        uncertified = sum(1 for j in ties if not j.tie_certified)
+        lines.append(f"ties: {len(ties)} ({uncertified} not certified)")
+    return lines
+
+
+def _short(text: str | None, width: int = 120) -> str:
+    if text is None:
+        return "(over the term budget)"
+    return text if len(text) <= width else text[: width - 5] + " ..."
+
+
+def render_result(result: Result, fmt: str, digits: int = 30, escape_directions: bool = False) -> str:
+    """What ``limitproc solve --format FMT`` prints."""
+    if fmt == "json":
+        return result.to_json(digits, escape_directions) + "\n"
+    table = jump_table(result, digits)
+    if fmt == "text":
+        for row in table.rows:
+            row[1] = _short(row[1].exact, 40) if row[1].exact is not None else "(over budget)"
+        return table.render("text") + "\n" + "\n".join(summary_lines(result, digits)) + "\n"
+    return table.render(fmt)
