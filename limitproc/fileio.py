@@ -40,6 +40,12 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not a number")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, data, mode: str = "w") -> None:
     """Write ``data`` (str or bytes, or a callable taking a file object) to ``path`` atomically.
 
@@ -48,6 +54,7 @@ def atomic_write(path, data, mode: str = "w") -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
         with os.fdopen(fd, mode if isinstance(data, str) or callable(data) else "wb") as fh:
             if callable(data):
                 data(fh)

@@ -63,6 +63,8 @@ class RationalArray:
         return RationalArray(self.den, self.num)
 
     def reduced(self) -> RationalArray:
+        if self.den.dtype != object and self.den.max(initial=1) == 1:  # integers: nothing to reduce
+            return self
         g = np.gcd(self.num, self.den)
         return RationalArray(self.num // g, self.den // g)
 
@@ -72,7 +74,8 @@ class RationalArray:
         int64 when ``sum |k_i|`` provably fits, otherwise Python ints.
         """
         D = 1
-        for d in np.unique(self.den):
+        dens = self.den if self.den.dtype == object else np.unique(self.den) if self.den.max(initial=1) != self.den.min(initial=1) else self.den[:1]
+        for d in dens:
             D = lcm(D, int(d))
         factor_small = self.den.dtype != object and D < _INT64_SAFE
         if factor_small:

@@ -274,9 +274,11 @@ class _Engine:
                 k = len(jumps) + 1
                 tau = live[group[0]].T
                 blocks = {j: np.flatnonzero(aligned[j] & ~fitted) for j in group}
-                allb = np.concatenate(list(blocks.values()))
-                union, counts = np.unique(allb, return_counts=True)
-                shared = union[counts > 1]
+                if len(group) == 1:
+                    union, shared = blocks[group[0]], np.zeros(0, dtype=np.int64)
+                else:
+                    union, counts = np.unique(np.concatenate(list(blocks.values())), return_counts=True)
+                    shared = union[counts > 1]
                 fitted[union] = True
                 loss_left -= int(self.loss_w[union].sum())
                 rates, radicands = {}, {}
