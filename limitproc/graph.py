@@ -1,0 +1,384 @@
+"""Saddle-transition graphs of the limit process (spec §4-§7) and their exports.
+
+:func:`transition_graph` turns one :class:`~limitproc.process.Result` into a ``networkx.DiGraph``
+whose nodes are the saddles (origin to final state) and whose edges are the jumps.
+:func:`ensemble_graph` fixes the labels and norms, draws random initialisations (or enumerates them
+all, exactly) and merges the saddles of every run by their fitted set ``F``.
+
+Exact values are sympify-able strings, each with a float ``*_decimal`` twin. Attribute names are a
+public contract (docs/graph.md). Lists and dicts are native in node-link JSON and JSON-encoded
+strings in GraphML, GEXF and DOT, whose attributes must be scalars; ``None`` is left out there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import combinations_with_replacement
+from pathlib import Path
+from statistics import NormalDist
+
+import networkx as nx
+import numpy as np
+
+from .errors import InputError
+from .exact import ExactValue, rational_string
+from .fileio import atomic_write, read_json
+from .problem import Problem
+from .process import Result, Saddle, solve
+from .progress import progress_bar
+
+CONFIDENCE = 0.95
+MAX_PATTERNS = 2**20
+STRUCTURED_FORMATS = ("graphml", "gexf", "json", "dot")
+PICTURE_FORMATS = ("png", "svg")
+FORMATS = STRUCTURED_FORMATS + PICTURE_FORMATS
+
+
+# -- exact attribute values ------------------------------------------------------------------------
+def _set_exact(attrs: dict, name: str, value: ExactValue | None) -> None:
+    """``name`` = sympify-able string (None when undetermined or over the term budget), plus a float twin."""
+    attrs[name] = None if value is None else value.exact()
+    attrs[f"{name}_decimal"] = None if value is None else float(value.decimal(20))
+
+
+def _set_rational(attrs: dict, name: str, value: Fraction) -> None:
+    attrs[name] = rational_string(value)
+    attrs[f"{name}_decimal"] = float(value)
+
+
+# -- critical points -----------------------------------------------------------------------------
+def loss_gradient(problem: Problem, network: dict[int, tuple]) -> tuple[dict, dict]:
+    """The exact gradient of ``L = c sum_i (sum_j a_j relu(u_ji) - y_i)^2`` in per-sample coordinates.
+
+    ``network`` is ``{j: (a_j, {i: u_ji})}`` as from :meth:`Saddle.network` (omitted neurons and
+    coordinates are 0). Returns ``({j: dL/da_j}, {(j, i): dL/du_ji})`` as sympy numbers, for the
+    neurons in ``network``; a zero neuron's gradient vanishes identically since ``relu(0) = relu'(0) = 0``.
+    Because the ``x_i`` are orthogonal, ``dL/dw_j = sum_i dL/du_ji x_i`` is zero iff every ``dL/du_ji`` is.
+    """
+    import sympy
+
+    c = sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
+    residual = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
+    for a, u in network.values():
+        for i, u_i in u.items():
+            if u_i.is_positive:
+                residual[i] += a * u_i
+    grad_a, grad_u = {}, {}
+    for j, (a, u) in network.items():
+        grad_a[j] = 2 * c * sum((residual[i] * u_i for i, u_i in u.items() if u_i.is_positive), sympy.Integer(0))
+        for i, u_i in u.items():
+            grad_u[j, i] = 2 * c * residual[i] * a if u_i.is_positive else sympy.Integer(0)
+    return grad_a, grad_u
+
+
+def critical_point(problem: Problem, saddle: Saddle) -> tuple[bool | None, str | None]:
+    """``(True, None)`` when the gradient at the saddle is exactly zero; ``(None, reason)`` if undetermined."""
+    import sympy
+
+    if not saddle.determined:
+        return None, "the weights after an overlapping tie depend on the initial magnitudes"
+    grad_a, grad_u = loss_gradient(problem, saddle.network(problem))
+    for g in (*grad_a.values(), *grad_u.values()):
+        if not (g.is_zero is True or sympy.simplify(g) == 0):
+            return False, f"non-zero gradient component {g}"
+    return True, None
+
+
+# -- one run -------------------------------------------------------------------------------------
+def transition_graph(result: Result) -> nx.DiGraph:
+    """The saddles of ``result`` (nodes ``0..K``, saddle ``k`` entered by jump ``k``) and its jumps (edges)."""
+    p = result.problem
+    G = nx.DiGraph(kind="transition", n=p.n, m=p.m, loss_convention=p.loss, interpolates=result.interpolates)
+    for saddle in result.saddles:
+        attrs = {"k": saddle.k, "fitted": saddle.fitted.tolist(), "neurons": sorted(saddle.escaped),
+                 "blocks": {str(j): b.tolist() for j, b in sorted(saddle.escaped.items())}}
+        _set_rational(attrs, "loss", saddle.loss)
+        _set_exact(attrs, "tau", saddle.tau)
+        _set_exact(attrs, "sq_norm", saddle.sq_norm)
+        attrs["critical_point"], attrs["critical_point_reason"] = critical_point(p, saddle)
+        attrs["unstable"] = len(saddle.unstable)
+        _set_exact(attrs, "min_eigenvalue", saddle.min_eigenvalue)
+        G.add_node(saddle.k, **attrs)
+    prog = result.program
+    for jump, before in zip(result.jumps, result.saddles):
+        attrs = {"k": jump.k, "neurons": list(jump.neurons), "samples": jump.samples.tolist(),
+                 "blocks": {str(j): b.tolist() for j, b in jump.blocks.items()}}
+        _set_exact(attrs, "tau", jump.tau)
+        _set_exact(attrs, "dtau", prog.value(prog.sub(jump.tau.node, before.tau.node)))
+        _set_rational(attrs, "loss_drop", before.loss - jump.plateau_loss)
+        attrs["escape_direction"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
+        attrs.update(tie=jump.tie, tie_certified=jump.tie_certified, shared=jump.shared.tolist())
+        G.add_edge(before.k, jump.k, **attrs)
+    return G
+
+
+# -- ensembles -----------------------------------------------------------------------------------
+def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (approximate, as every confidence interval)."""
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _base_problem(data) -> Problem:
+    """Labels, norms and loss convention of ``data``: a Problem, or a problem's dict without signs/active."""
+    if isinstance(data, Problem):
+        return Problem.from_arrays(data.y.num, data.y.den, data.q.num, data.q.den, [], np.zeros((0, (data.n + 7) // 8), np.uint8), loss=data.loss)
+    if not isinstance(data, dict):
+        raise InputError("data", "expected a Problem or a dict with labels (and optionally sq_norms, loss)")
+    known = {"labels", "sq_norms", "loss", "signs", "active"}
+    for key in data:
+        if key not in known:
+            raise InputError(key, f"unknown field in the data (expected {', '.join(sorted(known))})")
+    if "labels" not in data:
+        raise InputError("labels", "missing")
+    return Problem(data["labels"], [], [], sq_norms=data.get("sq_norms"), loss=data.get("loss", "half-mean"))
+
+
+def read_data(path) -> Problem:
+    """The labels and norms of a data file (a problem file without ``signs`` and ``active``, or with them)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        data = read_json(path, "data")
+        if isinstance(data, dict) and "signs" not in data:
+            return _base_problem(data)
+    return _base_problem(Problem.from_file(path))
+
+
+def _with_pattern(base: Problem, signs: np.ndarray, bits: np.ndarray) -> Problem:
+    return Problem.from_arrays(base.y.num, base.y.den, base.q.num, base.q.den, signs, bits, loss=base.loss)
+
+
+def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
+    """``runs`` random initialisations as :func:`~limitproc.problem.generate` draws them (spec §7),
+    each with weight 1: uniform signs and an i.i.d. Bernoulli(1/2) activation pattern."""
+    rng = np.random.default_rng(seed)
+    n = base.n
+    tail = np.uint8((0xFF << (8 - n % 8)) & 0xFF) if n % 8 else np.uint8(0xFF)
+    for _ in range(runs):
+        signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
+        bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
+        bits[:, -1] &= tail
+        yield _with_pattern(base, signs, bits), 1
+
+
+def pattern_count(base: Problem, m: int) -> int:
+    """How many initialisations :func:`enumerated_initialisations` visits.
+
+    The limit depends only on each neuron's sign and aligned set (spec §3), and neurons are
+    exchangeable, so it enumerates multisets of ``m`` outcomes ``(s_j, A_j)``, of which there are
+    ``K = 2^{n_+} + 2^{n_-}``.
+    """
+    n_pos = int(np.count_nonzero(base.positive_labels))
+    K = 2**n_pos + 2 ** (base.n - n_pos)
+    return math.comb(K + m - 1, m)
+
+
+def enumerated_initialisations(base: Problem, m: int):
+    """Every initialisation up to neuron order, with its exact probability under spec §7.
+
+    A neuron's sign is +1 or -1 with probability 1/2, and its aligned set is a uniform subset of
+    the samples whose label has that sign (each ``<g_j, x_i> > 0`` with probability 1/2,
+    independently). A multiset of outcomes has probability ``multinomial * prod p(outcome)``.
+    """
+    count = pattern_count(base, m)
+    if count > MAX_PATTERNS:
+        raise InputError("exact", f"the enumeration has {count} patterns (> 2^20); use --runs instead")
+    n = base.n
+    outcomes = []
+    for sign, side in ((1, base.positive_labels), (-1, ~base.positive_labels)):
+        samples = np.flatnonzero(side)
+        for mask in range(2**samples.size):
+            row = np.zeros(n, dtype=bool)
+            row[samples[[b for b in range(samples.size) if mask >> b & 1]]] = True
+            outcomes.append((sign, row, Fraction(1, 2 ** (samples.size + 1))))
+    for combo in combinations_with_replacement(range(len(outcomes)), m):
+        weight = Fraction(math.factorial(m))
+        for index, times in Counter(combo).items():
+            weight *= outcomes[index][2] ** times / math.factorial(times)
+        signs = np.array([outcomes[i][0] for i in combo], dtype=np.int8)
+        active = np.array([outcomes[i][1] for i in combo], dtype=bool).reshape(m, n)
+        yield _with_pattern(base, signs, np.packbits(active, axis=1)), weight
+
+
+@dataclass
+class _Tally:
+    """What the runs through one node or edge have in common, and their entry times."""
+
+    weight: Fraction | int = 0
+    count: int = 0
+    taus: list = field(default_factory=list)  # (tau, weight)
+    sizes: set = field(default_factory=set)  # edges: how many neurons escaped together
+    tie_weight: Fraction | int = 0
+    shared: set = field(default_factory=set)
+
+    def add(self, tau: float, weight) -> None:
+        self.weight += weight
+        self.count += 1
+        self.taus.append((tau, weight))
+
+    def tau_stats(self) -> dict:
+        taus = sorted(self.taus)
+        half, acc = sum(w for _, w in taus) / 2, 0
+        for median, w in taus:  # the (lower) weighted median
+            acc += w
+            if acc >= half:
+                break
+        return {"tau_min": taus[0][0], "tau_median": median, "tau_max": taus[-1][0]}
+
+
+def _float(value: ExactValue) -> float:
+    return float(value.ball(64).mid())
+
+
+def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: bool = False,
+                   confidence: float = CONFIDENCE, progress: bool = False, **solver) -> nx.DiGraph:
+    """The saddles of many initialisations with fixed labels and norms, merged by fitted set ``F``.
+
+    ``data`` is a :class:`Problem` (its signs and pattern are ignored) or a dict with ``labels`` and
+    optional ``sq_norms`` and ``loss``. With ``exact=False``, ``runs`` initialisations are drawn with
+    ``seed``; node and edge ``probability`` is the empirical frequency (an exact rational string)
+    with a Wilson ``probability_ci`` at ``confidence``. With ``exact=True`` every initialisation is
+    enumerated (:func:`enumerated_initialisations`) and ``probability`` is exact. Entry times
+    ``tau_min``, ``tau_median``, ``tau_max`` are floats (approximate by design). ``solver`` goes to
+    :func:`~limitproc.process.solve`.
+    """
+    base = _base_problem(data)
+    if m < 1:
+        raise InputError("m", f"must be at least 1, got {m}")
+    if exact:
+        draws, total = enumerated_initialisations(base, m), pattern_count(base, m)
+    else:
+        if runs is None or runs < 1:
+            raise InputError("runs", f"must be at least 1, got {runs}")
+        draws, total = sampled_initialisations(base, m, runs, seed), runs
+    nodes: dict[bytes, _Tally] = {}
+    edges: dict[tuple[bytes, bytes], _Tally] = {}
+    fitted_sets: dict[bytes, np.ndarray] = {}
+    losses: dict[bytes, Fraction] = {}
+    with progress_bar(total=total, desc="runs", enabled=progress) as bar:
+        for problem, weight in draws:
+            result = solve(problem, **solver)
+            keys = []
+            for saddle in result.saddles:
+                fitted = saddle.fitted
+                row = np.zeros(base.n, dtype=bool)
+                row[fitted] = True
+                key = np.packbits(row).tobytes()
+                if key not in nodes:
+                    nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, saddle.loss
+                nodes[key].add(_float(saddle.tau), weight)
+                keys.append(key)
+            for jump, edge in zip(result.jumps, zip(keys, keys[1:])):
+                tally = edges.setdefault(edge, _Tally())
+                tally.add(_float(jump.tau), weight)
+                tally.sizes.add(len(jump.neurons))
+                tally.tie_weight += weight if jump.tie else 0
+                tally.shared.update(jump.shared.tolist())
+            bar.update(1)
+    total_weight = sum(w for _, w in nodes[next(iter(nodes))].taus)  # every run passes the origin
+    order = sorted(nodes, key=lambda k: (fitted_sets[k].size, fitted_sets[k].tolist()))
+    ids = {key: index for index, key in enumerate(order)}
+    G = nx.DiGraph(kind="ensemble", n=base.n, m=m, loss_convention=base.loss, exact=exact,
+                   runs=None if exact else runs, seed=None if exact else seed, confidence=None if exact else confidence)
+
+    def probability(tally: _Tally) -> dict:
+        p = Fraction(tally.weight) / total_weight
+        ci = [float(p), float(p)] if exact else list(wilson_interval(tally.count, total_weight, confidence))
+        return {"probability": rational_string(p), "probability_decimal": float(p), "probability_ci": ci, **tally.tau_stats()}
+
+    for key in order:
+        attrs = {"fitted": fitted_sets[key].tolist(), **probability(nodes[key])}
+        _set_rational(attrs, "loss", losses[key])
+        G.add_node(ids[key], **attrs)
+    for (u, v), tally in sorted(edges.items(), key=lambda item: (ids[item[0][0]], ids[item[0][1]])):
+        attrs = {"samples": np.setdiff1d(fitted_sets[v], fitted_sets[u]).tolist(), "group_sizes": sorted(tally.sizes),
+                 "tie": bool(tally.tie_weight), "tie_probability": rational_string(Fraction(tally.tie_weight) / total_weight),
+                 "shared": sorted(tally.shared), **probability(tally)}
+        _set_rational(attrs, "loss_drop", losses[u] - losses[v])
+        G.add_edge(ids[u], ids[v], **attrs)
+    return G
+
+
+# -- structured exports --------------------------------------------------------------------------
+def scalar_graph(G: nx.DiGraph) -> nx.DiGraph:
+    """A copy whose attributes are scalars: lists and dicts JSON-encoded, ``None`` left out."""
+
+    def flat(attrs: dict) -> dict:
+        return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in attrs.items() if v is not None}
+
+    H = nx.DiGraph(**flat(G.graph))
+    H.add_nodes_from((u, flat(a)) for u, a in G.nodes(data=True))
+    H.add_edges_from((u, v, flat(a)) for u, v, a in G.edges(data=True))
+    return H
+
+
+def to_dot(G: nx.DiGraph) -> str:
+    """Graphviz DOT text (no Graphviz needed): every attribute kept, plus a label and, in ensembles, a pen width."""
+
+    def quote(value) -> str:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+    def attrs(d: dict) -> str:
+        return ", ".join(f"{k}={quote(v)}" for k, v in d.items())
+
+    H = scalar_graph(G)
+    lines = ["digraph saddles {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];', '  edge [fontname="Helvetica"];']
+    for u, a in H.nodes(data=True):
+        lines.append(f"  {quote(u)} [{attrs({'label': node_label(G, u), **a})}];")
+    for u, v, a in H.edges(data=True):
+        extra = {"label": edge_label(G, u, v)}
+        if "probability_decimal" in a:
+            extra["penwidth"] = f"{0.5 + 5 * a['probability_decimal']:.3g}"
+        lines.append(f"  {quote(u)} -> {quote(v)} [{attrs({**extra, **a})}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def node_label(G: nx.DiGraph, u) -> str:
+    a = G.nodes[u]
+    head = f"p={a['probability_decimal']:.3g}" if "probability" in a else f"saddle {u}"
+    return f"{head}\n|F|={len(a['fitted'])}  L={a['loss']}"
+
+
+def edge_label(G: nx.DiGraph, u, v) -> str:
+    """``neuron(s): block size`` for one run; ``block size, probability`` in an ensemble."""
+    a = G.edges[u, v]
+    if "probability" in a:
+        return f"|B|={len(a['samples'])} p={a['probability_decimal']:.2f}"
+    tie = " tie" if a["tie"] else ""
+    return f"n{'+'.join(map(str, a['neurons']))}: {len(a['samples'])}{tie}"
+
+
+def graph_text(G: nx.DiGraph, fmt: str) -> str:
+    """The graph as GraphML, GEXF, node-link JSON or DOT text (networkx's own writers but for DOT)."""
+    if fmt == "graphml":
+        return "\n".join(nx.generate_graphml(scalar_graph(G))) + "\n"
+    if fmt == "gexf":
+        return "\n".join(nx.generate_gexf(scalar_graph(G))) + "\n"
+    if fmt == "json":
+        return json.dumps(nx.node_link_data(G, edges="edges"), indent=1) + "\n"
+    if fmt == "dot":
+        return to_dot(G)
+    raise InputError("format", f"unknown graph format {fmt!r} (choose {', '.join(STRUCTURED_FORMATS)})")
+
+
+def write_graph(G: nx.DiGraph, path, fmt: str | None = None) -> None:
+    """Write ``G`` atomically; the format defaults to the file extension (``.graphml .gexf .json .dot .png .svg``)."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".")
+    if fmt in PICTURE_FORMATS:
+        from .plots import staircase_graph
+
+        fig = staircase_graph(G)
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150), mode="wb")
+    else:
+        atomic_write(path, graph_text(G, fmt))
