@@ -124,7 +124,8 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # at 0 or all successes the bound is exactly 0 or 1; rounding would leave it a hair inside
+    return (0.0 if successes == 0 else centre - half), (1.0 if successes == trials else centre + half)
 
 
 def _base_problem(data) -> Problem:
@@ -371,14 +372,17 @@ def graph_text(G: nx.DiGraph, fmt: str) -> str:
     raise InputError("format", f"unknown graph format {fmt!r} (choose {', '.join(STRUCTURED_FORMATS)})")
 
 
-def write_graph(G: nx.DiGraph, path, fmt: str | None = None) -> None:
-    """Write ``G`` atomically; the format defaults to the file extension (``.graphml .gexf .json .dot .png .svg``)."""
+def write_graph(G: nx.DiGraph, path, fmt: str | None = None, min_probability: float = 0.0) -> None:
+    """Write ``G`` atomically; the format defaults to the file extension (``.graphml .gexf .json .dot .png .svg``).
+
+    Pictures are the staircase graph (:func:`limitproc.plots.staircase_graph`).
+    """
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".")
     if fmt in PICTURE_FORMATS:
         from .plots import staircase_graph
 
-        fig = staircase_graph(G)
+        fig = staircase_graph(G, min_probability=min_probability)
         atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150), mode="wb")
     else:
         atomic_write(path, graph_text(G, fmt))
