@@ -16,6 +16,9 @@ EXAMPLES = {
     "solve": "limitproc solve problem.json --format json --digits 40 -o result.json",
     "generate": "limitproc generate --n 1000 --m 16 --labels gauss --decimals 3 --seed 1 -o big.npz",
     "demo": "limitproc demo",
+    "bound": "limitproc bound result.json --c 7 --format json",
+    "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --decimal 30",
+    "graph": "limitproc graph --data labels.json --m 8 --runs 10000 --seed 1 --format graphml -o ensemble.graphml",
 }
 
 
@@ -148,10 +151,127 @@ def _run_demo(args) -> str:
     return (title if args.format == "text" else "") + render_result(result, args.format, args.digits)
 
 
+# -- graph ------------------------------------------------------------------------------------
+def _add_graph(sub) -> None:
+    from .graph import CONFIDENCE, FORMATS
+
+    parser = _subparser(sub, "graph", "Export the saddle-transition graph of a problem, or of an ensemble of random initialisations.")
+    parser.add_argument("problem", metavar="PROBLEM", nargs="?", help="problem file (.json or .npz): its graph, or with --runs/--exact the ensemble of its labels and norms")
+    parser.add_argument("--data", metavar="DATA", help="labels and norms: a problem .json without signs and active (needs --m and --runs or --exact)")
+    parser.add_argument("--m", type=_positive_int, help="number of neurons of the ensemble (taken from PROBLEM when given)")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--runs", type=_positive_int, help="draw this many random initialisations (uniform signs, Bernoulli(1/2) activations)")
+    how.add_argument("--exact", action="store_true", help="enumerate every initialisation with its exact probability (at most 2^20 patterns)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of --runs (default 0)")
+    parser.add_argument("--confidence", type=float, default=CONFIDENCE, help=f"level of the Wilson intervals (default {CONFIDENCE})")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: from the extension of -o, else json)")
+    parser.add_argument("--min-probability", type=float, default=0.0, help="pictures of ensembles: leave out rarer saddles and jumps (default 0)")
+    _add_output(parser)
+
+
+def _run_graph(args) -> str | None:
+    from .graph import FORMATS, PICTURE_FORMATS, ensemble_graph, graph_text, read_data, transition_graph, write_graph
+
+    if (args.problem is None) == (args.data is None):
+        raise InputError("PROBLEM", "give either a problem file or --data")
+    ensemble = args.runs is not None or args.exact
+    if args.problem is not None:
+        problem = _load_problem(args)
+        if args.m is not None and args.m != problem.m:
+            raise InputError("--m", f"is taken from the problem (m = {problem.m}); drop it or use --data")
+        data, m = problem, problem.m
+    else:
+        if not ensemble:
+            raise InputError("--data", "needs --runs R or --exact")
+        if args.m is None:
+            raise InputError("--m", "required with --data")
+        data, m = read_data(args.data), args.m
+    if not 0 < args.confidence < 1:
+        raise InputError("--confidence", f"must be between 0 and 1, got {args.confidence}")
+    suffix = args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else None
+    fmt = args.format or (suffix if suffix in FORMATS else "json")
+    if ensemble:
+        G = ensemble_graph(data, m, runs=args.runs, seed=args.seed, exact=args.exact, confidence=args.confidence, progress=True)
+    else:
+        from .process import solve
+
+        G = transition_graph(solve(data, progress=True))
+    if fmt not in PICTURE_FORMATS:
+        return graph_text(G, fmt)
+    if not args.output:
+        raise InputError("--output", f"a {fmt} picture needs a file (-o FILE)")
+    write_graph(G, args.output, fmt, min_probability=args.min_probability)
+    return None
+
+
+# -- bound ------------------------------------------------------------------------------------
+def _add_bound(sub) -> None:
+    parser = _subparser(sub, "bound", "Implicit bias: N, N_min, N/N_min and the sqrt(n) constant, exactly, with certified bounds.")
+    _add_problem_argument(parser)
+    parser.add_argument("--c", metavar="C", help="certify N <= C*sqrt(n) for this rational C")
+    parser.add_argument("--rho", default="1/2", help="block-shrink factor of the idealised process (default 1/2)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    _add_solver_options(parser)
+    _add_output(parser)
+
+
+def _run_bound(args) -> str:
+    import json
+
+    from .bias import Bias
+    from .fileio import read_json
+    from .process import solve
+
+    data = read_json(args.problem, "RESULT") if args.problem.endswith(".json") else None
+    if isinstance(data, dict) and "jumps" in data and "min_sq_norm" in data:
+        bias = Bias.of_result_dict(data)
+    else:
+        bias = Bias.of_result(solve(_load_problem(args), **_solve_kwargs(args)))
+    if args.format == "json":
+        return json.dumps(bias.to_dict(args.digits, args.c, args.rho), indent=1) + "\n"
+    return bias.explain(args.digits, args.c, args.rho)
+
+
+# -- prob -------------------------------------------------------------------------------------
+def _add_prob(sub) -> None:
+    parser = _subparser(sub, "prob", "Exact probability of interpolation (spec §7), or the smallest width for 1 - delta.")
+    parser.add_argument("--n-pos", type=int, help="number of positive samples (with --n-neg and --m)")
+    parser.add_argument("--n-neg", type=int, help="number of negative samples")
+    parser.add_argument("--m", type=int, help="width (number of neurons)")
+    parser.add_argument("--n", type=_positive_int, help="number of samples, balanced classes (with --delta)")
+    parser.add_argument("--delta", help="target failure probability, e.g. 0.01 or 1/100")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--exact", action="store_true", help="print the exact rational p/q")
+    shown.add_argument("--decimal", type=_positive_int, metavar="D", default=20, help="significant digits of the decimals (default 20)")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    _add_output(parser)
+
+
+def _run_prob(args) -> str:
+    import json
+
+    from .probability import prob_report, width_report
+
+    if args.n is not None or args.delta is not None:
+        if args.n is None or args.delta is None or any(v is not None for v in (args.n_pos, args.n_neg, args.m)):
+            raise InputError("--n/--delta", "give both --n and --delta, and not --n-pos/--n-neg/--m")
+        report = width_report(args.n, args.delta, args.decimal)
+    elif None in (args.n_pos, args.n_neg, args.m):
+        raise InputError("--n-pos/--n-neg/--m", "give all three (or --n and --delta)")
+    else:
+        report = prob_report(args.n_pos, args.n_neg, args.m, args.decimal, exact=args.exact or args.format == "json")
+    if args.format == "json":
+        return json.dumps(report, indent=1) + "\n"
+    return "".join(f"{key}: {value}\n" for key, value in report.items())
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
     "demo": (_add_demo, _run_demo),
+    "bound": (_add_bound, _run_bound),
+    "prob": (_add_prob, _run_prob),
+    "graph": (_add_graph, _run_graph),
 }
 
 
