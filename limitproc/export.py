@@ -123,7 +123,7 @@ def jump_table(result: Result, digits: int = 30) -> Table:
     rows = []
     for jump in result.jumps:
         loss = _rational_cell(jump.plateau_loss, digits)
-        tie = "" if not jump.tie else ("tie" if jump.tie_certified else "tie (not certified)")
+        tie = "" if not jump.tie else f"tie ({jump.tie_certificate or 'NOT certified'})"
         rows.append([
             jump.k,
             ExactCell(jump.tau.exact(), jump.tau.decimal(digits)),
@@ -155,8 +155,8 @@ def summary_lines(result: Result, digits: int = 30) -> list[str]:
     if result.sq_norm is None:
         lines.append(f"sq_norm N: undetermined ({result.sq_norm_reason})")
     else:
-        lines.append(f"sq_norm N = {_short(result.sq_norm.exact(max(result.program.term_budget, p.m + 1)))} ≈ {result.sq_norm.decimal(digits)}")
-    lines.append(f"min_sq_norm N_min = {_short(result.min_sq_norm.exact())} ≈ {result.min_sq_norm.decimal(digits)}")
+        lines.append(f"sq_norm N = {_short(result.norm_exact(result.sq_norm))} ≈ {result.sq_norm.decimal(digits)}")
+    lines.append(f"min_sq_norm N_min = {_short(result.norm_exact(result.min_sq_norm))} ≈ {result.min_sq_norm.decimal(digits)}")
     if result.never_escaped:
         lines.append(f"never escaped: {len(result.never_escaped)} neurons {_short(str(result.never_escaped))}")
     ties = [j for j in result.jumps if j.tie]

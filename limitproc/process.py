@@ -75,9 +75,9 @@ class Jump:
     def escape_direction(self, neuron: int | None = None) -> EscapeDirection:
         neuron = self.neurons[0] if neuron is None else neuron
         block = self.blocks[neuron]
-        y2q = (self._problem.y * self._problem.y * self._problem.q)
+        y, q = self._problem.y, self._problem.q
         R = self._radicands[neuron]
-        radicands = tuple(Fraction(int(y2q.num[i]), int(y2q.den[i])) / R for i in block)
+        radicands = tuple(Fraction(int(y.num[i]) ** 2 * int(q.num[i]), int(y.den[i]) ** 2 * int(q.den[i])) / R for i in block)
         return EscapeDirection(neuron, int(self._problem.signs[neuron]), block, radicands)
 
 
@@ -148,6 +148,10 @@ class Result:
     def final(self) -> Saddle:
         return self.saddles[-1]
 
+    def norm_exact(self, value: ExactValue) -> str:
+        """Norms are sums of at most m + 1 square roots: their canonical form is always given (spec §8)."""
+        return value.exact(max(self.program.term_budget, self.problem.m + 2))
+
     def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
         """The public JSON contract (field names are stable)."""
         p = self.problem
@@ -178,10 +182,10 @@ class Result:
             "interpolates": self.interpolates,
             "uncovered": self.uncovered.tolist(),
             "final_loss": rational_string(self.final_loss),
-            "sq_norm": None if self.sq_norm is None else self.sq_norm.exact(max(self.program.term_budget, p.m + 1)),
+            "sq_norm": None if self.sq_norm is None else self.norm_exact(self.sq_norm),
             "sq_norm_decimal": None if self.sq_norm is None else self.sq_norm.decimal(digits),
             "sq_norm_undetermined": self.sq_norm_reason,
-            "min_sq_norm": self.min_sq_norm.exact(),
+            "min_sq_norm": self.norm_exact(self.min_sq_norm),
             "min_sq_norm_decimal": self.min_sq_norm.decimal(digits),
             "never_escaped": self.never_escaped,
             "term_budget": self.program.term_budget,
