@@ -1,0 +1,221 @@
+"""Implicit bias of the limit network (spec §5): its squared norm against the minimal one, exactly.
+
+``N = 2 sum_j sqrt(Q_j)`` over the escaped neurons and ``N_min = 2 (||ỹ_+|| + ||ỹ_-||)`` are sums
+of square roots of rationals. Everything here is built in a small exact
+:class:`~limitproc.exact.Program` from their canonical strings, so the ratio ``N / N_min`` (made a
+radical sum by multiplying with the conjugate of the two-term ``N_min``), the smallest constant
+``N / sqrt(n)`` and the certificates ``N_min <= N <= C sqrt(n)`` are exact: a sign is decided by
+balls at growing precision, and an equality by canonical forms, never by a float tolerance.
+
+The ``sqrt(n)`` heuristic of spec §5 is derived symbolically by :func:`asymptotic_ratio`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .errors import InputError
+from .exact import ExactValue, Program, parse_rational
+
+
+def _radical_terms(text: str, field: str) -> list[tuple[Fraction, int]]:
+    """A sympify-able sum ``sum c_k sqrt(r_k)`` (rational ``c_k``, integer ``r_k``) as its terms."""
+    import sympy
+
+    try:
+        expr = sympy.sympify(text, rational=True)
+    except (sympy.SympifyError, TypeError, SyntaxError):
+        raise InputError(field, f"not an exact number: {text!r}") from None
+    terms = []
+    for term in sympy.Add.make_args(expr):
+        c, rest = term.as_coeff_Mul()
+        if rest == 1:
+            radicand = 1
+        elif rest.is_Pow and rest.exp == sympy.Rational(1, 2) and rest.base.is_Integer and rest.base > 0:
+            radicand = int(rest.base)
+        else:
+            raise InputError(field, f"not a sum of rational multiples of square roots: {text!r}")
+        if not c.is_Rational:
+            raise InputError(field, f"not a sum of rational multiples of square roots: {text!r}")
+        terms.append((Fraction(int(c.p), int(c.q)), radicand))
+    return terms
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Whether an inequality holds, decided exactly (``certified`` is False only over the term budget)."""
+
+    holds: bool
+    certified: bool
+
+
+class Bias:
+    """``N``, ``N_min``, their ratio and the ``sqrt(n)`` constant of one run, as exact values.
+
+    ``sq_norm``, ``ratio`` and ``sqrt_n_constant`` are None when ``N`` is undetermined (an
+    overlapping tie, spec §6); ``reason`` then says why.
+    """
+
+    def __init__(self, n: int, sq_norm: str | None, min_sq_norm: str, reason: str | None = None, interpolates: bool | None = None):
+        if n < 1:
+            raise InputError("n", f"must be at least 1, got {n}")
+        self.n = n
+        self.reason = reason
+        self.interpolates = interpolates
+        n_terms = _radical_terms(min_sq_norm, "min_sq_norm")
+        if not 1 <= len(n_terms) <= 2:
+            raise InputError("min_sq_norm", f"expected one or two square roots (one per label sign), got {min_sq_norm!r}")
+        N_terms = None if sq_norm is None else _radical_terms(sq_norm, "sq_norm")
+        self.program = prog = Program(term_budget=max(512, 4 * len(N_terms or ()) + 16))
+        tops = [self._node(t) for t in n_terms]
+        self._min = prog.sum(tops)
+        self._sqrt_n = prog.sqrt(n)
+        self.min_sq_norm = prog.value(self._min)
+        if N_terms is None:
+            self._N = None
+            self.sq_norm = self.ratio = self.sqrt_n_constant = None
+            return
+        self._N = prog.sum(self._node(t) for t in N_terms)
+        self.sq_norm = prog.value(self._N)
+        if len(tops) == 1:
+            ratio = prog.div(self._N, tops[0])
+        else:  # N / (t1 + t2) = N (t1 - t2) / (t1^2 - t2^2), a rational denominator
+            t1, t2 = tops
+            ratio = prog.div(prog.mul(self._N, prog.sub(t1, t2)), prog.sub(prog.mul(t1, t1), prog.mul(t2, t2)))
+        self.ratio = prog.value(ratio)
+        self.sqrt_n_constant = prog.value(prog.div(self._N, self._sqrt_n))
+
+    def _node(self, term: tuple[Fraction, int]) -> int:
+        c, radicand = term
+        return self.program.mul(self.program.const(c), self.program.sqrt(radicand))
+
+    @classmethod
+    def of_result(cls, result) -> Bias:
+        """From a :class:`~limitproc.process.Result`."""
+        budget = max(result.program.term_budget, result.problem.m + 1)  # final norms always fit (spec §8)
+        sq_norm = None if result.sq_norm is None else result.sq_norm.exact(budget)
+        return cls(result.problem.n, sq_norm, result.min_sq_norm.exact(), result.sq_norm_reason, result.interpolates)
+
+    @classmethod
+    def of_result_dict(cls, data: dict) -> Bias:
+        """From the JSON written by ``limitproc solve --format json``."""
+        for key in ("n", "min_sq_norm", "sq_norm"):
+            if key not in data:
+                raise InputError(key, "missing from the result JSON")
+        if data["sq_norm"] is None and not data.get("sq_norm_undetermined"):
+            raise InputError("sq_norm", "is null but the result gives no reason (sq_norm_undetermined)")
+        return cls(int(data["n"]), data["sq_norm"], data["min_sq_norm"], data.get("sq_norm_undetermined"), data.get("interpolates"))
+
+    def _compare(self, a: int, b: int) -> tuple[int, bool]:
+        return self.program.compare(a, b)
+
+    def lower_bound(self) -> Certificate | None:
+        """``N_min <= N`` (it can fail only if the network does not interpolate)."""
+        if self._N is None:
+            return None
+        sign, certified = self._compare(self._min, self._N)
+        return Certificate(sign <= 0, certified)
+
+    def upper_bound(self, C) -> Certificate | None:
+        """``N <= C sqrt(n)`` for a rational ``C >= 0``."""
+        C = parse_rational(C, "C")
+        if C < 0:
+            raise InputError("C", f"must be non-negative, got {C}")
+        if self._N is None:
+            return None
+        bound = self.program.mul(self.program.const(C), self._sqrt_n)
+        sign, certified = self._compare(self._N, bound)
+        return Certificate(sign <= 0, certified)
+
+    def to_dict(self, digits: int = 30, C=None, rho=Fraction(1, 2)) -> dict:
+        """The ``limitproc bound --format json`` contract: exact values as sympify-able strings."""
+
+        def pair(value: ExactValue | None, key: str) -> dict:
+            if value is None:
+                return {key: None, f"{key}_decimal": None}
+            return {key: value.exact(), f"{key}_decimal": value.decimal(digits)}
+
+        out = {"n": self.n, "interpolates": self.interpolates}
+        out |= pair(self.sq_norm, "sq_norm")
+        out["sq_norm_undetermined"] = self.reason if self.sq_norm is None else None
+        out |= pair(self.min_sq_norm, "min_sq_norm")
+        out |= pair(self.ratio, "ratio")
+        out |= pair(self.sqrt_n_constant, "sqrt_n_constant")
+        lower = self.lower_bound()
+        out["min_sq_norm_le_sq_norm"] = None if lower is None else lower.holds
+        if C is not None:
+            upper = self.upper_bound(C)
+            out["C"] = str(parse_rational(C, "C"))
+            out["sq_norm_le_C_sqrt_n"] = None if upper is None else upper.holds
+        rho = parse_rational(rho, "rho")
+        out["rho"] = str(rho)
+        out["asymptotic_ratio"] = str(asymptotic_ratio(rho))
+        out["asymptotic_sqrt_n_constant"] = str(asymptotic_sqrt_n_constant(rho))
+        return out
+
+    def explain(self, digits: int = 12, C=None, rho=Fraction(1, 2)) -> str:
+        """A short human explanation (``limitproc bound``)."""
+        d = self.to_dict(digits, C, rho)
+        lines = [f"n = {self.n}" + ("" if self.interpolates is None else f"; the limit network {'interpolates' if self.interpolates else 'does NOT interpolate'}")]
+        lines.append(f"minimal squared norm of an interpolator  N_min = {d['min_sq_norm']} ≈ {d['min_sq_norm_decimal']}")
+        if self.sq_norm is None:
+            lines.append(f"squared norm of the limit network  N: undetermined ({self.reason})")
+            lines.append("so N/N_min and N/sqrt(n) are undetermined too; give the initial magnitudes to resolve the tie")
+        else:
+            lines.append(f"squared norm of the limit network  N = {_short(d['sq_norm'])} ≈ {d['sq_norm_decimal']}")
+            lines.append(f"implicit-bias ratio  N/N_min = {_short(d['ratio'])} ≈ {d['ratio_decimal']}")
+            lower = "holds" if d["min_sq_norm_le_sq_norm"] else "FAILS (the network does not interpolate, so N_min does not bound it)"
+            lines.append(f"N_min <= N: {lower} (certified exactly)")
+            lines.append(f"smallest C with N <= C*sqrt(n):  C = N/sqrt(n) = {_short(d['sqrt_n_constant'])} ≈ {d['sqrt_n_constant_decimal']}")
+            if C is not None:
+                lines.append(f"N <= {d['C']}*sqrt(n): {'holds' if d['sq_norm_le_C_sqrt_n'] else 'FAILS'} (certified exactly)")
+        lines.append(
+            f"idealised process (±1 labels, unit norms, blocks shrinking by rho = {d['rho']}): "
+            f"N/N_min -> {d['asymptotic_ratio']}, N/sqrt(n) -> {d['asymptotic_sqrt_n_constant']} for balanced classes"
+        )
+        return "\n".join(lines) + "\n"
+
+
+def _short(text: str | None, width: int = 100) -> str:
+    if text is None:
+        return "(over the term budget)"
+    return text if len(text) <= width else text[: width - 5] + " ..."
+
+
+def _idealised_norms(rho):
+    """``(N, N_min)`` of the idealised process as sympy expressions in ``n_+``, ``n_-``.
+
+    Each class is fitted by blocks shrinking by ``rho``: the k-th block holds ``(1 - rho) rho^(k-1)``
+    of the class (so the blocks cover it; ``rho = 1/2`` gives ``n/2, n/4, ...`` of spec §5). With
+    ``±1`` labels and unit norms a block ``B`` costs ``2 sqrt(|B|)``.
+    """
+    import sympy
+
+    rho = sympy.nsimplify(rho) if not isinstance(rho, Fraction) else sympy.Rational(rho.numerator, rho.denominator)
+    if not 0 < rho < 1:
+        raise InputError("rho", f"must be strictly between 0 and 1, got {rho}")
+    k = sympy.Symbol("k", integer=True, positive=True)
+    n_pos, n_neg = sympy.symbols("n_pos n_neg", positive=True)
+    blocks = [sympy.summation(2 * sympy.sqrt((1 - rho) * rho ** (k - 1) * size), (k, 1, sympy.oo)) for size in (n_pos, n_neg)]
+    return sum(blocks), 2 * (sympy.sqrt(n_pos) + sympy.sqrt(n_neg)), (n_pos, n_neg)
+
+
+def asymptotic_ratio(rho=Fraction(1, 2)):
+    """``N / N_min`` of the idealised process with shrink factor ``rho``, derived from the series.
+
+    It is ``sqrt(1 - rho) / (1 - sqrt(rho))`` whatever the class sizes; ``1 + sqrt(2)`` at ``rho = 1/2``.
+    """
+    import sympy
+
+    N, N_min, _ = _idealised_norms(rho)
+    return sympy.radsimp(sympy.simplify(N / N_min))
+
+
+def asymptotic_sqrt_n_constant(rho=Fraction(1, 2)):
+    """``lim N / sqrt(n)`` of the idealised process for balanced classes ``n_+ = n_- = n/2``."""
+    import sympy
+
+    N, _, (n_pos, n_neg) = _idealised_norms(rho)
+    n = sympy.Symbol("n", positive=True)
+    return sympy.radsimp(sympy.simplify(N.subs({n_pos: n / 2, n_neg: n / 2}) / sympy.sqrt(n)))
