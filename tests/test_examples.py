@@ -59,3 +59,25 @@ def test_example_2_decimal_of_third_jump():
     reference = sympy.N(6 + 3 * sympy.sqrt(14) / 7 - 3 * sympy.sqrt(70) / 7, 60)
     assert tau.decimal(5) == "4.0179"
     assert abs(sympy.Float(tau.decimal(50), 60) - reference) < sympy.Float(10) ** -48
+
+
+def test_escape_direction_of_example_2():
+    # block {1, 3, 5} of neuron 2 (s = +1): b = y_i ||x_i|| = (2, 3, 1), ||b|| = sqrt(14) = n mu_2
+    result = solve(EXAMPLE_2)
+    direction = result.jumps[0].escape_direction()
+    assert direction.neuron == 2 and direction.a == 1
+    expected = {1: 2 / sympy.sqrt(14), 3: 3 / sympy.sqrt(14), 5: 1 / sympy.sqrt(14)}
+    assert {i: sympy.sympify(v) for i, v in direction.v().items()} == expected
+    assert same_number(result.jumps[0].rates[2].exact(), sympy.sqrt(14) / 6)
+    # neuron 3 (s = -1) never escapes; neuron 1 (s = -1) leaves with a = -1 and v = |y_i| / sqrt(5)
+    second = result.jumps[1].escape_direction()
+    assert second.a == -1 and {i: sympy.sympify(v) for i, v in second.v().items()} == {2: 1 / sympy.sqrt(5), 4: 2 / sympy.sqrt(5)}
+    records = result.to_dict(escape_directions=True)["jumps"][1]["escape_directions"]
+    assert records == [{"neuron": 1, "a": "-1", "v": {"2": "sqrt(5)/5", "4": "2*sqrt(5)/5"}}]
+
+
+def test_saddle_unstable_directions_of_example_2():
+    # after jump 1, neurons 0, 1, 3 have remaining aligned samples {0}, {2, 4}, {4}: rates 1/6, sqrt(5)/6, 2/6
+    saddle = solve(EXAMPLE_2).saddles[1]
+    assert {j: sympy.sympify(v.exact()) for j, v in saddle.unstable.items()} == {0: sympy.Rational(1, 6), 1: sympy.sqrt(5) / 6, 3: sympy.Rational(1, 3)}
+    assert same_number(saddle.min_eigenvalue.exact(), -sympy.sqrt(5) / 6)
