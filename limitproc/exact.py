@@ -15,6 +15,7 @@ Three layers, as the spec asks:
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 from fractions import Fraction
@@ -157,6 +158,10 @@ def _is_square(x: int) -> bool:
     return r * r == x
 
 
+class NotAMonomial(ArithmeticError):
+    pass
+
+
 class RadicalSum:
     """Canonical form ``sum_k c_k sqrt(k)`` over one :class:`RadicalBasis` (key 1 is the rational part)."""
 
@@ -211,12 +216,12 @@ class RadicalSum:
             total = total + RadicalSum(terms)
         return total
 
-    def inverse(self) -> RadicalSum | None:
-        """``1/(c sqrt(k)) = sqrt(k)/(c k)``; None unless the form is a single non-zero term."""
-        if len(self.terms) != 1:
-            return None
-        ((k, c),) = self.terms.items()
-        return RadicalSum({k: 1 / (c * k)})
+    def __truediv__(self, other: RadicalSum) -> RadicalSum:
+        """Division by a single non-zero term: ``1/(c sqrt(k)) = sqrt(k)/(c k)``."""
+        if len(other.terms) != 1:
+            raise NotAMonomial("a canonical form divides only by a single term")
+        ((k, c),) = other.terms.items()
+        return self * RadicalSum({k: 1 / (c * k)})
 
     def is_zero(self) -> bool:
         return not self.terms
@@ -258,6 +263,8 @@ class RadicalSum:
     def __repr__(self) -> str:
         return f"RadicalSum({self})"
 
+
+_BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
 
 _PREC_LOCK = threading.RLock()
 
@@ -391,15 +398,7 @@ class Program:
                 elif kind == "sqrt":
                     v = arb(op[1]).sqrt()
                 else:
-                    x, y = values[op[1]], values[op[2]]
-                    if kind == "add":
-                        v = x + y
-                    elif kind == "sub":
-                        v = x - y
-                    elif kind == "mul":
-                        v = x * y
-                    else:
-                        v = x / y
+                    v = _BINARY[kind](values[op[1]], values[op[2]])
                 values.append(v)
         return values[node]
 
@@ -454,18 +453,11 @@ class Program:
             if max(cx, cy) > budget or (kind in ("mul",) and len(x) * len(y) > budget * budget):
                 self._failed[node] = budget
                 return
-            if kind == "add":
-                form = x + y
-            elif kind == "sub":
-                form = x - y
-            elif kind == "mul":
-                form = x * y
-            else:
-                inv = y.inverse()
-                if inv is None:  # division by a sum is never needed by the process
-                    self._failed[node] = budget
-                    return
-                form = x * inv
+            try:
+                form = _BINARY[kind](x, y)
+            except NotAMonomial:  # division by a sum is never needed by the process
+                self._failed[node] = budget
+                return
             cone = max(cx, cy, len(form))
         if cone > budget:
             self._failed[node] = budget
