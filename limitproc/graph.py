@@ -235,8 +235,26 @@ class _Tally:
         return {"tau_min": taus[0][0], "tau_median": median, "tau_max": taus[-1][0]}
 
 
+@dataclass(frozen=True)
+class _Path:
+    """What an ensemble keeps of one run: each saddle's (key of F, F, loss, tau) and each jump's (tau, group size, shared)."""
+
+    saddles: list
+    jumps: list
+
+    @classmethod
+    def of(cls, result: Result, n: int) -> _Path:
+        row = np.zeros(n, dtype=bool)  # F grows by each jump's samples
+        saddles = []
+        for saddle, jump in zip(result.saddles, [None, *result.jumps]):
+            if jump is not None:
+                row[jump.samples] = True
+            saddles.append((np.packbits(row).tobytes(), np.flatnonzero(row), saddle.loss, _float(saddle.tau)))
+        return cls(saddles, [(_float(j.tau), len(j.neurons), j.shared.tolist()) for j in result.jumps])
+
+
 def _float(value: ExactValue) -> float:
-    return float(value.ball(64).mid())
+    return float(value.ball().mid())  # the working precision: its balls are already computed
 
 
 def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: bool = False,
@@ -264,25 +282,21 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     edges: dict[tuple[bytes, bytes], _Tally] = {}
     fitted_sets: dict[bytes, np.ndarray] = {}
     losses: dict[bytes, Fraction] = {}
+    paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (spec §3): solve each once
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
-            result = solve(problem, **solver)
-            keys = []
-            for saddle in result.saddles:
-                fitted = saddle.fitted
-                row = np.zeros(base.n, dtype=bool)
-                row[fitted] = True
-                key = np.packbits(row).tobytes()
+            pattern = problem.aligned_bits().tobytes()
+            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, **solver), base.n))
+            for key, fitted, loss, tau in path.saddles:
                 if key not in nodes:
-                    nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, saddle.loss
-                nodes[key].add(_float(saddle.tau), weight)
-                keys.append(key)
-            for jump, edge in zip(result.jumps, zip(keys, keys[1:])):
-                tally = edges.setdefault(edge, _Tally())
-                tally.add(_float(jump.tau), weight)
-                tally.sizes.add(len(jump.neurons))
-                tally.tie_weight += weight if jump.tie else 0
-                tally.shared.update(jump.shared.tolist())
+                    nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, loss
+                nodes[key].add(tau, weight)
+            for edge, (tau, size, shared) in zip(zip(path.saddles, path.saddles[1:]), path.jumps):
+                tally = edges.setdefault((edge[0][0], edge[1][0]), _Tally())
+                tally.add(tau, weight)
+                tally.sizes.add(size)
+                tally.tie_weight += weight if size > 1 else 0
+                tally.shared.update(shared)
             bar.update(1)
     total_weight = sum(w for _, w in nodes[next(iter(nodes))].taus)  # every run passes the origin
     order = sorted(nodes, key=lambda k: (fitted_sets[k].size, fitted_sets[k].tolist()))
@@ -300,7 +314,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
         _set_rational(attrs, "loss", losses[key])
         G.add_node(ids[key], **attrs)
     for (u, v), tally in sorted(edges.items(), key=lambda item: (ids[item[0][0]], ids[item[0][1]])):
-        attrs = {"samples": np.setdiff1d(fitted_sets[v], fitted_sets[u]).tolist(), "group_sizes": sorted(tally.sizes),
+        attrs = {"samples": sorted(set(fitted_sets[v].tolist()) - set(fitted_sets[u].tolist())), "group_sizes": sorted(tally.sizes),
                  "tie": bool(tally.tie_weight), "tie_probability": rational_string(Fraction(tally.tie_weight) / total_weight),
                  "shared": sorted(tally.shared), **probability(tally)}
         _set_rational(attrs, "loss_drop", losses[u] - losses[v])
