@@ -18,6 +18,7 @@ EXAMPLES = {
     "demo": "limitproc demo",
     "bound": "limitproc bound result.json --c 7 --format json",
     "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --decimal 30",
+    "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
     "graph": "limitproc graph --data labels.json --m 8 --runs 10000 --seed 1 --format graphml -o ensemble.graphml",
 }
 
@@ -265,12 +266,39 @@ def _run_prob(args) -> str:
     return "".join(f"{key}: {value}\n" for key, value in report.items())
 
 
+# -- sweep ------------------------------------------------------------------------------------
+def _add_sweep(sub) -> None:
+    parser = _subparser(sub, "sweep", "Run a grid of generated problems on dask.distributed; resumable, written to Parquet or CSV.")
+    parser.add_argument("config", metavar="CONFIG", help="TOML file with a [sweep] section (n, m, labels, norms, seeds)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="FILE.parquet or FILE.csv (default: CONFIG with .parquet); finished cells live in FILE.parts/")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing dask scheduler (default: a LocalCluster here)")
+    parser.add_argument("--workers", type=_positive_int, default=2, help="LocalCluster worker processes (default 2)")
+    parser.add_argument("--figures", metavar="DIR", help="also draw the sweep figures (PNG and PDF) into DIR")
+
+
+def _run_sweep(args) -> None:
+    from pathlib import Path
+
+    from .sweep import SweepConfig, read_rows, run_sweep
+
+    config = SweepConfig.from_file(args.config)
+    output = args.output or str(Path(args.config).with_suffix(".parquet"))
+    summary = run_sweep(config, output, scheduler=args.scheduler, workers=args.workers)
+    print(f"{summary['cells']} cells ({summary['computed']} computed, {summary['reused']} already finished) -> {output}")
+    if args.figures:
+        from .figures import sweep_figures
+
+        for path in sweep_figures(read_rows(output), args.figures):
+            print(f"figure: {path}")
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
     "demo": (_add_demo, _run_demo),
     "bound": (_add_bound, _run_bound),
     "prob": (_add_prob, _run_prob),
+    "sweep": (_add_sweep, _run_sweep),
     "graph": (_add_graph, _run_graph),
 }
 

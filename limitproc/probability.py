@@ -52,8 +52,13 @@ def _p_interpolate_dyadic(n_pos: int, n_neg: int, m: int) -> tuple[fmpz, int]:
 
 
 def _p_interpolate_random_signs_dyadic(n: int, m: int) -> tuple[fmpz, int]:
+    powers = {}
+
     def free(k):  # each sample positive with probability 1/2: (1 - 2^-(k+1) - 2^-(m-k+1))^n
-        return (fmpz(2) ** (m + 1) - fmpz(2) ** (m - k) - fmpz(2) ** k) ** n, (m + 1) * n
+        k = min(k, m - k)  # symmetric in k <-> m - k: compute each power once
+        if k not in powers:
+            powers[k] = (fmpz(2) ** (m + 1) - fmpz(2) ** (m - k) - fmpz(2) ** k) ** n
+        return powers[k], (m + 1) * n
 
     return _binomial_sum(m, free)
 
@@ -123,8 +128,13 @@ def p_interpolate_random_signs(n: int, m: int) -> Fraction:
     A sample is then uncovered with probability ``(2^-m_+ + 2^-m_-)/2``, independently, so the
     sum has ``(1 - 2^-(m_+ + 1) - 2^-(m_- + 1))^n`` in place of the two powers.
     """
+    return random_signs_probability(n, m).fraction()
+
+
+def random_signs_probability(n: int, m: int) -> Dyadic:
+    """:func:`p_interpolate_random_signs` as a :class:`Dyadic`."""
     _check_counts(n, 0, m)
-    return Dyadic.of(*_p_interpolate_random_signs_dyadic(int(n), int(m))).fraction()
+    return Dyadic.of(*_p_interpolate_random_signs_dyadic(int(n), int(m)))
 
 
 def union_bound(n: int, m: int) -> Fraction:

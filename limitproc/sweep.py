@@ -1,0 +1,347 @@
+"""Parameter sweeps of the limit process on ``dask.distributed``.
+
+A config (TOML, section ``[sweep]``) names a grid: sample counts ``n``, widths ``m`` (integers or
+rules such as ``"ceil(2*log2(n))"``), label and norm laws, and seeds. Every grid point and seed
+is a **cell**: one generated problem, solved exactly, summarised in one row.
+
+Cells run on a dask cluster (a small ``LocalCluster`` by default, or ``--scheduler`` to use an
+existing one). The driver writes each finished cell at once, atomically, to its own part file
+in ``OUTPUT.parts/``; a rerun skips the cells already there, so a killed sweep loses nothing and
+resumes where it stopped. At the end the parts are merged, sorted, into one Parquet or CSV file.
+Rows carry floats for display (from certified decimals) and the exact norms as strings.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import os
+import time
+import tomllib
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import InputError
+from .fileio import atomic_write
+
+LABEL_LAWS = ("pm1", "gauss", "uniform")
+NORM_LAWS = ("unit", "uniform")
+
+# (name, pyarrow type name): the row schema, in output order
+COLUMNS = [
+    ("n", "int64"), ("m", "int64"), ("labels", "string"), ("norms", "string"), ("seed", "int64"),
+    ("n_pos", "int64"), ("n_neg", "int64"), ("interpolates", "bool"), ("uncovered", "int64"),
+    ("sq_norm", "float64"), ("sq_norm_determined", "bool"), ("sq_norm_undetermined", "string"),
+    ("min_sq_norm", "float64"), ("ratio", "float64"), ("sqrt_n_constant", "float64"),
+    ("sq_norm_exact", "string"), ("min_sq_norm_exact", "string"),
+    ("jumps", "int64"), ("ties", "int64"), ("first_jump_tau", "float64"), ("last_jump_tau", "float64"),
+    ("engine_seconds", "float64"),
+]
+
+
+# -- m rules ------------------------------------------------------------------------------------
+def _functions():
+    import sympy
+
+    return {
+        "ceil": sympy.ceiling,
+        "floor": sympy.floor,
+        "log2": lambda x: sympy.log(x, 2),
+        "log10": lambda x: sympy.log(x, 10),
+        "log": sympy.log,
+        "sqrt": sympy.sqrt,
+        "min": sympy.Min,
+        "max": sympy.Max,
+    }
+
+
+_BINARY = {ast.Add: "__add__", ast.Sub: "__sub__", ast.Mult: "__mul__", ast.Div: "__truediv__", ast.Pow: "__pow__"}
+
+
+def width_rule(text: str, n: int) -> int:
+    """Evaluate an ``m`` rule such as ``"ceil(2*log2(n))"`` at ``n``, exactly (sympy, no ``eval``).
+
+    Allowed: numbers (decimals are read exactly), ``n``, ``+ - * / **``, and the functions
+    ceil, floor, log2, log10, log (natural, or ``log(x, base)``), sqrt, min, max.
+    """
+    import sympy
+
+    functions = _functions()
+
+    def value(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return sympy.Rational(repr(node.value))
+        if isinstance(node, ast.Name) and node.id == "n":
+            return sympy.Integer(n)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return getattr(value(node.left), _BINARY[type(node.op)])(value(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            inner = value(node.operand)
+            return -inner if isinstance(node.op, ast.USub) else inner
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions and not node.keywords:
+            return functions[node.func.id](*[value(a) for a in node.args])
+        raise InputError("m", f"rule {text!r}: {ast.unparse(node)!r} is not allowed (use n, numbers, + - * / **, {', '.join(functions)})")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise InputError("m", f"rule {text!r} is not a valid expression") from None
+    try:
+        result = value(tree.body)
+    except InputError:
+        raise
+    except (TypeError, ValueError, ZeroDivisionError) as exc:
+        raise InputError("m", f"rule {text!r} fails at n = {n}: {exc}") from None
+    if not result.is_Integer or result < 1:
+        raise InputError("m", f"rule {text!r} gives {result} at n = {n}, not a positive integer (wrap it in ceil())")
+    return int(result)
+
+
+# -- config and cells ---------------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One generated problem of the sweep."""
+
+    n: int
+    m: int
+    labels: str
+    norms: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"n{self.n}_m{self.m}_{self.labels}_{self.norms}_s{self.seed}"
+
+
+@dataclass
+class SweepConfig:
+    n: list[int]
+    m: list  # ints, or rule strings
+    labels: list[str]
+    norms: list[str]
+    seeds: list[int]
+    decimals: int = 3
+
+    @classmethod
+    def from_file(cls, path) -> SweepConfig:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise InputError("CONFIG", f"cannot read {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError("CONFIG", f"not valid TOML: {exc}") from None
+        return cls.from_dict(data.get("sweep", data))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SweepConfig:
+        unknown = set(data) - {"n", "m", "labels", "norms", "seeds", "seed0", "decimals"}
+        if unknown:
+            raise InputError(sorted(unknown)[0], "unknown sweep setting (expected n, m, labels, norms, seeds, seed0, decimals)")
+        for key in ("n", "m"):
+            if key not in data:
+                raise InputError(key, "missing from [sweep]")
+        ns = _int_list(data["n"], "n")
+        ms = data["m"] if isinstance(data["m"], list) else [data["m"]]
+        for m in ms:
+            if isinstance(m, str):
+                for n in ns:
+                    width_rule(m, n)  # fail now, not on a worker
+            elif isinstance(m, bool) or not isinstance(m, int) or m < 1:
+                raise InputError("m", f"must be positive integers or rule strings, got {m!r}")
+        labels = _choice_list(data.get("labels", "pm1"), "labels", LABEL_LAWS)
+        norms = _choice_list(data.get("norms", "unit"), "norms", NORM_LAWS)
+        seeds = data.get("seeds", 1)
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise InputError("seeds", f"must be at least 1, got {seeds}")
+            seed0 = data.get("seed0", 0)
+            if isinstance(seed0, bool) or not isinstance(seed0, int):
+                raise InputError("seed0", f"must be an integer, got {seed0!r}")
+            seeds = list(range(seed0, seed0 + seeds))
+        else:
+            seeds = _int_list(seeds, "seeds", minimum=0)
+        decimals = data.get("decimals", 3)
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 15:
+            raise InputError("decimals", f"must be an integer between 0 and 15, got {decimals!r}")
+        return cls(ns, ms, labels, norms, seeds, decimals)
+
+    def cells(self) -> list[Cell]:
+        out = set()
+        for n in self.n:
+            for m in self.m:
+                width = width_rule(m, n) if isinstance(m, str) else m
+                for labels in self.labels:
+                    for norms in self.norms:
+                        out.update(Cell(n, width, labels, norms, seed) for seed in self.seeds)
+        return sorted(out)
+
+
+def _int_list(value, field: str, minimum: int = 1) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise InputError(field, f"must be integers >= {minimum}, got {v!r}")
+    if not values:
+        raise InputError(field, "is empty")
+    return values
+
+
+def _choice_list(value, field: str, choices) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        if v not in choices:
+            raise InputError(field, f"unknown law {v!r} (choose {', '.join(choices)})")
+    return values
+
+
+# -- one cell (runs on a worker) ----------------------------------------------------------------
+def run_cell(cell: Cell, decimals: int = 3) -> dict:
+    """Generate, solve and summarise one cell. Floats come from certified decimals."""
+    from .bias import Bias
+    from .problem import generate
+    from .process import solve
+
+    problem = generate(cell.n, cell.m, labels=cell.labels, norms=cell.norms, seed=cell.seed, decimals=decimals)
+    start = time.perf_counter()
+    result = solve(problem)
+    seconds = time.perf_counter() - start
+    bias = Bias.of_result(result)
+    nan = math.nan
+
+    def num(value):
+        return nan if value is None else float(value.decimal(17))
+
+    n_pos = int(problem.positive_labels.sum())
+    return asdict(cell) | {
+        "n_pos": n_pos,
+        "n_neg": cell.n - n_pos,
+        "interpolates": bool(result.interpolates),
+        "uncovered": int(result.uncovered.size),
+        "sq_norm": num(bias.sq_norm),
+        "sq_norm_determined": bias.sq_norm is not None,
+        "sq_norm_undetermined": result.sq_norm_reason or "",
+        "min_sq_norm": num(bias.min_sq_norm),
+        "ratio": num(bias.ratio),
+        "sqrt_n_constant": num(bias.sqrt_n_constant),
+        "sq_norm_exact": "" if bias.sq_norm is None else bias.sq_norm.exact(),
+        "min_sq_norm_exact": bias.min_sq_norm.exact(),
+        "jumps": len(result.jumps),
+        "ties": sum(1 for j in result.jumps if j.tie),
+        "first_jump_tau": num(result.jumps[0].tau) if result.jumps else nan,
+        "last_jump_tau": num(result.jumps[-1].tau) if result.jumps else nan,
+        "engine_seconds": seconds,
+    }
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+def parts_dir(output) -> Path:
+    return Path(str(output) + ".parts")
+
+
+def finished(output) -> dict[str, dict]:
+    """The part files already written: ``{cell key: row}`` (stale temporary files are removed)."""
+    parts = parts_dir(output)
+    if not parts.is_dir():
+        return {}
+    for stale in parts.glob(".*.tmp"):  # left by a run killed mid-write; never a finished cell
+        stale.unlink(missing_ok=True)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(parts.glob("*.json"))}
+
+
+def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers: int = 2, progress: bool = True) -> dict:
+    """Run the cells not yet finished, then merge every part into ``output``.
+
+    Returns ``{"cells", "computed", "reused", "output"}``.
+    """
+    fmt = _format_of(output)
+    cells = config.cells()
+    done = finished(output)
+    todo = [c for c in cells if c.key not in done]
+    parts = parts_dir(output)
+    parts.mkdir(parents=True, exist_ok=True)
+    run_id = uuid.uuid4().hex
+    if todo:
+        _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
+    rows = [_strip(json.loads((parts / f"{c.key}.json").read_text())) for c in cells]
+    write_rows(rows, output, fmt)
+    return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
+
+
+def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, progress: bool) -> None:
+    import logging
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    from .progress import progress_bar
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError("--scheduler", f"cannot connect to {scheduler}: {exc}") from None
+        cluster = None
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        futures = client.map(run_cell, todo, decimals=decimals, pure=False)
+        with progress_bar(total=len(todo), desc="sweep cells", enabled=progress) as bar:
+            for future in as_completed(futures):
+                row = future.result()
+                key = Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"]).key
+                atomic_write(parts / f"{key}.json", json.dumps(row | {"run_id": run_id, "pid": os.getpid()}) + "\n")
+                bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _strip(row: dict) -> dict:
+    return {name: row[name] for name, _ in COLUMNS}
+
+
+def _format_of(output) -> str:
+    suffix = Path(str(output)).suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise InputError("--output", f"must end in .parquet or .csv, got {output!r}")
+    return suffix[1:]
+
+
+def write_rows(rows: list[dict], output, fmt: str | None = None) -> None:
+    """Write rows (in :data:`COLUMNS` order) to Parquet or CSV, atomically."""
+    import pyarrow as pa
+
+    fmt = fmt or _format_of(output)
+    schema = pa.schema([(name, pa.type_for_alias(t)) for name, t in COLUMNS])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        atomic_write(output, lambda fh: pq.write_table(table, fh), mode="wb")
+    else:
+        import pyarrow.csv as pcsv
+
+        atomic_write(output, lambda fh: pcsv.write_csv(table, fh), mode="wb")
+
+
+def read_rows(path) -> list[dict]:
+    """The rows of a sweep output (Parquet or CSV)."""
+    import pyarrow as pa
+
+    fmt = _format_of(path)
+    if not Path(path).is_file():
+        raise InputError("SWEEP", f"no such file: {path}")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    else:
+        import pyarrow.csv as pcsv
+
+        types = {name: pa.type_for_alias(t) for name, t in COLUMNS}
+        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+    return table.to_pylist()

@@ -1,0 +1,122 @@
+"""Sweeps on dask: the grid, the rows (checked against the engine), resume after a kill, figures."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from limitproc import InputError, generate, solve
+from limitproc.sweep import Cell, SweepConfig, finished, parts_dir, read_rows, run_sweep, width_rule
+
+
+@pytest.mark.parametrize("rule,n,m", [
+    ("ceil(2*log2(n))", 100, 14),  # 2 log2 100 = 13.29
+    ("ceil(2*log2(n))", 1024, 20),  # exactly 20: no float round-up to 21
+    ("ceil(1.5*log2(n))", 1024, 15),
+    ("floor(sqrt(n)) + 1", 99, 10),
+    ("n**0.5", 100, 10),
+    ("max(3, ceil(log(n)))", 2, 3),
+])
+def test_width_rules(rule, n, m):
+    assert width_rule(rule, n) == m
+
+
+@pytest.mark.parametrize("rule", ["2*log2(n)", "__import__('os')", "n.real", "ceil(", "0*n", "lambda: 1"])
+def test_bad_width_rules(rule):
+    with pytest.raises(InputError):
+        width_rule(rule, 1000)
+
+
+def test_config_grid():
+    config = SweepConfig.from_dict({"n": [100, 1024], "m": ["ceil(2*log2(n))", 7], "labels": ["pm1", "gauss"], "seeds": 2, "seed0": 5})
+    cells = config.cells()
+    assert len(cells) == 2 * 2 * 2 * 2
+    assert {(c.n, c.m) for c in cells} == {(100, 14), (100, 7), (1024, 20), (1024, 7)}
+    assert {c.seed for c in cells} == {5, 6}
+
+
+@pytest.mark.parametrize("data,field", [({"n": [10]}, "m"), ({"n": [0], "m": 3}, "n"), ({"n": [10], "m": 3, "labels": "cauchy"}, "labels"),
+                                        ({"n": [10], "m": 3, "seed": 1}, "seed"), ({"n": [10], "m": [2.5]}, "m")])
+def test_bad_config(data, field):
+    with pytest.raises(InputError) as exc:
+        SweepConfig.from_dict(data)
+    assert exc.value.args[0] == field or field in str(exc.value)
+
+
+def test_tiny_sweep_on_a_local_cluster(tmp_path):
+    config = SweepConfig.from_dict({"n": [12, 40], "m": "ceil(2*log2(n))", "labels": ["pm1", "gauss"], "seeds": 2})
+    out = tmp_path / "tiny.parquet"
+    summary = run_sweep(config, out, workers=2, progress=False)
+    assert summary == {"cells": 8, "computed": 8, "reused": 0, "output": str(out)}
+    rows = read_rows(out)
+    assert [(r["n"], r["m"], r["labels"], r["seed"]) for r in rows] == sorted((r["n"], r["m"], r["labels"], r["seed"]) for r in rows)
+    for r in rows:
+        # each row is what the engine gives for the generated problem
+        result = solve(generate(r["n"], r["m"], labels=r["labels"], norms=r["norms"], seed=r["seed"]))
+        assert r["m"] == math.ceil(2 * math.log2(r["n"]))
+        assert r["interpolates"] == result.interpolates and r["jumps"] == len(result.jumps)
+        assert r["n_pos"] + r["n_neg"] == r["n"] == result.problem.n
+        assert r["min_sq_norm_exact"] == result.min_sq_norm.exact()
+        if result.sq_norm is None:  # undetermined: kept, flagged, NaN
+            assert not r["sq_norm_determined"] and r["sq_norm_undetermined"] and math.isnan(r["ratio"])
+        else:
+            assert r["sq_norm_determined"] and r["sq_norm_exact"] == result.sq_norm.exact()
+            assert r["ratio"] == pytest.approx(r["sq_norm"] / r["min_sq_norm"], rel=1e-14)
+            assert r["sqrt_n_constant"] == pytest.approx(r["sq_norm"] / math.sqrt(r["n"]), rel=1e-14)
+        assert r["first_jump_tau"] <= r["last_jump_tau"]
+    # the CSV form holds the same rows
+    csv_out = tmp_path / "tiny.csv"
+    assert run_sweep(config, csv_out, workers=1, progress=False)["computed"] == 8
+    again = read_rows(csv_out)
+    assert [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in again] == \
+           [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in rows]
+
+
+def test_killed_sweep_resumes_without_recomputing(tmp_path):
+    config_path = tmp_path / "big.toml"
+    config_path.write_text('[sweep]\nn = [4000]\nm = [24]\nseeds = 150\n')
+    out = tmp_path / "big.parquet"
+    proc = subprocess.Popen([sys.executable, "-m", "limitproc", "sweep", str(config_path), "-o", str(out), "--workers", "1"],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = parts_dir(out)
+    while proc.poll() is None and not (parts.is_dir() and len(list(parts.glob("*.json"))) >= 3):
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its dask workers, mid-run
+    proc.wait()
+    before = {p.name: p.read_bytes() for p in parts.glob("*.json")}
+    assert 3 <= len(before) < 150, "the sweep must be killed midway"
+    assert not out.exists()
+    for data in before.values():  # every part written is complete
+        json.loads(data)
+
+    summary = run_sweep(SweepConfig.from_file(config_path), out, workers=2, progress=False)
+    assert summary["reused"] == len(before) and summary["computed"] == 150 - len(before)
+    after = {p.name: p.read_bytes() for p in parts.glob("*.json")}
+    assert len(after) == 150
+    for name, data in before.items():
+        assert after[name] == data  # untouched: not recomputed
+    old_runs = {json.loads(d)["run_id"] for d in before.values()}
+    new_runs = {json.loads(after[n])["run_id"] for n in after if n not in before}
+    assert len(old_runs) == 1 and len(new_runs) == 1 and old_runs != new_runs
+    rows = read_rows(out)
+    assert sorted(r["seed"] for r in rows) == list(range(150))
+    assert set(finished(out)) == {Cell(4000, 24, "pm1", "unit", s).key for s in range(150)}
+
+
+def test_cli_sweep_with_figures(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('[sweep]\nn = [16, 64]\nm = [4, 8, 12]\nseeds = 3\n')
+    out = subprocess.run([sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.csv"), "--workers", "1",
+                          "--figures", str(tmp_path / "fig")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "18 cells (18 computed" in out.stdout
+    for name in ("probability", "norm_scaling", "bias_ratio"):
+        for ext in ("png", "pdf"):
+            assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 1000
+    bad = subprocess.run([sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.txt")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--output" in bad.stderr and "Traceback" not in bad.stderr
