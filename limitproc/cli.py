@@ -19,6 +19,7 @@ EXAMPLES = {
     "bound": "limitproc bound result.json --c 7 --format json",
     "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --decimal 30",
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
+    "table": "limitproc table jumps problem.json --format latex -o jumps.tex",
     "graph": "limitproc graph --data labels.json --m 8 --runs 10000 --seed 1 --format graphml -o ensemble.graphml",
 }
 
@@ -292,6 +293,63 @@ def _run_sweep(args) -> None:
             print(f"figure: {path}")
 
 
+# -- table ------------------------------------------------------------------------------------
+def _add_table(sub) -> None:
+    parser = _subparser(sub, "table", "Appendix tables (jumps of a problem, P(interpolate) over n x m, norm scaling of a sweep).")
+    parser.add_argument("kind", choices=("jumps", "prob", "norms"), help="jumps PROBLEM | prob --n ... --m ... | norms SWEEP.parquet")
+    parser.add_argument("input", nargs="?", metavar="INPUT", help="the problem file (jumps) or the sweep output (norms)")
+    parser.add_argument("--n", type=_positive_int, nargs="+", help="prob: sample counts (balanced classes)")
+    parser.add_argument("--m", type=_positive_int, nargs="+", help="prob: widths")
+    parser.add_argument("--config", metavar="TOML", help="prob: read n and m (and decimal) from the [table] section instead")
+    parser.add_argument("--decimal", type=_positive_int, metavar="D", help="prob: D-digit decimals instead of exact rationals")
+    parser.add_argument("--digits", type=_positive_int, default=12, help="jumps: digits of the decimal column; norms: decimals (default 12)")
+    parser.add_argument("--no-decimal-column", action="store_true", help="jumps: leave out the tau decimal column")
+    parser.add_argument("--format", choices=("latex", "csv", "markdown", "json", "text"), default="latex", help="output format (default latex)")
+    _add_output(parser)
+
+
+def _run_table(args) -> str:
+    import json
+    from pathlib import Path
+
+    from .export import drop_columns, jump_table, norm_scaling_table, probability_table, table_header
+
+    if args.kind == "prob":
+        ns, ms, decimal = args.n, args.m, args.decimal
+        if args.config:
+            import tomllib
+
+            try:
+                settings = tomllib.loads(Path(args.config).read_text()).get("table", {})
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise InputError("--config", f"cannot read {args.config}: {exc}") from None
+            ns, ms, decimal = settings.get("n", ns), settings.get("m", ms), settings.get("decimal", decimal)
+        if not ns or not ms:
+            raise InputError("--n/--m", "prob needs sample counts and widths (--n ... --m ... or --config)")
+        table = probability_table(ns, ms, decimal)
+        source = json.dumps({"n": ns, "m": ms, "decimal": decimal}, sort_keys=True).encode()
+    else:
+        if not args.input:
+            raise InputError("INPUT", f"{args.kind} needs an input file")
+        try:
+            source = Path(args.input).read_bytes()
+        except OSError as exc:
+            raise InputError("INPUT", f"cannot read {args.input}: {exc.strerror}") from None
+        if args.kind == "jumps":
+            from .process import solve
+
+            args.problem = args.input
+            table = jump_table(solve(_load_problem(args)), args.digits)
+            if args.no_decimal_column:
+                table = drop_columns(table, ["tau_decimal"])
+        else:
+            from .sweep import read_rows
+
+            table = norm_scaling_table(read_rows(args.input), min(args.digits, 8))
+    table.header = table_header(args.kind, source)
+    return table.render(args.format)
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
@@ -299,6 +357,7 @@ COMMANDS = {
     "bound": (_add_bound, _run_bound),
     "prob": (_add_prob, _run_prob),
     "sweep": (_add_sweep, _run_sweep),
+    "table": (_add_table, _run_table),
     "graph": (_add_graph, _run_graph),
 }
 

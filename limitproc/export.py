@@ -182,3 +182,57 @@ def render_result(result: Result, fmt: str, digits: int = 30, escape_directions:
             row[1] = _short(row[1].exact, 40) if row[1].exact is not None else "(over budget)"
         return table.render("text") + "\n" + "\n".join(summary_lines(result, digits)) + "\n"
     return table.render(fmt)
+
+
+# -- appendix tables: deterministic, with a header naming the version and the input's hash -----
+def table_header(kind: str, source: bytes) -> list[str]:
+    """The comment lines of an appendix table: what it is, the limitproc version, the input's sha256."""
+    import hashlib
+
+    from . import __version__
+
+    return [f"limitproc {__version__}: {kind} table", f"input sha256 {hashlib.sha256(source).hexdigest()}"]
+
+
+def drop_columns(table: Table, names) -> Table:
+    """The table without the named columns (e.g. the decimal column of a jump table)."""
+    keep = [i for i, c in enumerate(table.columns) if c not in set(names)]
+    return Table([table.columns[i] for i in keep], [[row[i] for i in keep] for row in table.rows], table.caption, table.header)
+
+
+def probability_table(ns, ms, digits: int | None = None) -> Table:
+    """P(interpolate) (spec §7) for balanced classes over ``n × m``: exact rationals, or ``digits`` decimals."""
+    from .probability import balanced, interpolation_probability
+
+    rows = []
+    for n in ns:
+        row = [n]
+        for m in ms:
+            p = interpolation_probability(*balanced(n), m)
+            row.append(ExactCell(p.string(), p.decimal(digits or 30)) if digits is None else p.decimal(digits))
+        rows.append(row)
+    caption = "P(interpolate), balanced classes n_+ = ceil(n/2), n_- = floor(n/2)"
+    return Table(["n"] + [f"m = {m}" for m in ms], rows, caption)
+
+
+def norm_scaling_table(rows: list[dict], digits: int = 4) -> Table:
+    """Per ``(n, m, labels, norms)`` of a sweep: runs, how many interpolate or have a determined ``N``,
+    and the mean of ``N/sqrt(n)`` and ``N/N_min`` with the range of the latter (over determined runs)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["n"], r["m"], r["labels"], r["norms"]), []).append(r)
+
+    def fmt(x):
+        return f"{x:.{digits}f}" if x is not None else ""
+
+    out = []
+    for key in sorted(groups):
+        runs = groups[key]
+        det = [r for r in runs if r["sq_norm_determined"]]
+        mean = (lambda f: sum(f(r) for r in det) / len(det)) if det else (lambda f: None)
+        ratios = [r["ratio"] for r in det]
+        out.append([*key, len(runs), sum(bool(r["interpolates"]) for r in runs), len(det),
+                    fmt(mean(lambda r: r["sqrt_n_constant"])), fmt(mean(lambda r: r["ratio"])),
+                    fmt(min(ratios) if ratios else None), fmt(max(ratios) if ratios else None)])
+    columns = ["n", "m", "labels", "norms", "runs", "interpolating", "N determined", "mean N/sqrt(n)", "mean N/N_min", "min N/N_min", "max N/N_min"]
+    return Table(columns, out, "Norm scaling of the limit network (means over runs with a determined N)")

@@ -284,7 +284,7 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
             raise InputError("--scheduler", f"cannot connect to {scheduler}: {exc}") from None
         cluster = None
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         futures = client.map(run_cell, todo, decimals=decimals, pure=False)
