@@ -76,7 +76,8 @@ def staircase_graph(G, ax=None, min_probability: float = 0.0, title: str | None 
 
 
 def _label_nodes(ax, H, pos: dict) -> None:
-    """``F`` and ``p`` beside each node, at the spot of four whose box overlaps the earlier labels least.
+    """``F`` and ``p`` beside each node, at the spot of four whose box overlaps the earlier labels least
+    (no label when even that spot is mostly covered).
 
     Boxes are estimated in points (7-point text: about 4.3 points a character, 18 points for two lines).
     """
@@ -97,7 +98,10 @@ def _label_nodes(ax, H, pos: dict) -> None:
             return sum(max(0, min(box[2], b[2]) - max(box[0], b[0])) * max(0, min(box[3], b[3]) - max(box[1], b[1])) for b in placed), box
 
         (dx, dy), ha, va = min(spots, key=lambda spot: overlap(spot)[0])  # the first spot free of overlap, else the least covered
-        placed.append(overlap(((dx, dy), ha, va))[1])
+        covered, box = overlap(((dx, dy), ha, va))
+        if covered > 0.3 * w * h:  # a crowd of saddles: an unreadable label only hides the others
+            continue
+        placed.append(box)
         ax.annotate(text, pos[u], xytext=(dx, dy), textcoords="offset points", fontsize=7, ha=ha, va=va, zorder=4)
 
 
