@@ -39,6 +39,8 @@ def staircase_graph(G, ax=None, min_probability: float = 0.0, title: str | None 
     pos = _positions(H, "tau_median" if ensemble else "tau_decimal")
     from matplotlib.patches import FancyArrowPatch
 
+    xs = [x for x, _ in pos.values()] or [0.0]
+    close = 0.08 * ((max(xs) - min(xs)) or 1.0)
     small = len(H) <= 30  # ensembles: label nodes and edges only while it stays readable
     for u, v, a in H.edges(data=True):
         (x0, y0), (x1, y1) = pos[u], pos[v]
@@ -47,10 +49,11 @@ def staircase_graph(G, ax=None, min_probability: float = 0.0, title: str | None 
         ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=style, arrowstyle="-|>", mutation_scale=12,
                                      lw=width, color="tab:blue", alpha=0.5 if ensemble else 0.9, shrinkA=6, shrinkB=6, zorder=1))
         if small or not ensemble:
-            # one run: beside the drop, alternating sides so that close drops do not collide
+            # one run: beside the drop, on the right unless the next drop follows closely (then the
+            # right is crowded and the left, under the previous plateau, is free);
             # ensembles: the block size, 60% of the way, where edges fanning out of one node have parted
             at = (0.4 * x0 + 0.6 * x1, 0.4 * y0 + 0.6 * y1) if ensemble else (x1, (y0 + y1) / 2)
-            side = 0 if ensemble else (1 if a["k"] % 2 else -1)
+            side = 0 if ensemble else (-1 if any(pos[w][0] - x1 < close for w in H.successors(v)) else 1)
             text = f"{len(a['samples'])}" if ensemble else edge_label(G, u, v)
             ax.annotate(text, at, xytext=(4 * side, 0), textcoords="offset points", fontsize=7 if ensemble else 8, va="center",
                         ha={0: "center", 1: "left", -1: "right"}[side],
