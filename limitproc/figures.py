@@ -80,8 +80,11 @@ def _norm_figure(rows: list[dict], stem, value, ylabel: str, reference) -> list[
     ax.plot([n for n in ns for _ in by_n[n]], [v for n in ns for v in by_n[n]], ".", alpha=0.4, color="C0",
             label=f"runs ({missing} with undetermined N left out)")
     ax.plot(ns, [sum(by_n[n]) / len(by_n[n]) for n in ns], "-o", color="C1", label="mean")
-    reference(ax, ns)
-    ax.set_xscale("log")
+    every_n = sorted({r["n"] for r in rows})
+    reference(ax, every_n)
+    if every_n:  # fixed limits: the axis stays valid even if every N is undetermined
+        ax.set_xlim(every_n[0] / 1.5, every_n[-1] * 1.5)
+        ax.set_xscale("log")
     ax.set_xlabel("n")
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
@@ -93,6 +96,10 @@ def _norm_figure(rows: list[dict], stem, value, ylabel: str, reference) -> list[
 
 def norm_scaling_figure(rows: list[dict], stem) -> list[str]:
     def reference(ax, ns):
+        from .bias import asymptotic_sqrt_n_constant
+
+        constant = asymptotic_sqrt_n_constant()
+        ax.axhline(float(constant), color="grey", ls="--", label=f"{constant} (idealised halving, balanced)")
         by_n = defaultdict(list)
         for r in rows:
             by_n[r["n"]].append(r["min_sq_norm"] / math.sqrt(r["n"]))
@@ -103,7 +110,10 @@ def norm_scaling_figure(rows: list[dict], stem) -> list[str]:
 
 def bias_ratio_figure(rows: list[dict], stem) -> list[str]:
     def reference(ax, ns):
-        ax.axhline(1 + math.sqrt(2), color="grey", ls="--", label="1 + sqrt(2) (idealised halving)")
+        from .bias import asymptotic_ratio
+
+        constant = asymptotic_ratio()  # derived from the series: 1 + sqrt(2)
+        ax.axhline(float(constant), color="grey", ls="--", label=f"{constant} (idealised halving)")
 
     return _norm_figure(rows, stem, lambda r: r["ratio"], "N / N_min", reference)
 
