@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -101,8 +102,9 @@ class Saddle:
     unstable: dict[int, ExactValue]  # not-escaped neurons with mu_j > 0 -> mu_j
     min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
 
-    @property
+    @cached_property
     def fitted(self) -> np.ndarray:
+        """The fitted set F, sorted."""
         if not self.escaped:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate(list(self.escaped.values())))
