@@ -279,7 +279,7 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
 
     if scheduler:
         try:
-            client = Client(scheduler, timeout="30s")
+            client = Client(scheduler)  # waits distributed.comm.timeouts.connect (dask config)
         except (OSError, TimeoutError) as exc:
             raise InputError("--scheduler", f"cannot connect to {scheduler}: {exc}") from None
         cluster = None

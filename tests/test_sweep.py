@@ -120,3 +120,24 @@ def test_cli_sweep_with_figures(tmp_path):
             assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 1000
     bad = subprocess.run([sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.txt")], capture_output=True, text=True)
     assert bad.returncode == 2 and "--output" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_existing_scheduler_runs_the_same_sweep(tmp_path):
+    from dask.distributed import LocalCluster
+
+    config = SweepConfig.from_dict({"n": [20], "m": [6], "seeds": 3})
+    local = run_sweep(config, tmp_path / "local.csv", workers=1, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        remote = run_sweep(config, tmp_path / "remote.csv", scheduler=cluster.scheduler_address, progress=False)
+    assert local["computed"] == remote["computed"] == 3
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "engine_seconds"} for r in rows]
+    assert strip(read_rows(tmp_path / "local.csv")) == strip(read_rows(tmp_path / "remote.csv"))
+
+
+def test_unreachable_scheduler_is_an_input_error(tmp_path):
+    config = SweepConfig.from_dict({"n": [20], "m": [6], "seeds": 1})
+    import dask
+
+    with pytest.raises(InputError) as exc, dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        run_sweep(config, tmp_path / "x.csv", scheduler="tcp://127.0.0.1:9", progress=False)
+    assert "--scheduler" in str(exc.value)
