@@ -137,6 +137,9 @@ class Result:
     sq_norm: ExactValue | None
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
+    # overlapping ties resolved from problem.magnitudes (limitproc.ties; approximate floats)
+    tie_splits: dict = field(default_factory=dict)  # jump k -> TieSplit
+    sq_norm_resolved: float | None = None
 
     @property
     def interpolates(self) -> bool:
@@ -173,6 +176,8 @@ class Result:
                 record["tie_certified"] = jump.tie_certified
                 record["tie_certificate"] = jump.tie_certificate
                 record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
+            if jump.k in self.tie_splits:
+                record["tie_split"] = self.tie_splits[jump.k].to_dict()
             if escape_directions:
                 record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
             jumps.append(record)
@@ -187,6 +192,7 @@ class Result:
             "sq_norm": None if self.sq_norm is None else self.norm_exact(self.sq_norm),
             "sq_norm_decimal": None if self.sq_norm is None else self.sq_norm.decimal(digits),
             "sq_norm_undetermined": self.sq_norm_reason,
+            "sq_norm_resolved": self.sq_norm_resolved,
             "min_sq_norm": self.norm_exact(self.min_sq_norm),
             "min_sq_norm_decimal": self.min_sq_norm.decimal(digits),
             "never_escaped": self.never_escaped,
@@ -223,7 +229,12 @@ def solve(
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
     ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
     """
-    return _Engine(problem, term_budget, precision, max_precision).run(progress)
+    result = _Engine(problem, term_budget, precision, max_precision).run(progress)
+    if problem.magnitudes is not None and any(jump.shared.size for jump in result.jumps):
+        from .ties import attach_tie_splits
+
+        attach_tie_splits(result)
+    return result
 
 
 def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:

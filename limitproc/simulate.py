@@ -1,0 +1,446 @@
+"""The true gradient flow at a finite initialisation scale ``λ`` (spec §2, §9): an approximate path.
+
+The flow lives in the per-sample coordinates ``u_ji = <w_j, x_i>`` (an ``m × n`` array) and ``a``::
+
+    du_ji/dt = −2c · a_j · r_i · 1[u_ji > 0] · q_i,     da_j/dt = −2c · Σ_i r_i · σ(u_ji)
+
+with ``r_i = Σ_j a_j σ(u_ji) − y_i`` and ``L = c Σ r_i²`` (``2c = 1/n`` by default).
+
+**Integrator.** Dormand–Prince 5(4) with adaptive steps. The error of neuron ``j``'s coordinates
+is measured relative to that neuron's own size (``max(|a_j|, max_i |u_ji|)``), because while it
+is small its dynamics are linear and scale-free: a pure relative control would stall on
+coordinates passing through 0, an absolute one would ignore everything at scale ``λ``.
+A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): sign changes are detected after
+each step, the earliest crossing is located on the cubic Hermite interpolant of the step, the
+step is redone up to that time and the coordinate set to exactly 0. Loss crossings (drop times)
+are located the same way, without restarting.
+
+**Coordinates.** ``"direct"`` integrates ``(u, a)`` themselves in float64; it is accurate down to
+``λ = 1e-150`` (below that, ``λ²`` underflows). ``"log-scale"`` is the second path, for any ``λ``
+(give ``log_inv_lambda`` directly, or ``λ`` as a string like ``"1e-400"``): neuron ``j`` is held
+as ``e^{κ_j} (ã_j, ũ_j)`` with ``max(|ã_j|, |ũ_j|) ≈ 1``. Given the residual, each neuron's
+vector field is homogeneous of degree 1 in its own parameters, so ``(ã, ũ)`` follow the same
+equations, with ``r_i = Σ_j e^{2κ_j} ã_j σ(ũ_ji) − y_i``; ``κ_j`` is updated when a neuron is
+renormalised after an accepted step. The two paths agree where both apply (tests).
+
+**Initialisation** (spec §1): ``u_ji(0) = ±λ·magnitude_ji`` (``+`` iff active) and
+``a_j(0) = λ s_j a_magnitude_j``. Without ``a_magnitudes`` the start is balanced with no component
+outside ``span(x)``: ``a_magnitude_j = sqrt(Σ_i magnitude_ji² / q_i)``. Without ``magnitudes``
+they are drawn with a seed as ``|N(0,1)|·sqrt(q_i)``, the law of ``|<g_j, x_i>|`` for isotropic
+Gaussian ``g_j``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import InputError
+from .problem import Problem
+
+#: the smallest λ the direct float64 coordinates accept (spec §9)
+DIRECT_MIN_LAMBDA = 1e-150
+
+# Dormand–Prince 5(4) tableau
+_C = np.array([0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0])
+_A = [
+    [],
+    [1 / 5],
+    [3 / 40, 9 / 40],
+    [44 / 45, -56 / 15, 32 / 9],
+    [19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729],
+    [9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656],
+]
+_B = np.array([35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84])
+# difference between the 5th- and 4th-order weights (the last entry weighs f(t + h, y_new))
+_E = np.array([71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40])
+
+
+def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(magnitudes (m, n), a_magnitudes (m,))`` of the problem, drawn with ``seed`` where absent."""
+    q = np.array([float(x) for x in problem.sq_norms])
+    mags = problem.magnitudes
+    if mags is None:
+        rng = np.random.default_rng(seed)
+        mags = np.abs(rng.standard_normal((problem.m, problem.n))) * np.sqrt(q)[None, :]
+    amags = problem.a_magnitudes
+    if amags is None:
+        amags = np.sqrt((mags**2 / q[None, :]).sum(axis=1))
+    return np.asarray(mags, float), np.asarray(amags, float)
+
+
+def log_inverse(lam) -> float:
+    """``log(1/λ)`` for a float λ or a string such as ``"1e-400"`` (parsed with mpmath)."""
+    import mpmath
+
+    try:
+        value = mpmath.mpf(lam)
+    except (ValueError, TypeError):
+        raise InputError("lambda", f"not a number: {lam!r}") from None
+    if not 0 < value < 1:
+        raise InputError("lambda", f"must lie in (0, 1), got {lam}")
+    return float(-mpmath.log(value))
+
+
+class _Flow:
+    """The vector field in scaled coordinates ``y = (ã (m), ũ (m·n))`` with log-scales ``κ``."""
+
+    def __init__(self, labels: np.ndarray, q: np.ndarray, c: float, m: int, residual=None):
+        self.y, self.q, self.two_c, self.m, self.n = labels, q, 2 * c, m, len(labels)
+        self.fixed_residual = residual  # linearised dynamics (r frozen), used by the tie resolution
+        self.kappa = np.zeros(m)
+
+    def split(self, state):
+        return state[: self.m], state[self.m :].reshape(self.m, self.n)
+
+    def residual(self, state) -> np.ndarray:
+        if self.fixed_residual is not None:
+            return self.fixed_residual
+        a, u = self.split(state)
+        return (np.exp(2 * self.kappa) * a) @ np.maximum(u, 0.0) - self.y
+
+    def __call__(self, state) -> np.ndarray:
+        a, u = self.split(state)
+        r = self.residual(state)
+        da = -self.two_c * (np.maximum(u, 0.0) @ r)
+        du = -self.two_c * (a[:, None] * (r * self.q)[None, :]) * (u > 0)
+        return np.concatenate([da, du.ravel()])
+
+    def loss(self, state) -> float:
+        r = self.residual(state)
+        return 0.5 * self.two_c * float(r @ r)
+
+    def neuron_scale(self, state) -> np.ndarray:
+        a, u = self.split(state)
+        return np.maximum(np.abs(a), np.abs(u).max(axis=1, initial=0.0))
+
+
+def _hermite(y0, f0, y1, f1, h, theta):
+    """The cubic Hermite interpolant of a step at fraction ``theta``."""
+    t2, t3 = theta * theta, theta * theta * theta
+    return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1
+
+
+def _bisect(predicate, iterations: int = 60) -> float:
+    """The smallest θ in (0, 1] with ``predicate(θ)`` true, assuming it is true at 1 and monotone."""
+    lo, hi = 0.0, 1.0
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if predicate(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+class _Integrator:
+    """Dormand–Prince 5(4) with neuron-relative error control and death events."""
+
+    def __init__(self, flow: _Flow, state: np.ndarray, rtol: float, rescale: bool):
+        self.flow, self.state, self.rtol, self.rescale = flow, state.astype(float), rtol, rescale
+        self.t = 0.0
+        self.deaths: list[tuple[float, int, int]] = []
+        self.steps = 0
+
+    def _step(self, h):
+        f = self.flow
+        y0 = self.state
+        k = [f(y0)]
+        for i in range(1, 6):
+            k.append(f(y0 + h * sum(a * kk for a, kk in zip(_A[i], k))))
+        y1 = y0 + h * sum(b * kk for b, kk in zip(_B, k))
+        k.append(f(y1))
+        err = h * sum(e * kk for e, kk in zip(_E, k))
+        return y1, k[0], k[-1], err
+
+    def _error_ratio(self, y1, err) -> float:
+        m, n = self.flow.m, self.flow.n
+        scale = np.maximum(self.flow.neuron_scale(self.state), self.flow.neuron_scale(y1))
+        scale = np.where(scale > 0, scale, 1.0) * self.rtol
+        e = err.copy()
+        e[:m] /= scale
+        e[m:] = (e[m:].reshape(m, n) / scale[:, None]).ravel()
+        return float(np.abs(e).max(initial=0.0))
+
+    def advance(self, h: float, t_stop: float, on_step) -> float:
+        """One accepted step (possibly cut at a death event or at ``t_stop``); returns the next h."""
+        m = self.flow.m
+        while True:
+            h = min(h, t_stop - self.t)
+            y1, f0, f1, err = self._step(h)
+            ratio = self._error_ratio(y1, err)
+            if ratio <= 1.0 and np.all(np.isfinite(y1)):
+                break
+            h *= max(0.2, 0.9 * ratio ** -0.2) if np.isfinite(ratio) else 0.2
+            if h < 1e-14 * max(1.0, abs(self.t)):
+                raise FloatingPointError(f"step size underflow at t = {self.t}")
+        y0 = self.state
+        u0, u1 = y0[m:], y1[m:]
+        crossed = np.flatnonzero((u0 > 0) & (u1 <= 0))
+        h_next = h * min(5.0, 0.9 * ratio ** -0.2) if ratio > 0 else 5 * h
+        if crossed.size:
+            ends = {}
+            for idx in crossed:
+                ends[idx] = _bisect(lambda th: _hermite(u0[idx], f0[m + idx], u1[idx], f1[m + idx], h, th) <= 0)
+            first = min(ends.values())
+            h_cut = h * first
+            if h_cut > 0:
+                y1, f0, f1, _ = self._step(h_cut)
+            dead = [idx for idx, th in ends.items() if th <= first * (1 + 1e-9)]
+            dead += [int(i) for i in np.flatnonzero((y0[m:] > 0) & (y1[m:] <= 0))]
+            y1 = y1.copy()
+            for idx in set(dead):
+                y1[m + idx] = 0.0
+                self.deaths.append((self.t + h_cut, idx // self.flow.n, idx % self.flow.n))
+            f1 = self.flow(y1)
+            h = h_cut
+        on_step(self.t, y0, f0, self.t + h, y1, f1, h)
+        self.t += h
+        self.state = y1
+        self.steps += 1
+        if self.rescale:
+            self._renormalise()
+        return max(h_next, 1e-12)
+
+    def _renormalise(self) -> None:
+        f = self.flow
+        scale = f.neuron_scale(self.state)
+        redo = np.flatnonzero((scale > 0) & ((scale > 2.0) | (scale < 0.5)))
+        if redo.size:
+            a, u = f.split(self.state.copy())
+            a[redo] /= scale[redo]
+            u[redo] /= scale[redo, None]
+            f.kappa[redo] += np.log(scale[redo])
+            self.state = np.concatenate([a, u.ravel()])
+
+
+@dataclass
+class Simulation:
+    """One finite-λ run. Times are in the flow's time ``t``; ``tau = t / log(1/λ)``.
+
+    ``loss``, ``log_sq_norms`` (natural log of ``a_j² + Σ_i u_ji²/q_i``, shape ``(steps, m)``) and
+    ``balance`` (``(a_j² − Σ_i u_ji²/q_i) / (a_j² + Σ_i u_ji²/q_i)``, scale-free) are recorded at
+    every accepted step. ``drop_times[k-1]`` is the time the loss crosses the midpoint between the
+    limit's plateaus ``k−1`` and ``k`` (NaN if it never does before the end).
+    """
+
+    problem: Problem
+    log_inv_lambda: float
+    coordinates: str
+    magnitudes: np.ndarray
+    a_magnitudes: np.ndarray
+    t: np.ndarray
+    loss: np.ndarray
+    log_sq_norms: np.ndarray
+    balance: np.ndarray
+    plateaus: list[float]
+    drop_times: np.ndarray
+    alignment_time: float
+    pattern_after_alignment: np.ndarray
+    final_a: np.ndarray
+    final_u: np.ndarray
+    final_log_scale: np.ndarray  # κ_j: the final weights are e^{κ_j} (final_a, final_u) in log-scale
+    deaths: list[tuple[float, int, int]] = field(repr=False)
+    steps: int = 0
+
+    @property
+    def tau(self) -> np.ndarray:
+        return self.t / self.log_inv_lambda
+
+    @property
+    def drop_taus(self) -> np.ndarray:
+        return self.drop_times / self.log_inv_lambda
+
+    @property
+    def sq_norms(self) -> np.ndarray:
+        return np.exp(self.log_sq_norms)
+
+    @property
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The final ``(a, u)`` on the true scale (tiny neurons may underflow to 0)."""
+        s = np.exp(self.final_log_scale)
+        return s * self.final_a, s[:, None] * self.final_u
+
+    @property
+    def final_sq_norm(self) -> float:
+        """``Σ_j a_j² + ||w_j||²`` at the end (in-span part of ``w_j``; balanced starts have no other)."""
+        return float(self.sq_norms[-1].sum())
+
+    def final_residual(self) -> np.ndarray:
+        a, u = self.weights
+        return a @ np.maximum(u, 0.0) - _float_labels(self.problem)
+
+    def output_shares(self) -> np.ndarray:
+        """``(m, n)``: the share ``a_j σ(u_ji) / y_i`` of each neuron in each sample's output."""
+        a, u = self.weights
+        return a[:, None] * np.maximum(u, 0.0) / _float_labels(self.problem)[None, :]
+
+    def drop_offsets(self, taus) -> np.ndarray:
+        """``δ_k = t_k − τ_k log(1/λ)`` for given limit times ``τ_k``."""
+        return self.drop_times - np.asarray(taus, float) * self.log_inv_lambda
+
+
+def _float_labels(problem: Problem) -> np.ndarray:
+    return np.array([float(y) for y in problem.labels])
+
+
+def simulate(
+    problem: Problem,
+    lam=1e-20,
+    *,
+    log_inv_lambda: float | None = None,
+    result=None,
+    seed: int = 0,
+    tau_end: float | None = None,
+    rtol: float = 1e-8,
+    coordinates: str | None = None,
+    progress: bool = False,
+) -> Simulation:
+    """Integrate the gradient flow of ``problem`` from scale ``λ`` (or ``exp(-log_inv_lambda)``).
+
+    ``result`` is the limit (``solve(problem)``, computed if omitted): its plateau losses define
+    the drop times and its last jump the default horizon ``tau_end`` (the last ``τ_k`` plus room
+    for the ``O(1)`` offsets and the final convergence). ``coordinates`` is ``"direct"`` or
+    ``"log-scale"`` (default: direct when ``λ ≥ 1e-150``).
+    """
+    L = log_inverse(lam) if log_inv_lambda is None else float(log_inv_lambda)
+    if not L > 0:
+        raise InputError("log_inv_lambda", f"must be positive, got {L}")
+    if coordinates is None:
+        coordinates = "direct" if L <= -math.log(DIRECT_MIN_LAMBDA) else "log-scale"
+    if coordinates not in ("direct", "log-scale"):
+        raise InputError("coordinates", f"unknown {coordinates!r} (choose direct, log-scale)")
+    if coordinates == "direct" and L > -math.log(DIRECT_MIN_LAMBDA) * (1 + 1e-12):
+        raise InputError("lambda", f"below {DIRECT_MIN_LAMBDA:g}: float64 underflows in direct coordinates; use coordinates='log-scale'")
+    if not rtol > 0:
+        raise InputError("rtol", f"must be positive, got {rtol}")
+    if result is None:
+        from .process import solve
+
+        result = solve(problem)
+    mags, amags = initial_magnitudes(problem, seed)
+    m, n = problem.m, problem.n
+    q = np.array([float(x) for x in problem.sq_norms])
+    flow = _Flow(_float_labels(problem), q, float(problem.loss_factor), m)
+    active = problem.active_matrix()
+    a0 = problem.signs.astype(float) * amags
+    u0 = np.where(active, mags, -mags)
+    if coordinates == "direct":
+        lam_f = math.exp(-L)
+        state = np.concatenate([lam_f * a0, (lam_f * u0).ravel()])
+    else:
+        top = np.maximum(amags, mags.max(axis=1, initial=0.0))
+        flow.kappa = np.log(top) - L
+        state = np.concatenate([a0 / top, (u0 / top[:, None]).ravel()])
+
+    plateaus = [float(s.loss) for s in result.saddles]
+    midpoints = [(plateaus[k - 1] + plateaus[k]) / 2 for k in range(1, len(plateaus))]
+    taus = [float(j.tau) for j in result.jumps]
+    rates = [min(float(r) for r in j.rates.values()) for j in result.jumps]
+    if tau_end is None:
+        # room for offsets of O(1/μ) and for the last neuron to converge
+        tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
+    t_end = tau_end * L
+    t_align = (taus[0] / 2 if taus else tau_end / 2) * L
+
+    integ = _Integrator(flow, state, rtol, rescale=coordinates == "log-scale")
+    ts, losses, lognorms, balances = [0.0], [flow.loss(state)], [], []
+    drop_times = np.full(len(midpoints), np.nan)
+    pattern = None
+
+    def record(y):
+        a, u = flow.split(y)
+        span = (u**2 / q[None, :]).sum(axis=1)
+        tot = a**2 + span
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lognorms.append(np.log(tot) + 2 * flow.kappa)
+            balances.append(np.where(tot > 0, (a**2 - span) / tot, 0.0))
+
+    record(state)
+
+    def on_step(t0, y0, f0, t1, y1, f1, h):
+        loss1 = flow.loss(y1)
+        for k, mid in enumerate(midpoints):
+            if np.isnan(drop_times[k]) and loss1 < mid:
+                theta = _bisect(lambda th: flow.loss(_hermite(y0, f0, y1, f1, h, th)) < mid)
+                drop_times[k] = t0 + theta * h
+        ts.append(t1)
+        losses.append(loss1)
+
+    from .progress import progress_bar
+
+    h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
+    with progress_bar(total=100, desc=f"simulating λ=e^-{L:.4g}", enabled=progress) as bar:
+        shown = 0
+        for stop in (t_align, t_end):
+            while integ.t < stop * (1 - 1e-15):
+                h = integ.advance(h, stop, on_step)
+                record(integ.state)
+                done = int(100 * integ.t / t_end)
+                bar.update(done - shown)
+                shown = done
+            if pattern is None:
+                pattern = flow.split(integ.state)[1] > 0
+
+    a, u = flow.split(integ.state)
+    return Simulation(
+        problem=problem,
+        log_inv_lambda=L,
+        coordinates=coordinates,
+        magnitudes=mags,
+        a_magnitudes=amags,
+        t=np.array(ts),
+        loss=np.array(losses),
+        log_sq_norms=np.array(lognorms),
+        balance=np.array(balances),
+        plateaus=plateaus,
+        drop_times=drop_times,
+        alignment_time=t_align,
+        pattern_after_alignment=pattern,
+        final_a=a.copy(),
+        final_u=u.copy(),
+        final_log_scale=flow.kappa.copy(),
+        deaths=integ.deaths,
+        steps=integ.steps,
+    )
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """Least-squares fit of ``t_k = τ_k log(1/λ) + δ_k`` over runs at several λ.
+
+    ``tau_stderr``/``delta_stderr`` are the fit's standard errors (NaN with only two λ);
+    ``spread`` is the largest residual of the fit, in ``t``.
+    """
+
+    log_inv_lambdas: np.ndarray
+    drop_times: np.ndarray  # (runs, K)
+    tau: np.ndarray
+    delta: np.ndarray
+    tau_stderr: np.ndarray
+    delta_stderr: np.ndarray
+    spread: np.ndarray
+
+
+def extrapolate(simulations) -> Extrapolation:
+    """Fit each drop time linearly in ``log(1/λ)`` across ``simulations`` (at least two λ)."""
+    sims = list(simulations)
+    if len(sims) < 2:
+        raise InputError("lambdas", "extrapolation needs runs at two or more λ")
+    Ls = np.array([s.log_inv_lambda for s in sims])
+    K = min(len(s.drop_times) for s in sims)
+    T = np.array([s.drop_times[:K] for s in sims])
+    X = np.column_stack([Ls, np.ones_like(Ls)])
+    coef, *_ = np.linalg.lstsq(X, T, rcond=None)
+    fitted = X @ coef
+    resid = T - fitted
+    dof = len(sims) - 2
+    if dof > 0:
+        sigma2 = (resid**2).sum(axis=0) / dof
+        cov = np.linalg.inv(X.T @ X)
+        tau_se, delta_se = np.sqrt(sigma2 * cov[0, 0]), np.sqrt(sigma2 * cov[1, 1])
+    else:
+        tau_se = delta_se = np.full(K, np.nan)
+    return Extrapolation(Ls, T, coef[0], coef[1], tau_se, delta_se, np.abs(resid).max(axis=0))
