@@ -160,7 +160,7 @@ class Bias:
         lines = [f"n = {self.n}" + ("" if self.interpolates is None else f"; the limit network {'interpolates' if self.interpolates else 'does NOT interpolate'}")]
         lines.append(f"minimal squared norm of an interpolator  N_min = {d['min_sq_norm']} ≈ {d['min_sq_norm_decimal']}")
         if self.sq_norm is None:
-            lines.append(f"squared norm of the limit network  N: undetermined ({self.reason})")
+            lines.append(f"squared norm of the limit network  N: undetermined ({_short(self.reason, 160)})")
             lines.append("so N/N_min and N/sqrt(n) are undetermined too; give the initial magnitudes to resolve the tie")
         else:
             lines.append(f"squared norm of the limit network  N = {_short(d['sq_norm'])} ≈ {d['sq_norm_decimal']}")
