@@ -223,7 +223,9 @@ class Simulation:
     ``loss``, ``log_sq_norms`` (natural log of ``a_j² + Σ_i u_ji²/q_i``, shape ``(steps, m)``) and
     ``balance`` (``(a_j² − Σ_i u_ji²/q_i) / (a_j² + Σ_i u_ji²/q_i)``, scale-free) are recorded at
     every accepted step. ``drop_times[k-1]`` is the time the loss crosses the midpoint between the
-    limit's plateaus ``k−1`` and ``k`` (NaN if it never does before the end).
+    limit's plateaus ``k−1`` and ``k`` (NaN if it never does before the end). ``plateau_states[k]``
+    is the state inside plateau ``k``: at ``τ_1/2`` for the origin, halfway between ``τ_k`` and
+    ``τ_{k+1}`` after jump ``k``, and at the end for the last.
     """
 
     problem: Problem
@@ -239,6 +241,7 @@ class Simulation:
     drop_times: np.ndarray
     alignment_time: float
     pattern_after_alignment: np.ndarray
+    plateau_states: list[tuple[np.ndarray, np.ndarray]]  # true-scale (a, u) inside each limit plateau
     final_a: np.ndarray
     final_u: np.ndarray
     final_log_scale: np.ndarray  # κ_j: the final weights are e^{κ_j} (final_a, final_u) in log-scale
@@ -344,11 +347,11 @@ def simulate(
         tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
     t_end = tau_end * L
     t_align = (taus[0] / 2 if taus else tau_end / 2) * L
+    stops = [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])] + [t_end]
 
     integ = _Integrator(flow, state, rtol, rescale=coordinates == "log-scale")
     ts, losses, lognorms, balances = [0.0], [flow.loss(state)], [], []
     drop_times = np.full(len(midpoints), np.nan)
-    pattern = None
 
     def record(y):
         a, u = flow.split(y)
@@ -374,15 +377,17 @@ def simulate(
     h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
     with progress_bar(total=100, desc=f"simulating λ=e^-{L:.4g}", enabled=progress) as bar:
         shown = 0
-        for stop in (t_align, t_end):
+        states = []
+        for stop in stops:
             while integ.t < stop * (1 - 1e-15):
                 h = integ.advance(h, stop, on_step)
                 record(integ.state)
                 done = int(100 * integ.t / t_end)
                 bar.update(done - shown)
                 shown = done
-            if pattern is None:
-                pattern = flow.split(integ.state)[1] > 0
+            a, u = flow.split(integ.state)
+            scale = np.exp(flow.kappa)
+            states.append((scale * a, scale[:, None] * u))
 
     a, u = flow.split(integ.state)
     return Simulation(
@@ -398,7 +403,8 @@ def simulate(
         plateaus=plateaus,
         drop_times=drop_times,
         alignment_time=t_align,
-        pattern_after_alignment=pattern,
+        pattern_after_alignment=states[0][1] > 0,
+        plateau_states=states,
         final_a=a.copy(),
         final_u=u.copy(),
         final_log_scale=flow.kappa.copy(),

@@ -1,0 +1,395 @@
+"""The built-in claims of the theory (spec §2-§7), each checked on a :class:`~proofs_check.case.Case`.
+
+The limit under test is ``case.limit``; the finite-λ flow is ``case.simulation(λ)``. Exact claims
+(critical points, strict saddles, norm ratio) are decided in exact arithmetic; claims about the
+simulation compare floats with the stated tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from limitproc.simulate import extrapolate
+
+from .registry import Outcome, claim
+
+# tolerances of the simulation-based claims (defaults of the built-in checks)
+PLATEAU_TOL = 1e-3  # |L_sim − L_k| / L_0 inside a plateau
+OFFSET_SPREAD_TOL = 0.1  # spread across λ of the offsets t_k − τ_k log(1/λ)
+TAU_FIT_TOL = 5e-3  # |extrapolated τ_k − τ_k|
+SHARE_FITTED = 0.5  # a neuron "fits" sample i in the simulation when its share a_j σ(u_ji)/y_i exceeds this
+RESIDUAL_FITTED = 1e-2  # |r_i| / |y_i| below this: fitted; above 1 − this: untouched
+CONSERVATION_TOL = 1e-6  # drift of a_j² − ||w_j||², relative to a_j² + ||w_j||²
+NORM_TOL = 1e-3  # relative error of the simulated final squared norm at the smallest λ
+SPLIT_TOL = 1e-3  # |simulated share − resolved share|
+
+
+def _labels(problem) -> np.ndarray:
+    return np.array([float(y) for y in problem.labels])
+
+
+@claim(
+    "alignment",
+    """After the alignment phase (O(1) time, τ → 0) the active coordinates are exactly the aligned
+    sets: u_ji > 0 iff i ∈ A_j = {i : <g_j, x_i> > 0 and s_j y_i > 0}; misaligned coordinates have died.""",
+    "§3",
+)
+def check_alignment(case) -> Outcome:
+    expected = case.limit.problem.aligned_matrix()
+    worst, where = 0, ""
+    for sim in case.ladder():
+        bad = np.argwhere(sim.pattern_after_alignment != expected)
+        if len(bad) > worst:
+            worst, where = len(bad), f"λ = e^-{sim.log_inv_lambda:.4g}: (neuron, sample) {bad[:5].tolist()}"
+    return Outcome(worst == 0, worst, 0, where or f"pattern at τ_1/2 equals A_j at {len(case.lambdas)} λ")
+
+
+@claim(
+    "plateaus",
+    """Between jumps the loss sits at the exact plateau values L_k = c Σ_{i ∉ F_k} y_i²: inside plateau
+    k (halfway between τ_k and τ_{k+1}) the simulated loss equals L_k up to o(1) as λ → 0.""",
+    "§4",
+)
+def check_plateaus(case) -> Outcome:
+    sim = case.smallest()
+    losses = [float(s.loss) for s in case.limit.saddles]
+    if len(losses) != len(sim.plateau_states):
+        return Outcome(False, "n/a", PLATEAU_TOL, f"{len(losses)} plateaus in the limit, {len(sim.plateau_states)} in the simulation")
+    c = float(case.problem.loss_factor)
+    y = _labels(case.problem)
+    errors = [abs(c * float(((a @ np.maximum(u, 0.0) - y) ** 2).sum()) - L) for (a, u), L in zip(sim.plateau_states, losses)]
+    worst = max(errors) / losses[0]
+    k = int(np.argmax(errors))
+    return Outcome(worst <= PLATEAU_TOL, worst, PLATEAU_TOL, f"largest at plateau {k} (L_{k} = {case.limit.saddles[k].loss}), relative to L_0")
+
+
+@claim(
+    "jump-times",
+    """The k-th loss drop of the flow happens at t_k = τ_k log(1/λ) + δ_k + o(1): the offsets δ_k stay
+    bounded (their spread across a λ ladder is small) and the fit of t_k against log(1/λ) extrapolates
+    to the exact τ_k.""",
+    "§4, §9",
+)
+def check_jump_times(case) -> Outcome:
+    if len(case.lambdas) < 2:
+        return Outcome(False, "n/a", TAU_FIT_TOL, "needs at least two λ")
+    sims = case.ladder()
+    taus = np.array([float(j.tau) for j in case.limit.jumps])
+    ext = extrapolate(sims)
+    if len(taus) != len(ext.tau) or np.isnan(ext.drop_times).any():
+        return Outcome(False, "n/a", TAU_FIT_TOL, f"{len(taus)} jumps in the limit, drops seen: {ext.drop_times.tolist()}")
+    if not len(taus):
+        return Outcome(True, 0.0, TAU_FIT_TOL, "no jumps")
+    offsets = ext.drop_times - taus[None, :] * ext.log_inv_lambdas[:, None]
+    spread = float((offsets.max(axis=0) - offsets.min(axis=0)).max())
+    fit_err = float(np.abs(ext.tau - taus).max())
+    ok = spread <= OFFSET_SPREAD_TOL and fit_err <= TAU_FIT_TOL
+    detail = f"offsets δ_k ≈ {np.round(offsets[-1], 3).tolist()}, spread {spread:.3g} (tol {OFFSET_SPREAD_TOL}); extrapolated τ {np.round(ext.tau, 5).tolist()}"
+    return Outcome(ok, fit_err, TAU_FIT_TOL, detail)
+
+
+@claim(
+    "escape-order",
+    """At each drop exactly the engine's neurons grow, and each fits the engine's block B = A_j \\ F:
+    inside plateau k the samples whose output a neuron carries (share a_j σ(u_ji)/y_i > 1/2) are its
+    block if it escaped by jump k, and none otherwise (shared samples of a tie: the tied neurons' shares sum to 1).""",
+    "§4",
+)
+def check_escape_order(case) -> Outcome:
+    sim = case.smallest()
+    p = case.problem
+    y = _labels(p)
+    expected = np.zeros((p.m, p.n), bool)
+    shared = np.zeros((p.m, p.n), bool)
+    mismatches, first = 0, ""
+    for k, (a, u) in enumerate(sim.plateau_states):
+        if k:
+            jump = case.limit.jumps[k - 1] if k - 1 < len(case.limit.jumps) else None
+            if jump is None:
+                return Outcome(False, "n/a", 0, "the simulation has more plateaus than the limit has jumps")
+            for j, block in jump.blocks.items():
+                expected[j, block] = True
+                shared[j, jump.shared] = expected[j, jump.shared]
+        share = a[:, None] * np.maximum(u, 0.0) / y[None, :]
+        seen = share > SHARE_FITTED
+        bad = (seen != expected) & ~shared
+        tied_cols = np.flatnonzero(shared.any(axis=0))
+        tie_bad = np.abs(np.where(shared, share, 0.0)[:, tied_cols].sum(axis=0) - 1) > RESIDUAL_FITTED
+        count = int(bad.sum() + tie_bad.sum())
+        if count and not first:
+            first = f"plateau {k}: (neuron, sample) pairs {np.argwhere(bad)[:5].tolist()}"
+        mismatches += count
+    return Outcome(mismatches == 0, mismatches, 0, first or f"{len(sim.plateau_states)} plateaus agree at the smallest λ")
+
+
+def _gradient(problem, network):
+    """Exact ``(r, dL/da, dL/du)`` of ``L = c Σ r_i²`` at a network ``{j: (a_j, {i: u_ji})}`` (spec §2)."""
+    import sympy
+
+    c = sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
+    q = [sympy.Rational(x.numerator, x.denominator) for x in problem.sq_norms]
+    r = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
+    for a, u in network.values():
+        for i, v in u.items():
+            if v > 0:
+                r[i] += a * v
+    da = {j: 2 * c * sum((r[i] * v for i, v in u.items() if v > 0), sympy.Integer(0)) for j, (a, u) in network.items()}
+    du = {(j, i): 2 * c * r[i] * a * q[i] for j, (a, u) in network.items() for i, v in u.items() if v > 0}
+    return r, da, du
+
+
+def _is_zero(x) -> bool:
+    import sympy
+
+    return sympy.simplify(x) == 0
+
+
+@claim(
+    "critical-points",
+    """Every saddle of the engine is an exact critical point of L: with a_j = s_j Q_j^{1/4},
+    u_ji = y_i / a_j on B_j, all gradients vanish exactly (checked in rational/radical arithmetic),
+    each escaped neuron is balanced (a_j² = ||w_j||², the flow's invariant from a small start) and the
+    loss is the plateau value L_k.""",
+    "§5",
+)
+def check_critical_points(case) -> Outcome:
+    import sympy
+
+    p = case.problem
+    c = sympy.Rational(p.loss_factor.numerator, p.loss_factor.denominator)
+    q = [sympy.Rational(x.numerator, x.denominator) for x in p.sq_norms]
+    failures, checked, skipped = [], 0, 0
+    for saddle in case.limit.saddles:
+        if not saddle.determined:
+            skipped += 1
+            continue
+        net = saddle.network(p)
+        r, da, du = _gradient(p, net)
+        nonzero = [f"dL/da_{j}" for j, g in da.items() if not _is_zero(g)]
+        nonzero += [f"dL/du_{j},{i}" for (j, i), g in du.items() if not _is_zero(g)]
+        nonzero += [f"a_{j}² ≠ ||w_{j}||²" for j, (a, u) in net.items() if not _is_zero(a**2 - sum(v**2 / q[i] for i, v in u.items()))]
+        loss = c * sum(x**2 for x in r)
+        if not _is_zero(loss - sympy.Rational(saddle.loss.numerator, saddle.loss.denominator)):
+            nonzero.append(f"L = {sympy.nsimplify(loss)} ≠ L_{saddle.k} = {saddle.loss}")
+        if nonzero:
+            failures.append(f"saddle {saddle.k}: {', '.join(nonzero[:4])}")
+        checked += 1
+    detail = "; ".join(failures) or f"{checked} saddles exactly critical" + (f", {skipped} undetermined (overlapping tie) not checked" if skipped else "")
+    return Outcome(not failures, len(failures), 0, detail)
+
+
+@claim(
+    "strict-saddle",
+    """Each jump leaves a strict saddle along its escape direction: in the coordinates (a_j, v_i = u_ji/||x_i||),
+    i ∈ B, of the zero neuron j, the Hessian block −2c[[0, b^T], [b, 0]] (b_i = y_i ||x_i||, r_i = −y_i)
+    maps the escape direction e = (s_j, |b_i|/(n μ_j)) to −μ_j e exactly, with μ_j > 0 the engine's rate.""",
+    "§5",
+)
+def check_strict_saddle(case) -> Outcome:
+    import sympy
+
+    p = case.problem
+    c = sympy.Rational(p.loss_factor.numerator, p.loss_factor.denominator)
+    q = [sympy.Rational(x.numerator, x.denominator) for x in p.sq_norms]
+    failures, checked, worst = [], 0, 0.0
+    for jump in case.limit.jumps:
+        before = case.limit.saddles[jump.k - 1]
+        if not before.determined:
+            continue
+        r, _, _ = _gradient(p, before.network(p))
+        for j in jump.neurons:
+            e = jump.escape_direction(j)
+            v = {int(i): sympy.sympify(s) for i, s in e.v().items()}
+            mu = jump.rates[j].sympy()
+            # Hessian of L in (a_j, v_i) at a zero neuron: d²L/da dv_i = 2c r_i ||x_i||
+            h = {i: 2 * c * r[i] * sympy.sqrt(q[i]) for i in v}
+            Ha = sum((h[i] * v[i] for i in v), sympy.Integer(0))
+            defects = [Ha + mu * e.a] + [h[i] * e.a + mu * v[i] for i in v]
+            size = max(abs(float(d)) for d in defects)
+            worst = max(worst, size)
+            bad = not all(_is_zero(d) for d in defects) or not mu > 0 or any(not x > 0 for x in v.values())
+            if bad:
+                failures.append(f"jump {jump.k}, neuron {j}: H e + μ e = {[sympy.nsimplify(d) for d in defects][:3]}")
+            checked += 1
+    return Outcome(not failures, worst, 0, "; ".join(failures) or f"{checked} escape directions are exact −μ eigenvectors")
+
+
+@claim(
+    "conservation",
+    """a_j² − ||w_j||² is constant along the flow (d/dt (a_j² − ||w_j||²) = 0 for ReLU): the simulated drift,
+    relative to a_j² + ||w_j||², stays at the integrator's error.""",
+    "§1",
+)
+def check_conservation(case) -> Outcome:
+    worst = 0.0
+    for sim in case.ladder():
+        b0 = sim.balance[0][None, :] * np.exp(sim.log_sq_norms[0][None, :] - sim.log_sq_norms)
+        drift = np.nan_to_num(np.abs(sim.balance - b0), nan=0.0)
+        worst = max(worst, float(drift.max()))
+    return Outcome(worst <= CONSERVATION_TOL, worst, CONSERVATION_TOL, f"largest relative drift over {len(case.lambdas)} runs")
+
+
+@claim(
+    "interpolation-iff-covered",
+    """The final loss is 0 exactly when every sample is covered (some neuron j with s_j y_i > 0 and
+    <g_j, x_i> > 0); an uncovered sample keeps residual −y_i. Checked per sample on the simulation, and
+    on the engine's final loss and uncovered set.""",
+    "§5",
+)
+def check_interpolation(case) -> Outcome:
+    p, limit = case.problem, case.limit
+    covered = p.covered()
+    sim = case.smallest()
+    rel = np.abs(sim.final_residual()) / np.abs(_labels(p))
+    sim_bad = np.flatnonzero(np.where(covered, rel > RESIDUAL_FITTED, np.abs(rel - 1) > RESIDUAL_FITTED))
+    engine_bad = (limit.final_loss == 0) != bool(covered.all()) or set(limit.uncovered.tolist()) != set(np.flatnonzero(~covered).tolist())
+    count = len(sim_bad) + int(engine_bad)
+    detail = f"simulation disagrees on samples {sim_bad.tolist()}" if len(sim_bad) else ""
+    if engine_bad:
+        detail += ("; " if detail else "") + f"engine: final loss {limit.final_loss}, uncovered {limit.uncovered.tolist()}, covered {covered.all()}"
+    return Outcome(count == 0, count, 0, detail or f"{'all covered, interpolates' if covered.all() else f'uncovered {np.flatnonzero(~covered).tolist()} keep r = −y'}")
+
+
+def _engine_norm(limit) -> tuple[float | None, str]:
+    if limit.sq_norm is not None:
+        return float(limit.sq_norm), "exact N"
+    if limit.sq_norm_resolved is not None:
+        return limit.sq_norm_resolved, "N from the resolved tie (approximate)"
+    return None, limit.sq_norm_reason or "undetermined"
+
+
+@claim(
+    "norm-formula",
+    """The simulated final squared norm Σ_j a_j² + ||w_j||² tends, as λ → 0, to the engine's
+    N = 2 Σ_{escaped j} sqrt(Σ_{i∈B_j} y_i²/q_i) (for a resolved overlapping tie, the resolved N).""",
+    "§5",
+)
+def check_norm_formula(case) -> Outcome:
+    N, how = _engine_norm(case.limit)
+    if N is None:
+        return Outcome(False, "n/a", NORM_TOL, f"no N to compare: {how}")
+    errs = [abs(s.final_sq_norm - N) / N for s in case.ladder()]
+    return Outcome(errs[-1] <= NORM_TOL, errs[-1], NORM_TOL, f"{how} = {N:.10g}; relative errors along the λ ladder {[f'{e:.2g}' for e in errs]}")
+
+
+def _min_norm_fitting(limit):
+    """Exact ``N_min`` for the samples the limit fits: ``2(||ỹ_+|| + ||ỹ_−||)`` over them (spec §5).
+
+    It is the engine's ``min_sq_norm`` when the limit interpolates.
+    """
+    import sympy
+
+    if limit.interpolates:
+        return limit.min_sq_norm.sympy()
+    p = limit.problem
+    fitted = np.ones(p.n, bool)
+    fitted[limit.uncovered] = False
+    parts = [sympy.Integer(0), sympy.Integer(0)]
+    for i in np.flatnonzero(fitted):
+        y, q = p.labels[i], p.sq_norms[i]
+        parts[y > 0] += sympy.Rational(y.numerator, y.denominator) ** 2 / sympy.Rational(q.numerator, q.denominator)
+    return 2 * (sympy.sqrt(parts[0]) + sympy.sqrt(parts[1]))
+
+
+@claim(
+    "norm-ratio",
+    """The limit's norm is never below the minimal norm of a network fitting the same samples,
+    N_min = 2(||ỹ_+|| + ||ỹ_−||) over them (over all samples when it interpolates), and N / N_min stays
+    below the user's bound (setting norm_ratio_bound). Exact: equality is decided symbolically, order
+    at 60 digits.""",
+    "§5",
+)
+def check_norm_ratio(case) -> Outcome:
+    import sympy
+
+    limit = case.limit
+    bound = case.settings["norm_ratio_bound"]
+    if limit.sq_norm is not None:
+        N, how = limit.sq_norm.sympy(max(limit.program.term_budget, case.problem.m + 2)), "exact"
+    elif limit.sq_norm_resolved is not None:
+        N, how = sympy.Float(limit.sq_norm_resolved, 17), "N approximate, from a resolved tie"
+    else:
+        return Outcome(False, "n/a", bound, limit.sq_norm_reason or "N undetermined")
+    n_min = _min_norm_fitting(limit)
+    diff = N - n_min
+    if how == "exact":
+        lower_ok = sympy.simplify(diff) == 0 or diff.evalf(60) > 0
+    else:  # a float N: equality (e.g. one tied sign-class merged into one block) up to its accuracy
+        lower_ok = float(diff) > -1e-9 * float(n_min)
+    ratio = float((N / n_min).evalf(30)) if n_min != 0 else 1.0
+    upper_ok = ratio < bound
+    return Outcome(bool(lower_ok and upper_ok), ratio, bound, f"N_min ≤ N: {bool(lower_ok)} ({how}); N/N_min < bound: {upper_ok}")
+
+
+def _p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:
+    from limitproc.probability import p_interpolate
+
+    return p_interpolate(n_pos, n_neg, m)
+
+
+def coverage_monte_carlo(n_pos: int, n_neg: int, m: int, trials: int, seed: int = 0) -> int:
+    """Trials (of ``trials``) in which every sample is covered: uniform signs, fair-coin activations (spec §7)."""
+    rng = np.random.default_rng(seed)
+    hits, chunk = 0, max(1, 2_000_000 // max(1, m * (n_pos + n_neg)))
+    for start in range(0, trials, chunk):
+        k = min(chunk, trials - start)
+        pos = rng.integers(0, 2, size=(k, m, 1), dtype=np.int8).astype(bool)
+        active = rng.integers(0, 2, size=(k, m, n_pos + n_neg), dtype=np.int8).astype(bool)
+        cov_pos = (active[:, :, :n_pos] & pos).any(axis=1).all(axis=1)
+        cov_neg = (active[:, :, n_pos:] & ~pos).any(axis=1).all(axis=1)
+        hits += int((cov_pos & cov_neg).sum())
+    return hits
+
+
+def wilson_interval(hits: int, trials: int, z: float) -> tuple[float, float]:
+    p = hits / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return centre - half, centre + half
+
+
+@claim(
+    "probability",
+    """With isotropic Gaussian g_j and uniform signs, P(interpolate) = Σ_{m+} C(m, m+) 2^{−m}
+    (1 − 2^{−m+})^{n+} (1 − 2^{−(m−m+)})^{n−} exactly; it lies in the Monte Carlo confidence interval
+    (Wilson, z = mc_z) for the case's (n+, n−, m).""",
+    "§7",
+)
+def check_probability(case) -> Outcome:
+    p = case.problem
+    n_pos = int(p.positive_labels.sum())
+    n_neg, m = p.n - n_pos, p.m
+    exact = case.settings.get("user_p_interpolate", _p_interpolate)(n_pos, n_neg, m)
+    trials = int(case.settings["mc_trials"])
+    hits = coverage_monte_carlo(n_pos, n_neg, m, trials, case.seed)
+    lo, hi = wilson_interval(hits, trials, case.settings["mc_z"])
+    value = float(exact)
+    return Outcome(lo <= value <= hi, value, f"[{lo:.5g}, {hi:.5g}]", f"(n+, n−, m) = ({n_pos}, {n_neg}, {m}); Monte Carlo {hits}/{trials}; exact {exact}")
+
+
+@claim(
+    "tie-split",
+    """When blocks of tied neurons overlap, the split of each shared sample's output between them is fixed by
+    the O(1) initial magnitudes, not by λ: the engine's resolved split (coupled dynamics of the tied neurons,
+    approximate) agrees with the simulated shares a_j σ(u_ji)/y_i at every λ of the ladder.""",
+    "§6",
+)
+def check_tie_split(case) -> Outcome:
+    overlapping = [j for j in case.limit.jumps if j.shared.size]
+    if not overlapping:
+        return Outcome(True, 0.0, SPLIT_TOL, "no overlapping tie: nothing to split")
+    splits = getattr(case.limit, "tie_splits", {})
+    missing = [j.k for j in overlapping if j.k not in splits]
+    if missing:
+        return Outcome(False, "n/a", SPLIT_TOL, f"jumps {missing} not resolved: {case.limit.sq_norm_reason}")
+    worst = 0.0
+    for sim in case.ladder():
+        shares = sim.output_shares()
+        for split in splits.values():
+            for i, row in split.shares.items():
+                for j, value in row.items():
+                    worst = max(worst, abs(shares[j, i] - value))
+    return Outcome(worst <= SPLIT_TOL, worst, SPLIT_TOL, f"{len(splits)} overlapping tie(s), {len(case.lambdas)} λ")

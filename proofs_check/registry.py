@@ -1,0 +1,77 @@
+"""Claims, their outcomes, and the registry users add to (by decorator or entry point)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+#: entry-point group through which installed packages contribute claims
+ENTRY_POINT_GROUP = "proofs_check.claims"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The verdict of one check: ``measured`` is compared with ``tolerance`` (how is in ``detail``)."""
+
+    passed: bool
+    measured: float | int | str
+    tolerance: float | int | str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A statement of the theory (one paragraph, words and formula), its spec section, its check."""
+
+    id: str
+    statement: str
+    section: str
+    check: Callable  # Case -> Outcome
+
+
+REGISTRY: dict[str, Claim] = {}
+
+
+def claim(id: str, statement: str, section: str):
+    """Decorator: register ``check(case) -> Outcome`` as the claim ``id``.
+
+    >>> @claim("demo-positive-n", "Every problem has at least one sample: n ≥ 1.", "§1")
+    ... def _check(case):
+    ...     return Outcome(case.problem.n >= 1, case.problem.n, ">= 1")
+    >>> "demo-positive-n" in REGISTRY
+    True
+    >>> _ = REGISTRY.pop("demo-positive-n")
+    """
+
+    def register(check: Callable) -> Callable:
+        if id in REGISTRY and REGISTRY[id].check is not check:
+            raise ValueError(f"claim {id!r} is already registered")
+        REGISTRY[id] = Claim(id, " ".join(statement.split()), section, check)
+        return check
+
+    return register
+
+
+def load_entry_points() -> list[str]:
+    """Import the claims of installed plugins (group ``proofs_check.claims``); returns their names.
+
+    An entry point may name a module (whose import registers claims with :func:`claim`) or a
+    :class:`Claim` object.
+    """
+    from importlib.metadata import entry_points
+
+    loaded = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        obj = ep.load()
+        if isinstance(obj, Claim):
+            REGISTRY.setdefault(obj.id, obj)
+        loaded.append(ep.name)
+    return loaded
+
+
+def claims() -> dict[str, Claim]:
+    """All registered claims: the built-in ones, the plugins', and any registered in this process."""
+    from . import builtin  # noqa: F401  (registers the built-in claims)
+
+    load_entry_points()
+    return REGISTRY
