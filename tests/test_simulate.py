@@ -1,0 +1,92 @@
+import math
+
+import numpy as np
+import pytest
+
+from limitproc import InputError, Problem, solve
+from limitproc.simulate import extrapolate, simulate
+
+EX1 = dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)])
+EX2 = dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+
+
+def test_single_neuron_is_the_logistic_flow():
+    # n = 1, y = 1, q = 1, c = 1/2, balanced a = u: p = a u obeys dp/dt = 2p(1 - p), loss (p - 1)^2 / 2.
+    # The loss crosses 1/4 (midpoint of the plateaus 1/2 and 0) when p = 1 - 1/sqrt(2).
+    mag, lam = 0.7, 1e-12
+    p = Problem(labels=[1], signs=[1], active=[[0]], magnitudes=[[mag]])
+    sim = simulate(p, lam)
+    p0, p1 = (lam * mag) ** 2, 1 - 1 / math.sqrt(2)
+    expected = 0.5 * math.log((1 / p0 - 1) / (1 / p1 - 1))
+    assert sim.drop_times[0] == pytest.approx(expected, rel=1e-7)
+    assert sim.final_sq_norm == pytest.approx(2.0, rel=1e-7)  # a^2 + u^2 with a u = 1, a = u
+
+
+def test_offsets_bounded_and_tau_error_shrinks_like_one_over_log():
+    p = Problem(**EX2)
+    r = solve(p)
+    taus = np.array([float(j.tau) for j in r.jumps])
+    sims = [simulate(p, lam, result=r) for lam in (1e-16, 1e-32, 1e-64)]
+    offsets = np.array([s.drop_offsets(taus) for s in sims])
+    assert np.ptp(offsets, axis=0).max() < 1e-2  # δ_k does not depend on λ
+    assert np.abs(offsets).max() < 10
+    errors = np.array([s.drop_taus - taus for s in sims])
+    # error(λ) * log(1/λ) = δ_k: halving 1/log(1/λ) halves the τ error
+    assert errors[1] / errors[0] == pytest.approx(np.full(3, 0.5), abs=1e-3)
+    ext = extrapolate(sims)
+    assert ext.tau == pytest.approx(taus, abs=1e-4)
+    assert ext.delta == pytest.approx(offsets[-1], abs=1e-2)
+
+
+def test_direct_and_log_scale_coordinates_agree():
+    p = Problem(**EX1)
+    r = solve(p)
+    a = simulate(p, 1e-20, result=r, coordinates="direct")
+    b = simulate(p, 1e-20, result=r, coordinates="log-scale")
+    assert a.drop_times == pytest.approx(b.drop_times, rel=1e-7)
+    assert a.final_sq_norm == pytest.approx(b.final_sq_norm, rel=1e-7)
+
+
+def test_log_scale_reaches_below_float_range_with_the_same_offsets():
+    p = Problem(**EX1)
+    r = solve(p)
+    taus = [float(j.tau) for j in r.jumps]
+    ref = simulate(p, 1e-30, result=r).drop_offsets(taus)
+    tiny = simulate(p, "1e-400", result=r)
+    assert tiny.coordinates == "log-scale"
+    assert tiny.drop_offsets(taus) == pytest.approx(ref, abs=1e-3)
+    assert tiny.final_sq_norm == pytest.approx(float(r.sq_norm), rel=1e-6)
+
+
+def test_alignment_kills_misaligned_coordinates_and_conserves_balance():
+    p = Problem(**EX2)
+    sim = simulate(p, 1e-20)
+    assert np.array_equal(sim.pattern_after_alignment, p.aligned_matrix())
+    # deaths during alignment are exactly the misaligned active coordinates (later, a tiny coordinate
+    # whose sample another neuron fitted may die too, when that sample's residual overshoots)
+    killed = {(int(j), int(i)) for t, j, i in sim.deaths if t < sim.alignment_time}
+    assert killed == set(map(tuple, np.argwhere(p.active_matrix() & ~p.aligned_matrix()).tolist()))
+    assert np.abs(sim.balance).max() < 1e-6  # balanced start: a_j^2 - ||w_j||^2 stays 0
+
+
+def test_loss_convention_rescales_time():
+    # c = 1/n ("mean") doubles every rate relative to c = 1/(2n): drop times halve
+    base = simulate(Problem(**EX1), 1e-20)
+    fast = simulate(Problem(**EX1, loss="mean"), 1e-20)
+    assert fast.drop_times == pytest.approx(base.drop_times / 2, rel=1e-6)
+
+
+def test_extrapolate_recovers_a_line():
+    class Run:
+        def __init__(self, L):
+            self.log_inv_lambda, self.drop_times = L, np.array([2.0 * L - 0.5, 3.0 * L + 1.5])
+
+    ext = extrapolate([Run(L) for L in (10.0, 20.0, 40.0)])
+    assert ext.tau == pytest.approx([2.0, 3.0]) and ext.delta == pytest.approx([-0.5, 1.5])
+    assert np.all(ext.tau_stderr < 1e-9)
+
+
+@pytest.mark.parametrize("kwargs", [dict(lam=2.0), dict(lam="x"), dict(lam=1e-200, coordinates="direct"), dict(lam=1e-5, coordinates="polar")])
+def test_bad_input(kwargs):
+    with pytest.raises(InputError):
+        simulate(Problem(**EX1), **kwargs)
