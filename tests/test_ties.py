@@ -1,0 +1,67 @@
+import math
+
+import numpy as np
+import pytest
+
+from limitproc import Problem, solve
+from limitproc.simulate import simulate
+from limitproc.ties import UnresolvedTie, prefactor, resolve_tie
+
+RNG_MAGS = np.abs(np.random.default_rng(3).standard_normal((3, 4)))
+# neurons 0 and 1 (both positive) tie with equal rates and share sample 1
+TIE = dict(labels=[1, 1, 1, -1], signs=[1, 1, -1], active=[[0, 1, 3], [1, 2], [0, 3]])
+
+
+def test_split_agrees_with_the_simulation_at_two_lambdas():
+    p = Problem(**TIE, magnitudes=RNG_MAGS)
+    result = solve(p)
+    split = result.tie_splits[1]
+    assert split.neurons == (0, 1) and list(split.shares) == [1]
+    assert sum(split.shares[1].values()) == pytest.approx(1, abs=1e-8)
+    assert 0.05 < split.shares[1][0] < 0.95  # a genuine split, not a winner-takes-all
+    for lam in (1e-20, 1e-60):
+        sim = simulate(p, lam, result=result)
+        shares = sim.output_shares()
+        for j, value in split.shares[1].items():
+            assert shares[j, 1] == pytest.approx(value, abs=1e-3)
+        assert sim.final_sq_norm == pytest.approx(result.sq_norm_resolved, rel=1e-3)
+
+
+def test_identical_neurons_split_evenly():
+    # two copies of one neuron on y = 1: each carries half; a_j^4 = (1/2)^2 so N = 2 * 2 * (1/2) = 2
+    p = Problem(labels=[1], signs=[1, 1], active=[[0], [0]], magnitudes=[[0.8], [0.8]])
+    result = solve(p)
+    assert result.tie_splits[1].shares == {0: {0: pytest.approx(0.5, abs=1e-8), 1: pytest.approx(0.5, abs=1e-8)}}
+    assert result.sq_norm is None and result.sq_norm_resolved == pytest.approx(2.0, rel=1e-8)
+    assert "resolved from the initial magnitudes" in result.sq_norm_reason
+
+
+def test_larger_start_takes_the_larger_share():
+    small = solve(Problem(labels=[1], signs=[1, 1], active=[[0], [0]], magnitudes=[[0.5], [1.0]]))
+    big = solve(Problem(labels=[1], signs=[1, 1], active=[[0], [0]], magnitudes=[[2.0], [1.0]]))
+    assert small.tie_splits[1].shares[0][0] < 0.5 < big.tie_splits[1].shares[0][0]
+
+
+def test_prefactor_of_a_start_on_the_escape_direction():
+    # a = 1, u = b/|b| with b = (1, 2): the start is sqrt(2) times the unit escape direction
+    p = Problem(labels=[1, 2], signs=[1], active=[[0, 1]])
+    mags = np.array([1.0, 2.0]) / math.sqrt(5)
+    assert prefactor(p, 0, mags, 1.0) == pytest.approx(math.sqrt(2), rel=1e-8)
+
+
+def test_tie_after_a_rate_change_is_not_resolved():
+    # neuron 0 fits {0, 4} first; neurons 1 and 2 then tie (same history) and share sample 2
+    p = Problem(labels=[3, 1, 1, 1, 3], signs=[1, 1, 1], active=[[0, 4], [0, 1, 2], [0, 2, 3]], magnitudes=np.ones((3, 5)))
+    result = solve(p)
+    assert result.jumps[1].neurons == (1, 2) and result.jumps[1].shared.tolist() == [2]
+    with pytest.raises(UnresolvedTie):
+        resolve_tie(result, 2)
+    assert result.sq_norm_resolved is None and "not resolved" in result.sq_norm_reason
+
+
+def test_json_records_the_split():
+    result = solve(Problem(**TIE, magnitudes=RNG_MAGS))
+    data = result.to_dict()
+    assert data["jumps"][0]["tie_split"]["method"].startswith("approximate")
+    assert set(data["jumps"][0]["tie_split"]["shares"]) == {"1"}
+    assert data["sq_norm_resolved"] == pytest.approx(result.sq_norm_resolved)
