@@ -189,32 +189,43 @@ class RadicalSum:
         return len(self.terms)
 
     def __add__(self, other: RadicalSum) -> RadicalSum:
+        return self._combine(other, False)
+
+    def __sub__(self, other: RadicalSum) -> RadicalSum:
+        return self._combine(other, True)
+
+    def _combine(self, other: RadicalSum, subtract: bool) -> RadicalSum:
         terms = dict(self.terms)
+        get = terms.get
         for k, c in other.terms.items():
-            s = terms.get(k, 0) + c
-            if s == 0:
-                terms.pop(k, None)
+            if subtract:
+                c = -c
+            s = get(k)
+            if s is None:
+                terms[k] = c
             else:
-                terms[k] = s
+                s += c
+                if s:
+                    terms[k] = s
+                else:
+                    del terms[k]
         return RadicalSum(terms)
 
     def __neg__(self) -> RadicalSum:
         return RadicalSum({k: -c for k, c in self.terms.items()})
 
-    def __sub__(self, other: RadicalSum) -> RadicalSum:
-        return self + (-other)
-
     def __mul__(self, other: RadicalSum) -> RadicalSum:
         if len(other) > len(self):
             self, other = other, self
-        total = RadicalSum({})
+        total = None
         for k2, c2 in other.terms.items():
+            # multiplying by one monomial permutes the keys (atoms are toggled), so no terms collide
             terms = {}
             for k1, c1 in self.terms.items():
                 g = gcd(k1, k2)  # the atoms common to both keys
                 terms[(k1 // g) * (k2 // g)] = c1 * c2 * g
-            total = total + RadicalSum(terms)
-        return total
+            total = RadicalSum(terms) if total is None else total + RadicalSum(terms)
+        return total if total is not None else RadicalSum({})
 
     def __truediv__(self, other: RadicalSum) -> RadicalSum:
         """Division by a single non-zero term: ``1/(c sqrt(k)) = sqrt(k)/(c k)``."""

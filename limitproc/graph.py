@@ -20,8 +20,8 @@ from fractions import Fraction
 from itertools import combinations_with_replacement
 from pathlib import Path
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 
 from .errors import InputError
@@ -30,6 +30,9 @@ from .fileio import atomic_write, read_json
 from .problem import Problem
 from .process import Result, Saddle, solve
 from .progress import progress_bar
+
+if TYPE_CHECKING:  # networkx is imported where graphs are built: the CLI's parser reads this module
+    import networkx as nx
 
 CONFIDENCE = 0.95
 MAX_PATTERNS = 2**20
@@ -91,6 +94,7 @@ def critical_point(problem: Problem, saddle: Saddle) -> tuple[bool | None, str |
 # -- one run -------------------------------------------------------------------------------------
 def transition_graph(result: Result) -> nx.DiGraph:
     """The saddles of ``result`` (nodes ``0..K``, saddle ``k`` entered by jump ``k``) and its jumps (edges)."""
+    import networkx as nx
     p = result.problem
     G = nx.DiGraph(kind="transition", n=p.n, m=p.m, loss_convention=p.loss, interpolates=result.interpolates)
     for saddle in result.saddles:
@@ -269,6 +273,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     ``tau_min``, ``tau_median``, ``tau_max`` are floats (approximate by design). ``solver`` goes to
     :func:`~limitproc.process.solve`.
     """
+    import networkx as nx
     base = _base_problem(data)
     if m < 1:
         raise InputError("m", f"must be at least 1, got {m}")
@@ -325,6 +330,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
 # -- structured exports --------------------------------------------------------------------------
 def scalar_graph(G: nx.DiGraph) -> nx.DiGraph:
     """A copy whose attributes are scalars: lists and dicts JSON-encoded, ``None`` left out."""
+    import networkx as nx
 
     def flat(attrs: dict) -> dict:
         return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in attrs.items() if v is not None}
@@ -375,6 +381,7 @@ def edge_label(G: nx.DiGraph, u, v) -> str:
 
 def graph_text(G: nx.DiGraph, fmt: str) -> str:
     """The graph as GraphML, GEXF, node-link JSON or DOT text (networkx's own writers but for DOT)."""
+    import networkx as nx
     if fmt == "graphml":
         return "\n".join(nx.generate_graphml(scalar_graph(G))) + "\n"
     if fmt == "gexf":
