@@ -1,0 +1,240 @@
+import dataclasses
+import json
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from limitproc import Problem, generate
+from limitproc.probability import p_interpolate
+from proofs_check import Case, Outcome, claim, claims, run
+from proofs_check.cli import main
+from proofs_check.registry import REGISTRY
+
+BUILTIN = ["alignment", "plateaus", "jump-times", "escape-order", "critical-points", "strict-saddle", "conservation",
+           "interpolation-iff-covered", "norm-formula", "norm-ratio", "probability", "tie-split"]
+SPEC_EXAMPLES = {
+    "ex1": dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)]),
+    "ex2": dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]]),
+    "ex3": dict(labels=["1/2", 3, -1], sq_norms=[4, "1/4", 1], signs=[1, 1, -1], active=[[0, 1], [0, 2], [0, 1, 2]]),
+}
+# random cases without ties, whose jump times are well separated at λ ≤ 1e-10
+RANDOM = [(6, 4, "pm1", "unit", 0), (6, 4, "pm1", "unit", 1), (7, 5, "gauss", "uniform", 2),
+          (8, 4, "uniform", "unit", 0), (8, 4, "uniform", "unit", 1), (5, 3, "gauss", "uniform", 1)]
+TIE = dict(labels=[1, 1, 1, -1], signs=[1, 1, -1], active=[[0, 1, 3], [1, 2], [0, 3]],
+           magnitudes=np.abs(np.random.default_rng(3).standard_normal((3, 4))))
+
+
+def _random(n, m, labels, norms, seed):
+    return generate(n, m, labels=labels, norms=norms, seed=seed)
+
+
+def test_builtin_claims_are_registered():
+    registry = claims()
+    assert set(BUILTIN) <= set(registry)
+    assert all(registry[c].statement and registry[c].section.startswith("§") for c in BUILTIN)
+
+
+@pytest.mark.parametrize("name", list(SPEC_EXAMPLES))
+def test_all_claims_pass_on_the_spec_examples(name):
+    report = run(Case(Problem(**SPEC_EXAMPLES[name])), BUILTIN)
+    assert report.passed, report.render()
+
+
+@pytest.mark.parametrize("params", RANDOM, ids=[f"{p[0]}-{p[1]}-{p[2]}-{p[4]}" for p in RANDOM])
+def test_all_claims_pass_on_random_cases(params):
+    case = Case(_random(*params))
+    assert not any(j.tie for j in case.limit.jumps)
+    report = run(case, BUILTIN)
+    assert report.passed, report.render()
+
+
+def test_all_claims_pass_on_an_overlapping_tie():
+    case = Case(Problem(**TIE))
+    assert case.limit.jumps[0].shared.tolist() == [1]
+    report = run(case, BUILTIN)
+    assert report.passed, report.render()
+    assert dict(report.rows)["tie-split"].measured < 1e-6
+
+
+# -- every check fails on a deliberately wrong input -------------------------------------------
+@pytest.fixture(scope="module")
+def base():
+    case = Case(Problem(**SPEC_EXAMPLES["ex2"]))
+    for lam in case.lambdas:
+        case.simulation(lam)
+    return case
+
+
+def _with(base, limit=None, **settings):
+    return Case(base.problem, lambdas=base.lambdas, settings=settings, limit=limit, simulations=dict(base.simulations))
+
+
+def _shift(value, delta):
+    prog = value.program
+    return prog.value(prog.add(value.node, prog.const(delta)))
+
+
+def _check(case, cid) -> Outcome:
+    return REGISTRY[cid].check(case)
+
+
+def test_alignment_catches_a_wrong_aligned_set(base):
+    active = base.problem.active_matrix().copy()
+    active[2, 3] = False  # neuron 2 no longer aligned with sample 3
+    wrong = Problem(base.problem.labels, base.problem.signs, active, magnitudes=base.problem.magnitudes)
+    outcome = _check(_with(base, Case(wrong).limit), "alignment")
+    assert not outcome.passed and outcome.measured == 1 and "[[2, 3]]" in outcome.detail
+
+
+def test_plateaus_catch_a_wrong_plateau_loss(base):
+    saddles = list(base.limit.saddles)
+    saddles[2] = dataclasses.replace(saddles[2], loss=saddles[2].loss + Fraction(1, 20))
+    assert not _check(_with(base, dataclasses.replace(base.limit, saddles=saddles)), "plateaus").passed
+
+
+def test_jump_times_catch_a_perturbed_time(base):
+    jumps = list(base.limit.jumps)
+    jumps[1] = dataclasses.replace(jumps[1], tau=_shift(jumps[1].tau, Fraction(1, 100)))
+    outcome = _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "jump-times")
+    assert not outcome.passed and outcome.measured == pytest.approx(0.01, abs=1e-3)
+
+
+def test_escape_order_catches_a_wrong_block(base):
+    jumps = list(base.limit.jumps)
+    jumps[0] = dataclasses.replace(jumps[0], blocks={2: np.array([1, 3])})  # drops sample 5
+    assert not _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "escape-order").passed
+
+
+def test_escape_order_catches_a_wrong_neuron(base):
+    jumps = list(base.limit.jumps)
+    jumps[0] = dataclasses.replace(jumps[0], neurons=(0,), blocks={0: jumps[0].blocks[2]})
+    assert not _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "escape-order").passed
+
+
+def test_critical_points_catch_a_wrong_block_norm(base):
+    saddles = list(base.limit.saddles)
+    saddles[1] = dataclasses.replace(saddles[1], block_norms={2: saddles[1].block_norms[2] * 2})
+    assert not _check(_with(base, dataclasses.replace(base.limit, saddles=saddles)), "critical-points").passed
+
+
+def test_critical_points_catch_a_doubly_fitted_sample(base):
+    saddles = list(base.limit.saddles)
+    escaped = dict(saddles[3].escaped)
+    escaped[0] = np.array([0, 1])  # sample 1 is neuron 2's: it would be fitted twice
+    saddles[3] = dataclasses.replace(saddles[3], escaped=escaped)
+    outcome = _check(_with(base, dataclasses.replace(base.limit, saddles=saddles)), "critical-points")
+    assert not outcome.passed and "dL/du" in outcome.detail
+
+
+def test_strict_saddle_catches_a_wrong_rate(base):
+    jumps = list(base.limit.jumps)
+    jumps[1] = dataclasses.replace(jumps[1], rates={1: _shift(jumps[1].rates[1], Fraction(1, 1000))})
+    assert not _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "strict-saddle").passed
+
+
+def test_conservation_catches_a_drift(base):
+    case = _with(base)
+    sim = dataclasses.replace(case.simulation(1e-20), balance=case.simulation(1e-20).balance.copy())
+    sim.balance[len(sim.balance) // 2, 1] += 1e-4
+    case.simulations[1e-20] = sim
+    assert not _check(case, "conservation").passed
+
+
+def test_interpolation_catches_a_wrong_uncovered_set(base):
+    wrong = dataclasses.replace(base.limit, uncovered=np.array([3]))
+    assert not _check(_with(base, wrong), "interpolation-iff-covered").passed
+
+
+def test_norm_formula_catches_a_wrong_norm(base):
+    wrong = dataclasses.replace(base.limit, sq_norm=_shift(base.limit.sq_norm, Fraction(1, 10)))
+    assert not _check(_with(base, wrong), "norm-formula").passed
+
+
+def test_norm_ratio_catches_a_tight_bound_and_a_wrong_minimum(base):
+    assert _check(base, "norm-ratio").passed
+    assert not _check(_with(base, norm_ratio_bound=1.0), "norm-ratio").passed
+    wrong = dataclasses.replace(base.limit, min_sq_norm=_shift(base.limit.sq_norm, Fraction(1, 10)))
+    assert not _check(_with(base, wrong), "norm-ratio").passed
+
+
+def test_probability_catches_a_wrong_formula(base):
+    def wrong(n_pos, n_neg, m):  # the formula for one neuron fewer
+        return p_interpolate(n_pos, n_neg, m - 1)
+
+    assert not _check(_with(base, user_p_interpolate=wrong), "probability").passed
+
+
+def test_tie_split_catches_a_wrong_split():
+    case = Case(Problem(**TIE))
+    split = case.limit.tie_splits[1]
+    bad = dataclasses.replace(split, shares={1: {0: split.shares[1][0] + 0.01, 1: split.shares[1][1] - 0.01}})
+    wrong = dataclasses.replace(case.limit, tie_splits={1: bad})
+    outcome = _check(Case(case.problem, limit=wrong, simulations=case.simulations), "tie-split")
+    assert not outcome.passed and outcome.measured == pytest.approx(0.01, abs=1e-4)
+
+
+# -- user claims, entry points, CLI ------------------------------------------------------------
+def test_user_claim_by_decorator():
+    @claim("user-loss-decreases", "Gradient flow never increases the loss: dL/dt = −||∇L||² ≤ 0.", "§1")
+    def check(case):
+        sim = case.smallest()
+        rise = float(np.max(np.diff(sim.loss), initial=0.0))
+        return Outcome(rise <= 1e-12, rise, 1e-12, "largest rise between steps")
+
+    try:
+        report = run(Case(Problem(**SPEC_EXAMPLES["ex1"])), ["user-loss-decreases"])
+        assert report.passed and report.to_dict()["claims"][0]["id"] == "user-loss-decreases"
+    finally:
+        REGISTRY.pop("user-loss-decreases")
+
+
+def test_entry_point_claims_are_loaded(monkeypatch):
+    import importlib.metadata
+
+    from proofs_check.registry import ENTRY_POINT_GROUP, Claim
+
+    plugin = Claim("plugin-n-positive", "n ≥ 1.", "§1", lambda case: Outcome(case.problem.n >= 1, case.problem.n, ">= 1"))
+
+    class EP:
+        name = "plugin"
+
+        def load(self):
+            return plugin
+
+    def fake(group=None, **kw):
+        return [EP()] if group == ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    try:
+        assert "plugin-n-positive" in claims()
+    finally:
+        REGISTRY.pop("plugin-n-positive", None)
+
+
+def test_cli_run_json_and_exit_codes(tmp_path, capsys):
+    case_file = tmp_path / "ex2.json"
+    Problem(**SPEC_EXAMPLES["ex2"]).to_file(case_file)
+    out = tmp_path / "report.json"
+    assert main(["run", "--case", str(case_file), "--claim", "plateaus", "--claim", "jump-times", "--report", "json", "-o", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["passed"] is True and [c["id"] for c in data["claims"]] == ["plateaus", "jump-times"]
+    assert set(data["claims"][0]) == {"id", "passed", "measured", "tolerance", "detail"}
+    # a single λ cannot extrapolate: the claim fails, exit status 1
+    assert main(["run", "--case", str(case_file), "--claim", "jump-times", "--lambdas", "1e-20"]) == 1
+    assert main(["run", "--claim", "no-such-claim"]) == 2
+    assert main(["run", "--case", str(tmp_path / "missing.json")]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--lambdas", "2"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "no-such-claim" in err
+
+
+def test_python_m_is_the_same_program():
+    listing = subprocess.run([sys.executable, "-m", "proofs_check", "list"], capture_output=True, text=True, check=True).stdout
+    assert main(["list"]) == 0
+    assert all(c in listing for c in BUILTIN)
+    assert "example:" in subprocess.run([sys.executable, "-m", "proofs_check", "run", "--help"], capture_output=True, text=True).stdout
