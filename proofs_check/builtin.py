@@ -276,52 +276,51 @@ def check_norm_formula(case) -> Outcome:
 
 
 def _min_norm_fitting(limit):
-    """Exact ``N_min`` for the samples the limit fits: ``2(||ỹ_+|| + ||ỹ_−||)`` over them (spec §5).
+    """Exact ``N_min`` (an ExactValue) for the samples the limit fits: ``2(||ỹ_+|| + ||ỹ_−||)`` over them.
 
-    It is the engine's ``min_sq_norm`` when the limit interpolates.
+    It is the engine's ``min_sq_norm`` when the limit interpolates (spec §5).
     """
-    import sympy
-
     if limit.interpolates:
-        return limit.min_sq_norm.sympy()
+        return limit.min_sq_norm
+    from limitproc.exact import Program
+
     p = limit.problem
     fitted = np.ones(p.n, bool)
     fitted[limit.uncovered] = False
-    parts = [sympy.Integer(0), sympy.Integer(0)]
+    classes = [Fraction(0), Fraction(0)]
     for i in np.flatnonzero(fitted):
-        y, q = p.labels[i], p.sq_norms[i]
-        parts[y > 0] += sympy.Rational(y.numerator, y.denominator) ** 2 / sympy.Rational(q.numerator, q.denominator)
-    return 2 * (sympy.sqrt(parts[0]) + sympy.sqrt(parts[1]))
+        classes[p.labels[i] > 0] += p.labels[i] ** 2 / p.sq_norms[i]
+    prog = Program()
+    return prog.value(prog.sum(prog.sqrt(4 * Q) for Q in classes if Q))
 
 
 @claim(
     "norm-ratio",
     """The limit's norm is never below the minimal norm of a network fitting the same samples,
     N_min = 2(||ỹ_+|| + ||ỹ_−||) over them (over all samples when it interpolates), and N / N_min stays
-    below the user's bound (setting norm_ratio_bound). Exact: equality is decided symbolically, order
-    at 60 digits.""",
+    below the user's bound (setting norm_ratio_bound). Certified exactly (limitproc.bias) when N is exact.""",
     "§5",
 )
 def check_norm_ratio(case) -> Outcome:
-    import sympy
+    from limitproc.bias import Bias
 
     limit = case.limit
-    bound = case.settings["norm_ratio_bound"]
-    if limit.sq_norm is not None:
-        N, how = limit.sq_norm.sympy(max(limit.program.term_budget, case.problem.m + 2)), "exact"
-    elif limit.sq_norm_resolved is not None:
-        N, how = sympy.Float(limit.sq_norm_resolved, 17), "N approximate, from a resolved tie"
-    else:
-        return Outcome(False, "n/a", bound, limit.sq_norm_reason or "N undetermined")
+    bound = Fraction(case.settings["norm_ratio_bound"]).limit_denominator(10**9)
     n_min = _min_norm_fitting(limit)
-    diff = N - n_min
-    if how == "exact":
-        lower_ok = sympy.simplify(diff) == 0 or diff.evalf(60) > 0
-    else:  # a float N: equality (e.g. one tied sign-class merged into one block) up to its accuracy
-        lower_ok = float(diff) > -1e-9 * float(n_min)
-    ratio = float((N / n_min).evalf(30)) if n_min != 0 else 1.0
-    upper_ok = ratio < bound
-    return Outcome(bool(lower_ok and upper_ok), ratio, bound, f"N_min ≤ N: {bool(lower_ok)} ({how}); N/N_min < bound: {upper_ok}")
+    if n_min.form().is_zero():
+        return Outcome(True, 1.0, float(bound), "nothing fitted: N = N_min = 0")
+    if limit.sq_norm is not None:
+        bias = Bias(case.problem.n, limit.norm_exact(limit.sq_norm), n_min.exact(), interpolates=True)
+        lower = bias.lower_bound()
+        sign, certified = bias.program.compare(bias.ratio.node, bias.program.const(bound))
+        lower_ok, upper_ok = lower.holds and lower.certified, sign < 0 and certified
+        ratio, how = float(bias.ratio), "certified"
+    elif limit.sq_norm_resolved is not None:  # a float N from a resolved tie: compare as floats
+        ratio, how = limit.sq_norm_resolved / float(n_min), "N approximate, from a resolved tie"
+        lower_ok, upper_ok = ratio > 1 - 1e-9, ratio < bound
+    else:
+        return Outcome(False, "n/a", float(bound), limit.sq_norm_reason or "N undetermined")
+    return Outcome(bool(lower_ok and upper_ok), ratio, float(bound), f"N_min ≤ N: {bool(lower_ok)}; N/N_min < bound: {bool(upper_ok)} ({how})")
 
 
 def _p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:

@@ -156,7 +156,9 @@ def test_norm_formula_catches_a_wrong_norm(base):
 def test_norm_ratio_catches_a_tight_bound_and_a_wrong_minimum(base):
     assert _check(base, "norm-ratio").passed
     assert not _check(_with(base, norm_ratio_bound=1.0), "norm-ratio").passed
-    wrong = dataclasses.replace(base.limit, min_sq_norm=_shift(base.limit.sq_norm, Fraction(1, 10)))
+    prog, n_min = base.limit.program, base.limit.min_sq_norm
+    doubled = prog.value(prog.mul(prog.const(2), n_min.node))  # 2 N_min > N
+    wrong = dataclasses.replace(base.limit, min_sq_norm=doubled)
     assert not _check(_with(base, wrong), "norm-ratio").passed
 
 
