@@ -125,13 +125,22 @@ def check_escape_order(case) -> Outcome:
     return Outcome(mismatches == 0, mismatches, 0, first or f"{len(sim.plateau_states)} plateaus agree at the smallest λ")
 
 
+def _exact_data(problem):
+    """``(c, q, y)`` of the problem as sympy rationals."""
+    import sympy
+
+    def rat(x):
+        return sympy.Rational(x.numerator, x.denominator)
+
+    return rat(problem.loss_factor), [rat(x) for x in problem.sq_norms], [rat(y) for y in problem.labels]
+
+
 def _gradient(problem, network):
     """Exact ``(r, dL/da, dL/du)`` of ``L = c Σ r_i²`` at a network ``{j: (a_j, {i: u_ji})}`` (spec §2)."""
     import sympy
 
-    c = sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
-    q = [sympy.Rational(x.numerator, x.denominator) for x in problem.sq_norms]
-    r = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
+    c, q, y = _exact_data(problem)
+    r = [-x for x in y]
     for a, u in network.values():
         for i, v in u.items():
             if v > 0:
@@ -159,8 +168,7 @@ def check_critical_points(case) -> Outcome:
     import sympy
 
     p = case.problem
-    c = sympy.Rational(p.loss_factor.numerator, p.loss_factor.denominator)
-    q = [sympy.Rational(x.numerator, x.denominator) for x in p.sq_norms]
+    c, q, _ = _exact_data(p)
     failures, checked, skipped = [], 0, 0
     for saddle in case.limit.saddles:
         if not saddle.determined:
@@ -192,8 +200,7 @@ def check_strict_saddle(case) -> Outcome:
     import sympy
 
     p = case.problem
-    c = sympy.Rational(p.loss_factor.numerator, p.loss_factor.denominator)
-    q = [sympy.Rational(x.numerator, x.denominator) for x in p.sq_norms]
+    c, q, _ = _exact_data(p)
     failures, checked, worst = [], 0, 0.0
     for jump in case.limit.jumps:
         before = case.limit.saddles[jump.k - 1]
