@@ -85,21 +85,24 @@ def log_inverse(lam) -> float:
 
 
 class _Flow:
-    """The vector field in scaled coordinates ``y = (ã (m), ũ (m·n))`` with log-scales ``κ``."""
+    """The vector field in scaled coordinates ``y = (ã (m), ũ (m·n))`` with log-scales ``κ``.
 
-    def __init__(self, labels: np.ndarray, q: np.ndarray, c: float, m: int, residual=None):
+    ``sources`` (bool, per neuron) are the neurons whose outputs enter the residual; the others
+    follow the flow linearised at 0 (the tie resolution's small neurons). Default: all.
+    """
+
+    def __init__(self, labels: np.ndarray, q: np.ndarray, c: float, m: int, sources=None):
         self.y, self.q, self.two_c, self.m, self.n = labels, q, 2 * c, m, len(labels)
-        self.fixed_residual = residual  # linearised dynamics (r frozen), used by the tie resolution
+        self.sources = np.ones(m, bool) if sources is None else np.asarray(sources, bool)
         self.kappa = np.zeros(m)
 
     def split(self, state):
         return state[: self.m], state[self.m :].reshape(self.m, self.n)
 
     def residual(self, state) -> np.ndarray:
-        if self.fixed_residual is not None:
-            return self.fixed_residual
         a, u = self.split(state)
-        return (np.exp(2 * self.kappa) * a) @ np.maximum(u, 0.0) - self.y
+        out = np.where(self.sources, a, 0.0) * np.exp(2 * np.where(self.sources, self.kappa, 0.0))
+        return out @ np.maximum(u, 0.0) - self.y
 
     def __call__(self, state) -> np.ndarray:
         a, u = self.split(state)

@@ -1,25 +1,29 @@
-"""Resolving a tie whose blocks overlap from the initial magnitudes (spec §6): an approximate path.
+"""The ``O(1)`` structure of the jumps from the initial magnitudes: tie splits and offsets (spec §6, §9).
 
-When tied neurons share samples, the limit fixes which samples get fitted but not how each shared
-sample's output ``y_i`` is split between the tied neurons: that depends on the neurons' ``O(1)``
-prefactors, i.e. on the initial magnitudes, and not on ``λ``. The split is computed in two
-``λ``-free stages, both integrated numerically with the simulator's integrator (float64, so the
-split is a float result):
+The limit fixes which samples each jump fits, but not the ``O(1)`` details that depend on the
+initial magnitudes: how a shared sample's output ``y_i`` is split between tied neurons whose blocks
+overlap, and the offsets ``δ_k`` of the drop times ``t_k = τ_k log(1/λ) + δ_k``. Neither depends on
+``λ``. They are computed here by a chain of ``λ``-free integrations (float64, with the simulator's
+integrator), so both are **approximate** floats.
 
-1. **Prefactors.** While a neuron is small its dynamics are linear with residual ``r = −y`` on its
-   aligned samples. From its initial magnitudes (at scale 1) we integrate that linear flow until
-   its misaligned coordinates have died; it is then linear with constant coefficients, and its
-   growing part is ``P_j e^{μ_j t} e_j`` with ``e_j`` the escape direction (spec §5) and ``P_j``
-   the projection onto it, times ``e^{−μ_j t}``. At scale ``λ`` the neuron is ``λ P_j e^{μ_j t} e_j``.
-2. **Coupled dynamics.** The tied neurons have equal rates, so their relative sizes stay
-   ``P_j / P_k``. We start them on their escape directions at size ``1e-7`` in that ratio and
-   integrate the full nonlinear flow of these neurons on the union of their blocks until the
-   residual there vanishes; the shares ``a_j σ(u_ji) / y_i`` at the end are the split.
+While a neuron is small it follows the flow linearised at 0, and after its misaligned coordinates
+have died it grows along its escape direction ``e_j`` (spec §5) as ``exp(−L + S_j L + π_j)``, with
+``L = log(1/λ)``, ``S_j`` the exponent of the limit and ``π_j`` an ``O(1)`` log-prefactor:
 
-This is exact in the limit (up to the integrator's tolerance) when no tied neuron lost an aligned
-sample to an earlier jump: then nothing but the initial magnitudes enters its prefactor. Otherwise
-the prefactors also depend on the ``O(1)`` shape of the earlier transitions, and the tie is
-reported as not resolved.
+1. **Alignment.** ``π_j`` starts as the log of the projection on ``e_j`` of the linear flow from the
+   neuron's magnitudes (at scale 1, residual ``−y``) once its misaligned coordinates have died,
+   times ``e^{−μ_j t}``.
+2. **Each jump** is an ``O(1)`` window around ``t = τ_k L``, with time ``s = t − τ_k L``. The
+   escaping neurons start on their escape directions at size ``e^{π_j + μ_j s_0}`` (about ``1e-8``)
+   and follow the full flow on their blocks; the other live neurons whose samples they fit ride along
+   linearised, under the same residual. The loss crosses the midpoint of the two plateaus at
+   ``s = δ_k``. When the escaping neurons have fitted their blocks, each passenger's ``π_j`` is read
+   off its projection on its new escape direction; the escaping neurons' final shares
+   ``a_j σ(u_ji) / y_i`` are the split of the shared samples.
+
+In the limit ``L → ∞`` the windows are separated by times of order ``L``, so this chain is exact up
+to the integrator's tolerance; at finite λ the simulator agrees up to corrections that vanish as a
+power of λ (tests compare both at λ = 1e-20 and 1e-60).
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .simulate import _Flow, _Integrator, _float_labels, initial_magnitudes
+from .simulate import _Flow, _Integrator, _bisect, _float_labels, _hermite, initial_magnitudes
 
-#: size of the tied neurons when the coupled (nonlinear) integration starts
-START_SIZE = 1e-7
-METHOD = "approximate (float64): coupled O(1)-time dynamics of the tied neurons from the initial magnitudes"
+#: size of the escaping neurons when their window starts
+START_SIZE = 1e-8
+#: the escaping neurons have fitted their blocks once every residual there is below this times max |y|
+FITTED = 1e-10
+METHOD = "approximate (float64): O(1)-time coupled dynamics of the tied neurons from the initial magnitudes"
 
 
 @dataclass(frozen=True)
@@ -42,14 +48,13 @@ class TieSplit:
 
     ``shares[i][j]`` is neuron ``j``'s share ``a_j σ(u_ji) / y_i`` of sample ``i``'s output (the
     shares of a sample sum to 1); ``sq_norms[j]`` is ``a_j² + ||w_j||²`` of each tied neuron after
-    the tie; ``prefactors[j]`` is ``P_j``.
+    the tie.
     """
 
     k: int
     neurons: tuple[int, ...]
     shares: dict[int, dict[int, float]]
     sq_norms: dict[int, float]
-    prefactors: dict[int, float]
     method: str = METHOD
 
     def to_dict(self) -> dict:
@@ -60,94 +65,155 @@ class TieSplit:
         }
 
 
+@dataclass(frozen=True)
+class Transitions:
+    """The chain's results: ``offsets[k-1] = δ_k``, the splits of overlapping ties, the initial ``π_j``."""
+
+    offsets: list[float]
+    splits: dict[int, TieSplit]
+    log_prefactors: dict[int, float]
+
+
 class UnresolvedTie(ValueError):
-    """The tie's split depends on more than the initial magnitudes (see the module docstring)."""
+    """No initial magnitudes to resolve the tie from."""
 
 
-def _run_until(integ: _Integrator, done, t_max: float) -> None:
+def _run_until(integ: _Integrator, done, t_max: float, on_step=None) -> None:
     h = 1e-3
     while not done() and integ.t < t_max:
-        h = integ.advance(h, t_max, lambda *args: None)
+        h = integ.advance(h, t_max, on_step or (lambda *args: None))
 
 
-def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-11) -> float:
-    """``P_j``: neuron ``j`` at scale 1 behaves like ``P_j e^{μ_j t}`` along its escape direction."""
+def _escape_direction(y, q, samples, sign: int):
+    """``(a, u)`` of the unit escape direction on ``samples`` (spec §5), in the coordinates ``u = v ||x||``."""
+    b = np.zeros(len(y))
+    b[samples] = np.abs(y[samples]) * np.sqrt(q[samples])
+    v = b / np.linalg.norm(b) / math.sqrt(2)
+    return sign / math.sqrt(2), v * np.sqrt(q)
+
+
+def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, sign: int) -> float:
+    """``log`` of the component of ``e^{log_scale} (a, u)`` along the escape direction on ``samples``."""
+    ea, eu = _escape_direction(y, q, samples, sign)
+    proj = a * ea + float((u[samples] / q[samples]) @ eu[samples])
+    if not proj > 0:
+        raise FloatingPointError("a neuron has no component along its escape direction")
+    return math.log(proj) + log_scale
+
+
+def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-11) -> float:
+    """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``."""
     y = _float_labels(problem)
     q = np.array([float(x) for x in problem.sq_norms])
     c = float(problem.loss_factor)
     s = int(problem.signs[j])
     active = problem.active_matrix()[j]
-    u0 = np.where(active, magnitudes, -magnitudes)
-    flow = _Flow(y, q, c, 1, residual=-y)
-    integ = _Integrator(flow, np.concatenate([[s * a_magnitude], u0]), rtol, rescale=True)
+    flow = _Flow(y, q, c, 1, sources=[False])  # small: residual −y
+    integ = _Integrator(flow, np.concatenate([[s * a_magnitude], np.where(active, magnitudes, -magnitudes)]), rtol, rescale=True)
     misaligned = np.flatnonzero(active & (s * y < 0))
     _run_until(integ, lambda: not np.any(integ.state[1:][misaligned] > 0), 1e6)
-    # now linear with constant coefficients: project on the +μ eigenvector in (a, v = u/||x||)
     aligned = problem.aligned_set(j)
-    b = y[aligned] * np.sqrt(q[aligned])
-    mu = 2 * c * np.linalg.norm(b)
-    a, u = integ.state[0], integ.state[1:]
-    e_a, e_v = s / math.sqrt(2), np.abs(b) / np.linalg.norm(b) / math.sqrt(2)
-    proj = a * e_a + (u[aligned] / np.sqrt(q[aligned])) @ e_v
-    return float(proj) * math.exp(float(flow.kappa[0]) - mu * integ.t)
+    mu = 2 * c * np.linalg.norm(y[aligned] * np.sqrt(q[aligned]))
+    return _log_projection(integ.state[0], integ.state[1:], float(flow.kappa[0]), y, q, aligned, s) - mu * integ.t
 
 
-def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11) -> TieSplit:
-    """Split jump ``jump`` (a :class:`~limitproc.process.Jump` or its ``k``) of ``result``."""
+def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-11) -> float:
+    """``P_j = e^{π_j}``: at scale 1 the neuron grows like ``P_j e^{μ_j t}`` along its escape direction."""
+    return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
+
+
+def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11) -> Transitions:
+    """Run the chain of module docstring over every jump of ``result``."""
     p = result.problem
-    jump = result.jumps[jump - 1] if isinstance(jump, int) else jump
     if magnitudes is None:
         if p.magnitudes is None:
             raise UnresolvedTie("the problem carries no initial magnitudes")
         magnitudes, a_magnitudes = initial_magnitudes(p)
     elif a_magnitudes is None:
-        q = np.array([float(x) for x in p.sq_norms])
-        a_magnitudes = np.sqrt((np.asarray(magnitudes) ** 2 / q[None, :]).sum(axis=1))
+        a_magnitudes = initial_magnitudes(_with_magnitudes(p, magnitudes))[1]
+    y = _float_labels(p)
+    q = np.array([float(x) for x in p.sq_norms])
+    c = float(p.loss_factor)
     aligned = p.aligned_matrix()
-    for j in jump.neurons:
-        if not np.array_equal(np.flatnonzero(aligned[j]), jump.blocks[j]):
-            raise UnresolvedTie(f"neuron {j} lost aligned samples to an earlier jump: its prefactor depends on that transition")
-    J = list(jump.neurons)
-    P = {j: prefactor(p, j, magnitudes[j], a_magnitudes[j], rtol) for j in J}
-    U = jump.samples
-    y = _float_labels(p)[U]
-    q = np.array([float(x) for x in p.sq_norms])[U]
-    top = max(P.values())
-    a0, u0 = np.zeros(len(J)), np.zeros((len(J), len(U)))
-    for row, j in enumerate(J):
-        size = START_SIZE * P[j] / top
-        b = np.where(np.isin(U, jump.blocks[j]), np.abs(y) * np.sqrt(q), 0.0)
-        a0[row] = int(p.signs[j]) * size / math.sqrt(2)
-        u0[row] = size * b / np.linalg.norm(b) / math.sqrt(2) * np.sqrt(q)
-    flow = _Flow(y, q, float(p.loss_factor), len(J))
-    integ = _Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol, rescale=False)
-    _run_until(integ, lambda: np.abs(flow.residual(integ.state)).max() < 1e-9 * np.abs(y).max(), 1e7)
-    a, u = flow.split(integ.state)
-    share = a[:, None] * np.maximum(u, 0.0) / y[None, :]
-    col = {int(i): c for c, i in enumerate(U)}
-    shares = {int(i): {j: float(share[row, col[int(i)]]) for row, j in enumerate(J)} for i in jump.shared}
-    sq = {j: float(a[row] ** 2 + (u[row] ** 2 / q).sum()) for row, j in enumerate(J)}
-    return TieSplit(jump.k, tuple(J), shares, sq, P)
+    fitted = np.zeros(p.n, bool)
+    live = {j: log_prefactor(p, j, magnitudes[j], a_magnitudes[j], rtol) for j in range(p.m) if aligned[j].any()}
+    initial = dict(live)
+    offsets, splits = [], {}
+    for jump in result.jumps:
+        movers = list(jump.neurons)
+        passengers = [j for j in live if j not in movers and (aligned[j] & ~fitted)[jump.samples].any()]
+        J = movers + passengers
+        current = {j: np.flatnonzero(aligned[j] & ~fitted) for j in J}
+        mu = {j: 2 * c * np.linalg.norm(y[current[j]] * np.sqrt(q[current[j]])) for j in J}
+        s0 = min((math.log(START_SIZE) - live[j]) / mu[j] for j in movers)
+        flow = _Flow(y, q, c, len(J), sources=[j in movers for j in J])
+        a0, u0 = np.zeros(len(J)), np.zeros((len(J), p.n))
+        for row, j in enumerate(J):
+            a0[row], u0[row] = _escape_direction(y, q, current[j], int(p.signs[j]))
+            flow.kappa[row] = live[j] + mu[j] * s0
+        integ = _Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol, rescale=True)
+        block = jump.samples
+        half = 0.5 * float((y[block] ** 2).sum())
+        crossing = []
+
+        def unfit(state):
+            return float((flow.residual(state)[block] ** 2).sum())
+
+        def on_step(t0, y0, f0, t1, y1, f1, h):
+            if not crossing and unfit(y1) < half:
+                crossing.append(t0 + h * _bisect(lambda th: unfit(_hermite(y0, f0, y1, f1, h, th)) < half))
+
+        tol = FITTED * np.abs(y).max()
+        _run_until(integ, lambda: np.abs(flow.residual(integ.state)[block]).max() < tol, 1e7, on_step)
+        offsets.append(s0 + crossing[0])
+        s1 = s0 + integ.t
+        a, u = flow.split(integ.state)
+        fitted[block] = True
+        for row, j in enumerate(J):
+            if j in movers:
+                del live[j]
+                continue
+            rest = np.flatnonzero(aligned[j] & ~fitted)
+            if not rest.size:  # all its samples were fitted by others: it never escapes
+                del live[j]
+                continue
+            mu_new = 2 * c * np.linalg.norm(y[rest] * np.sqrt(q[rest]))
+            live[j] = _log_projection(a[row], u[row], float(flow.kappa[row]), y, q, rest, int(p.signs[j])) - mu_new * s1
+        if jump.shared.size:
+            scale = np.exp(flow.kappa[: len(movers)])
+            am, um = scale * a[: len(movers)], scale[:, None] * u[: len(movers)]
+            share = am[:, None] * np.maximum(um, 0.0) / y[None, :]
+            shares = {int(i): {j: float(share[row, i]) for row, j in enumerate(movers)} for i in jump.shared}
+            sq = {j: float(am[row] ** 2 + (um[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
+            splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
+    return Transitions(offsets, splits, initial)
+
+
+def _with_magnitudes(problem, magnitudes):
+    """``problem`` carrying ``magnitudes`` (the default balanced ``a_magnitudes`` follow from them)."""
+    from .problem import Problem
+
+    p = problem
+    return Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes)
+
+
+def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11) -> TieSplit:
+    """The split of jump ``jump`` (a :class:`~limitproc.process.Jump` or its ``k``) of ``result``."""
+    k = jump if isinstance(jump, int) else jump.k
+    splits = transitions(result, magnitudes, a_magnitudes, rtol).splits
+    if k not in splits:
+        raise ValueError(f"jump {k} is not a tie with shared samples")
+    return splits[k]
 
 
 def attach_tie_splits(result) -> None:
-    """Resolve every overlapping tie of ``result`` from ``problem.magnitudes`` (engine hook).
+    """Resolve every overlapping tie of ``result`` from ``problem.magnitudes`` (the engine's hook).
 
-    Sets ``result.tie_splits`` ({k: TieSplit}) and, when all of them resolve, the numeric
-    ``result.sq_norm_resolved`` with ``sq_norm_reason`` saying how it was obtained.
+    Sets ``result.tie_splits`` ({k: TieSplit}), the numeric ``result.sq_norm_resolved``, and says in
+    ``sq_norm_reason`` how it was obtained.
     """
-    splits, failures = {}, []
-    for jump in result.jumps:
-        if jump.shared.size:
-            try:
-                splits[jump.k] = resolve_tie(result, jump)
-            except UnresolvedTie as exc:
-                failures.append(f"jump {jump.k}: {exc}")
-    result.tie_splits = splits
-    if failures:
-        result.sq_norm_reason += "; not resolved from the magnitudes (" + "; ".join(failures) + ")"
-        return
-    result.sq_norm_resolved = resolved_sq_norm(result, splits)
+    result.tie_splits = transitions(result).splits
+    result.sq_norm_resolved = resolved_sq_norm(result, result.tie_splits)
     result.sq_norm_reason += f"; resolved from the initial magnitudes: N ≈ {result.sq_norm_resolved:.12g} ({METHOD})"
 
 

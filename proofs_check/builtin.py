@@ -20,6 +20,7 @@ from .registry import Outcome, claim
 PLATEAU_TOL = 1e-3  # |L_sim − L_k| / L_0 inside a plateau
 OFFSET_SPREAD_TOL = 0.1  # spread across λ of the offsets t_k − τ_k log(1/λ)
 TAU_FIT_TOL = 5e-3  # |extrapolated τ_k − τ_k|
+OFFSET_TOL = 1e-2  # |simulated − predicted offset| at the smallest λ
 SHARE_FITTED = 0.5  # a neuron "fits" sample i in the simulation when its share a_j σ(u_ji)/y_i exceeds this
 RESIDUAL_FITTED = 1e-2  # |r_i| / |y_i| below this: fitted; above 1 − this: untouched
 CONSERVATION_TOL = 1e-6  # drift of a_j² − ||w_j||², relative to a_j² + ||w_j||²
@@ -89,6 +90,26 @@ def check_jump_times(case) -> Outcome:
     ok = spread <= OFFSET_SPREAD_TOL and fit_err <= TAU_FIT_TOL
     detail = f"offsets δ_k ≈ {np.round(offsets[-1], 3).tolist()}, spread {spread:.3g} (tol {OFFSET_SPREAD_TOL}); extrapolated τ {np.round(ext.tau, 5).tolist()}"
     return Outcome(ok, fit_err, TAU_FIT_TOL, detail)
+
+
+@claim(
+    "offsets",
+    """The offsets δ_k of t_k = τ_k log(1/λ) + δ_k are the O(1) quantities predicted, from the initial
+    magnitudes alone, by the chain of λ-free windows of limitproc.ties (alignment prefactors, then each
+    jump's coupled escape): at the smallest λ the simulated offsets equal the predicted ones.""",
+    "§6, §9",
+)
+def check_offsets(case) -> Outcome:
+    from limitproc.ties import transitions
+
+    taus = np.array([float(j.tau) for j in case.limit.jumps])
+    predicted = np.array(transitions(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)
+    sim = case.smallest()
+    if len(sim.drop_times) != len(taus):
+        return Outcome(False, "n/a", OFFSET_TOL, f"{len(taus)} jumps in the limit, {len(sim.drop_times)} drops simulated")
+    simulated = sim.drop_offsets(taus)
+    err = float(np.nan_to_num(np.abs(simulated - predicted), nan=np.inf).max(initial=0.0))
+    return Outcome(err <= OFFSET_TOL, err, OFFSET_TOL, f"predicted δ {np.round(predicted, 4).tolist()}, simulated {np.round(simulated, 4).tolist()}")
 
 
 @claim(

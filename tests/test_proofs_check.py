@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from fractions import Fraction
@@ -13,7 +14,7 @@ from proofs_check import Case, Outcome, claim, claims, run
 from proofs_check.cli import main
 from proofs_check.registry import REGISTRY
 
-BUILTIN = ["alignment", "plateaus", "jump-times", "escape-order", "critical-points", "strict-saddle", "conservation",
+BUILTIN = ["alignment", "plateaus", "jump-times", "offsets", "escape-order", "critical-points", "strict-saddle", "conservation",
            "interpolation-iff-covered", "norm-formula", "norm-ratio", "probability", "tie-split"]
 SPEC_EXAMPLES = {
     "ex1": dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)]),
@@ -100,6 +101,14 @@ def test_jump_times_catch_a_perturbed_time(base):
     jumps[1] = dataclasses.replace(jumps[1], tau=_shift(jumps[1].tau, Fraction(1, 100)))
     outcome = _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "jump-times")
     assert not outcome.passed and outcome.measured == pytest.approx(0.01, abs=1e-3)
+
+
+def test_offsets_catch_a_perturbed_time(base):
+    jumps = list(base.limit.jumps)
+    jumps[2] = dataclasses.replace(jumps[2], tau=_shift(jumps[2].tau, Fraction(1, 1000)))
+    assert _check(base, "offsets").passed
+    outcome = _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "offsets")
+    assert not outcome.passed and outcome.measured == pytest.approx(1e-3 * math.log(1e40), abs=1e-3)
 
 
 def test_escape_order_catches_a_wrong_block(base):

@@ -5,7 +5,8 @@ import pytest
 
 from limitproc import Problem, solve
 from limitproc.simulate import simulate
-from limitproc.ties import UnresolvedTie, prefactor, resolve_tie
+from limitproc.simulate import initial_magnitudes
+from limitproc.ties import UnresolvedTie, prefactor, resolve_tie, transitions
 
 RNG_MAGS = np.abs(np.random.default_rng(3).standard_normal((3, 4)))
 # neurons 0 and 1 (both positive) tie with equal rates and share sample 1
@@ -49,14 +50,32 @@ def test_prefactor_of_a_start_on_the_escape_direction():
     assert prefactor(p, 0, mags, 1.0) == pytest.approx(math.sqrt(2), rel=1e-8)
 
 
-def test_tie_after_a_rate_change_is_not_resolved():
-    # neuron 0 fits {0, 4} first; neurons 1 and 2 then tie (same history) and share sample 2
-    p = Problem(labels=[3, 1, 1, 1, 3], signs=[1, 1, 1], active=[[0, 4], [0, 1, 2], [0, 2, 3]], magnitudes=np.ones((3, 5)))
+def test_tie_after_a_rate_change_agrees_with_the_simulation():
+    # neuron 0 fits {0, 4} first; neurons 1 and 2 then tie (same history) and share sample 2: their
+    # prefactors went through neuron 0's transition
+    mags = np.abs(np.random.default_rng(5).standard_normal((3, 5)))
+    p = Problem(labels=[3, 1, 1, 1, 3], signs=[1, 1, 1], active=[[0, 4], [0, 1, 2], [0, 2, 3]], magnitudes=mags)
     result = solve(p)
     assert result.jumps[1].neurons == (1, 2) and result.jumps[1].shared.tolist() == [2]
+    split = result.tie_splits[2].shares[2]
+    for lam in (1e-20, 1e-60):
+        shares = simulate(p, lam, result=result).output_shares()
+        assert shares[1, 2] == pytest.approx(split[1], abs=1e-3) and shares[2, 2] == pytest.approx(split[2], abs=1e-3)
+
+
+def test_predicted_offsets_match_the_simulated_drop_times():
+    # spec §10 example 2: the offsets δ_k of t_k = τ_k log(1/λ) + δ_k, from the O(1) chain alone
+    p = Problem(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+    result = solve(p)
+    predicted = transitions(result, *initial_magnitudes(p)).offsets
+    taus = [float(j.tau) for j in result.jumps]
+    simulated = simulate(p, 1e-40, result=result).drop_offsets(taus)
+    assert simulated == pytest.approx(predicted, abs=1e-4)
+
+
+def test_no_magnitudes_no_resolution():
     with pytest.raises(UnresolvedTie):
-        resolve_tie(result, 2)
-    assert result.sq_norm_resolved is None and "not resolved" in result.sq_norm_reason
+        resolve_tie(solve(Problem(**TIE)), 1)
 
 
 def test_json_records_the_split():
