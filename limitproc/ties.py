@@ -37,8 +37,9 @@ from .simulate import _Flow, _Integrator, _bisect, _float_labels, _hermite, init
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
-#: the escaping neurons have fitted their blocks once every residual there is below this times max |y|
-FITTED = 1e-10
+#: the escaping neurons have fitted their blocks once every residual there is below this many
+#: integrator tolerances times max |y| (the residual cannot settle much below the tolerance)
+FITTED = 10
 METHOD = "approximate (float64): O(1)-time coupled dynamics of the tied neurons from the initial magnitudes"
 
 
@@ -80,7 +81,9 @@ class UnresolvedTie(ValueError):
 
 def _run_until(integ: _Integrator, done, t_max: float, on_step=None) -> None:
     h = 1e-3
-    while not done() and integ.t < t_max:
+    while not done():
+        if integ.t >= t_max:
+            raise FloatingPointError(f"the O(1) dynamics did not settle within t = {t_max:g}")
         h = integ.advance(h, t_max, on_step or (lambda *args: None))
 
 
@@ -101,28 +104,28 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
     return math.log(proj) + log_scale
 
 
-def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-11) -> float:
+def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
     """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``."""
-    y = _float_labels(problem)
-    q = np.array([float(x) for x in problem.sq_norms])
+    cols = np.flatnonzero(problem.active_matrix()[j])  # inactive coordinates never move
+    y = _float_labels(problem)[cols]
+    q = np.array([float(x) for x in problem.sq_norms])[cols]
     c = float(problem.loss_factor)
     s = int(problem.signs[j])
-    active = problem.active_matrix()[j]
     flow = _Flow(y, q, c, 1, sources=[False])  # small: residual −y
-    integ = _Integrator(flow, np.concatenate([[s * a_magnitude], np.where(active, magnitudes, -magnitudes)]), rtol, rescale=True)
-    misaligned = np.flatnonzero(active & (s * y < 0))
+    integ = _Integrator(flow, np.concatenate([[s * a_magnitude], magnitudes[cols]]), rtol, rescale=True)
+    misaligned = np.flatnonzero(s * y < 0)
     _run_until(integ, lambda: not np.any(integ.state[1:][misaligned] > 0), 1e6)
-    aligned = problem.aligned_set(j)
+    aligned = np.flatnonzero(s * y > 0)
     mu = 2 * c * np.linalg.norm(y[aligned] * np.sqrt(q[aligned]))
     return _log_projection(integ.state[0], integ.state[1:], float(flow.kappa[0]), y, q, aligned, s) - mu * integ.t
 
 
-def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-11) -> float:
+def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
     """``P_j = e^{π_j}``: at scale 1 the neuron grows like ``P_j e^{μ_j t}`` along its escape direction."""
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11) -> Transitions:
+def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Transitions:
     """Run the chain of module docstring over every jump of ``result``."""
     p = result.problem
     if magnitudes is None:
@@ -131,8 +134,8 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11)
         magnitudes, a_magnitudes = initial_magnitudes(p)
     elif a_magnitudes is None:
         a_magnitudes = initial_magnitudes(_with_magnitudes(p, magnitudes))[1]
-    y = _float_labels(p)
-    q = np.array([float(x) for x in p.sq_norms])
+    y_all = _float_labels(p)
+    q_all = np.array([float(x) for x in p.sq_norms])
     c = float(p.loss_factor)
     aligned = p.aligned_matrix()
     fitted = np.zeros(p.n, bool)
@@ -143,16 +146,19 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11)
         movers = list(jump.neurons)
         passengers = [j for j in live if j not in movers and (aligned[j] & ~fitted)[jump.samples].any()]
         J = movers + passengers
-        current = {j: np.flatnonzero(aligned[j] & ~fitted) for j in J}
+        # the window only involves the samples the neurons of J can still move
+        cols = np.flatnonzero(aligned[J].any(axis=0) & ~fitted)
+        y, q = y_all[cols], q_all[cols]
+        current = {j: np.flatnonzero(aligned[j, cols]) for j in J}
+        block = np.searchsorted(cols, jump.samples)
         mu = {j: 2 * c * np.linalg.norm(y[current[j]] * np.sqrt(q[current[j]])) for j in J}
         s0 = min((math.log(START_SIZE) - live[j]) / mu[j] for j in movers)
         flow = _Flow(y, q, c, len(J), sources=[j in movers for j in J])
-        a0, u0 = np.zeros(len(J)), np.zeros((len(J), p.n))
+        a0, u0 = np.zeros(len(J)), np.zeros((len(J), len(cols)))
         for row, j in enumerate(J):
             a0[row], u0[row] = _escape_direction(y, q, current[j], int(p.signs[j]))
             flow.kappa[row] = live[j] + mu[j] * s0
         integ = _Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol, rescale=True)
-        block = jump.samples
         half = 0.5 * float((y[block] ** 2).sum())
         crossing = []
 
@@ -163,18 +169,15 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11)
             if not crossing and unfit(y1) < half:
                 crossing.append(t0 + h * _bisect(lambda th: unfit(_hermite(y0, f0, y1, f1, h, th)) < half))
 
-        tol = FITTED * np.abs(y).max()
-        _run_until(integ, lambda: np.abs(flow.residual(integ.state)[block]).max() < tol, 1e7, on_step)
+        tol = FITTED * rtol * np.abs(y_all).max()
+        _run_until(integ, lambda: np.abs(flow.residual(integ.state)[block]).max() < tol, -s0 + 1e4 / min(mu.values()), on_step)
         offsets.append(s0 + crossing[0])
         s1 = s0 + integ.t
         a, u = flow.split(integ.state)
-        fitted[block] = True
+        fitted[jump.samples] = True
         for row, j in enumerate(J):
-            if j in movers:
-                del live[j]
-                continue
-            rest = np.flatnonzero(aligned[j] & ~fitted)
-            if not rest.size:  # all its samples were fitted by others: it never escapes
+            rest = np.flatnonzero(aligned[j, cols] & ~fitted[cols])
+            if j in movers or not rest.size:  # escaped, or all its samples fitted by others: it never escapes
                 del live[j]
                 continue
             mu_new = 2 * c * np.linalg.norm(y[rest] * np.sqrt(q[rest]))
@@ -183,7 +186,8 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11)
             scale = np.exp(flow.kappa[: len(movers)])
             am, um = scale * a[: len(movers)], scale[:, None] * u[: len(movers)]
             share = am[:, None] * np.maximum(um, 0.0) / y[None, :]
-            shares = {int(i): {j: float(share[row, i]) for row, j in enumerate(movers)} for i in jump.shared}
+            local = dict(zip(cols.tolist(), range(len(cols))))
+            shares = {int(i): {j: float(share[row, local[int(i)]]) for row, j in enumerate(movers)} for i in jump.shared}
             sq = {j: float(am[row] ** 2 + (um[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
             splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
     return Transitions(offsets, splits, initial)
@@ -197,7 +201,7 @@ def _with_magnitudes(problem, magnitudes):
     return Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes)
 
 
-def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-11) -> TieSplit:
+def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> TieSplit:
     """The split of jump ``jump`` (a :class:`~limitproc.process.Jump` or its ``k``) of ``result``."""
     k = jump if isinstance(jump, int) else jump.k
     splits = transitions(result, magnitudes, a_magnitudes, rtol).splits
