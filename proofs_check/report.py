@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from limitproc.errors import InputError
 from limitproc.export import Table
 from limitproc.progress import progress_bar
 
@@ -50,6 +51,12 @@ def run(case, ids=None, progress: bool = False) -> Report:
     rows = []
     with progress_bar(total=len(ids), desc="claims", enabled=progress) as bar:
         for cid in ids:
-            rows.append((cid, registry[cid].check(case)))
+            try:
+                outcome = registry[cid].check(case)
+            except InputError:
+                raise
+            except Exception as exc:  # a check that breaks is a failed claim, reported, not a crash
+                outcome = Outcome(False, "error", "n/a", f"{type(exc).__name__}: {exc}")
+            rows.append((cid, outcome))
             bar.update(1)
     return Report(rows)

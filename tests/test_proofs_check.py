@@ -202,6 +202,18 @@ def test_user_claim_by_decorator():
         REGISTRY.pop("user-loss-decreases")
 
 
+def test_a_check_that_raises_is_reported_as_failed():
+    @claim("user-broken", "A check with a bug.", "§1")
+    def broken(case):
+        raise ZeroDivisionError("oops")
+
+    try:
+        report = run(Case(Problem(**SPEC_EXAMPLES["ex1"])), ["user-broken"])
+        assert not report.passed and "ZeroDivisionError: oops" in report.rows[0][1].detail
+    finally:
+        REGISTRY.pop("user-broken")
+
+
 def test_entry_point_claims_are_loaded(monkeypatch):
     import importlib.metadata
 
