@@ -71,6 +71,12 @@ def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.
     return np.asarray(mags, float), np.asarray(amags, float)
 
 
+def with_magnitudes(problem: Problem, magnitudes, a_magnitudes=None) -> Problem:
+    """``problem`` carrying a concrete initialisation (balanced ``a_magnitudes`` if not given)."""
+    p = problem
+    return Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes, a_magnitudes=a_magnitudes)
+
+
 def log_inverse(lam) -> float:
     """``log(1/λ)`` for a float λ or a string such as ``"1e-400"`` (parsed with mpmath)."""
     import mpmath

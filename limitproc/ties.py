@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .simulate import _Flow, _Integrator, _bisect, _float_labels, _hermite, initial_magnitudes
+from .simulate import _Flow, _Integrator, _bisect, _float_labels, _hermite, initial_magnitudes, with_magnitudes
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
@@ -133,7 +133,7 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) 
             raise UnresolvedTie("the problem carries no initial magnitudes")
         magnitudes, a_magnitudes = initial_magnitudes(p)
     elif a_magnitudes is None:
-        a_magnitudes = initial_magnitudes(_with_magnitudes(p, magnitudes))[1]
+        a_magnitudes = initial_magnitudes(with_magnitudes(p, magnitudes))[1]
     y_all = _float_labels(p)
     q_all = np.array([float(x) for x in p.sq_norms])
     c = float(p.loss_factor)
@@ -191,14 +191,6 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) 
             sq = {j: float(am[row] ** 2 + (um[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
             splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
     return Transitions(offsets, splits, initial)
-
-
-def _with_magnitudes(problem, magnitudes):
-    """``problem`` carrying ``magnitudes`` (the default balanced ``a_magnitudes`` follow from them)."""
-    from .problem import Problem
-
-    p = problem
-    return Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes)
 
 
 def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> TieSplit:

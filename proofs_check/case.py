@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from limitproc import Problem, solve
 from limitproc.errors import InputError
-from limitproc.simulate import initial_magnitudes, simulate
+from limitproc.simulate import initial_magnitudes, simulate, with_magnitudes
 
 DEFAULT_LAMBDAS = (1e-10, 1e-20, 1e-40)
 
@@ -46,9 +46,8 @@ class Case:
         self.settings = {**DEFAULT_SETTINGS, **self.settings}
         p = self.problem
         if p.magnitudes is None:
-            mags, amags = initial_magnitudes(p, self.seed)
-            p = Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=mags, a_magnitudes=p.a_magnitudes)
-            self.problem = p
+            mags, _ = initial_magnitudes(p, self.seed)
+            p = self.problem = with_magnitudes(p, mags, p.a_magnitudes)
         # the simulator always runs against the engine's own limit, so a wrong ``limit`` under
         # test cannot bend the simulation towards itself
         self.reference = solve(p)
