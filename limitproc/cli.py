@@ -394,21 +394,25 @@ def write_output(text: str | None, output: str | None) -> None:
         sys.stdout.write(text)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def run_command(prog: str, args, handler) -> int:
+    """Run ``handler(args)`` and write the text it returns; bad input is one line on stderr and exit 2."""
     try:
-        text = COMMANDS[args.command][1](args)
-        write_output(text, getattr(args, "output", None) if text is not None else None)
+        write_output(handler(args), getattr(args, "output", None))
     except InputError as exc:
-        print(f"limitproc {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"limitproc {args.command}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        print(f"{prog} {args.command}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("limitproc: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_command("limitproc", args, COMMANDS[args.command][1])
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from limitproc.cli import _Parser, write_output
+from limitproc.cli import _Parser, run_command
 from limitproc.errors import InputError
 
 EXAMPLES = {
@@ -87,13 +86,5 @@ def _run_run(args) -> str:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     args.failed = False
-    try:
-        text = {"list": _run_list, "run": _run_run}[args.command](args)
-        write_output(text, args.output)
-    except InputError as exc:
-        print(f"proofs-check {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("proofs-check: interrupted", file=sys.stderr)
-        return 130
-    return 1 if args.failed else 0
+    code = run_command("proofs-check", args, {"list": _run_list, "run": _run_run}[args.command])
+    return 1 if code == 0 and args.failed else code
