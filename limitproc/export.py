@@ -152,7 +152,13 @@ def summary_lines(result: Result, digits: int = 30) -> list[str]:
         lines.append("interpolates: yes (every sample is covered)")
     else:
         lines.append(f"interpolates: no; {result.uncovered.size} uncovered samples, final loss {_rational_cell(result.final_loss, digits)}")
-    if result.sq_norm is None:
+    if result.sq_norm is None and result.sq_norm_resolved is not None:
+        lines.append(f"sq_norm N ≈ {result.sq_norm_resolved:.12g} (approximate: tie split resolved from the initial magnitudes)")
+        for k, split in sorted(result.tie_splits.items()):
+            for i, shares in sorted(split.shares.items()):
+                parts = ", ".join(f"neuron {j}: {v:.6f}" for j, v in sorted(shares.items()))
+                lines.append(f"  jump {k}, sample {i} split: {parts}")
+    elif result.sq_norm is None:
         lines.append(f"sq_norm N: undetermined ({result.sq_norm_reason})")
     else:
         lines.append(f"sq_norm N = {_short(result.norm_exact(result.sq_norm))} ≈ {result.sq_norm.decimal(digits)}")

@@ -161,3 +161,14 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
         atomic_write(target, half_then_fail)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_text_summary_shows_a_resolved_tie(capsys, tmp_path):
+    # the overlapping tie of two unit-label neurons sharing sample 1, with magnitudes given
+    path = _problem(tmp_path, {"labels": [1, 1, 1], "signs": [1, 1], "active": [[0, 1], [1, 2]],
+                               "magnitudes": [[1.0, 0.5, 0.3], [0.2, 1.5, 1.0]]})
+    code, out, _ = run(capsys, "solve", path)
+    assert code == 0 and "(approximate: tie split resolved from the initial magnitudes)" in out
+    (line,) = [l for l in out.splitlines() if "sample 1 split" in l]
+    shares = [float(part.split(": ")[-1]) for part in line.split("split: ")[1].split(", ")]
+    assert len(shares) == 2 and abs(sum(shares) - 1) < 2e-6 and all(0 < v < 1 for v in shares)
