@@ -16,6 +16,7 @@ EXAMPLES = {
     "solve": "limitproc solve problem.json --format json --digits 40 -o result.json",
     "generate": "limitproc generate --n 1000 --m 16 --labels gauss --decimals 3 --seed 1 -o big.npz",
     "demo": "limitproc demo",
+    "simulate": "limitproc simulate problem.json --lambdas 1e-10,1e-20,1e-40,1e-400 --format text",
     "bound": "limitproc bound result.json --c 7 --format json",
     "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --decimal 30",
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
@@ -350,10 +351,51 @@ def _run_table(args) -> str:
     return table.render(args.format)
 
 
+# -- simulate ---------------------------------------------------------------------------------
+def _add_simulate(sub) -> None:
+    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (spec §9).")
+    _add_problem_argument(parser)
+    parser.add_argument("--lambdas", default="1e-10,1e-20,1e-40", help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
+    parser.add_argument("--rtol", type=float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
+    parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
+    parser.add_argument("--curves", action="store_true", help="JSON: include every run's loss curve (tau, loss)")
+    _add_output(parser)
+
+
+def _run_simulate(args) -> str:
+    import json
+
+    from .export import simulation_table
+    from .process import solve
+    from .simulate import compare_with_limit, log_inverse, simulate
+
+    lambdas = [x.strip() for x in args.lambdas.split(",") if x.strip()]
+    if not lambdas:
+        raise InputError("--lambdas", "give at least one λ")
+    for lam in lambdas:  # validate before any work
+        try:
+            log_inverse(lam)
+        except InputError as exc:
+            raise InputError("--lambdas", exc.problem) from None
+    if not args.rtol > 0:
+        raise InputError("--rtol", f"must be positive, got {args.rtol}")
+    problem = _load_problem(args)
+    result = solve(problem)
+    runs = [simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, progress=True) for lam in lambdas]
+    comparison = compare_with_limit(result, runs)
+    if args.format == "json":
+        if args.curves:
+            comparison["curves"] = [{"log_inv_lambda": s.log_inv_lambda, "tau": s.tau.tolist(), "loss": s.loss.tolist()} for s in runs]
+        return json.dumps(comparison, indent=1) + "\n"
+    return simulation_table(comparison).render(args.format)
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
     "demo": (_add_demo, _run_demo),
+    "simulate": (_add_simulate, _run_simulate),
     "bound": (_add_bound, _run_bound),
     "prob": (_add_prob, _run_prob),
     "sweep": (_add_sweep, _run_sweep),

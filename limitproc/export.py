@@ -136,6 +136,26 @@ def jump_table(result: Result, digits: int = 30) -> Table:
     return Table(["k", "tau", "tau_decimal", "neurons", "block_size", "plateau_loss", "tie"], rows)
 
 
+def simulation_table(comparison: dict) -> Table:
+    """One row per jump: the exact tau, the simulated drop at each lambda, the extrapolation and offset."""
+    ladder = [f"tau @ log(1/λ)={L:.4g}" for L in comparison["log_inv_lambdas"]]
+    fitted = any("tau_extrapolated" in row for row in comparison["jumps"])
+    columns = ["k", "neurons", "tau (limit)", *ladder] + (["tau extrapolated", "delta (offset)"] if fitted else [])
+
+    def num(x, err=None):
+        if x is None:
+            return "never"
+        return f"{x:.6f}" + (f" ± {err:.1g}" if err is not None else "")
+
+    rows = []
+    for row in comparison["jumps"]:
+        cells = [row["k"], " ".join(map(str, row["neurons"])), row["tau_decimal"], *(num(t) for t in row["drop_taus"])]
+        if fitted:
+            cells += [num(row.get("tau_extrapolated"), row.get("tau_stderr")), num(row.get("delta"), row.get("delta_stderr"))]
+        rows.append(cells)
+    return Table(columns, rows, caption="finite-λ gradient flow against the exact limit")
+
+
 def _rational_cell(q, digits: int) -> ExactCell:
     from fractions import Fraction
 

@@ -459,3 +459,38 @@ def extrapolate(simulations) -> Extrapolation:
     else:
         tau_se = delta_se = np.full(K, np.nan)
     return Extrapolation(Ls, T, coef[0], coef[1], tau_se, delta_se, np.abs(resid).max(axis=0))
+
+
+def compare_with_limit(result, simulations, digits: int = 15) -> dict:
+    """The limit's jump times beside the simulated drops at each λ and their extrapolation (spec §9).
+
+    A plain dict (the JSON of ``limitproc simulate``): per jump, the exact ``tau`` and its decimal,
+    the simulated drop ``tau`` at each λ (None if the loss never crossed), and, with two or more λ,
+    the extrapolated ``tau``, the offset ``delta`` and their standard errors (None with two λ).
+    """
+    sims = sorted(simulations, key=lambda s: s.log_inv_lambda)
+    fit = extrapolate(sims) if len(sims) >= 2 else None
+
+    def number(x):
+        return None if x is None or not np.isfinite(x) else float(x)
+
+    jumps = []
+    for k, jump in enumerate(result.jumps):
+        row = {
+            "k": jump.k,
+            "neurons": list(jump.neurons),
+            "tau": jump.tau.exact(),
+            "tau_decimal": jump.tau.decimal(digits),
+            "drop_taus": [number(s.drop_taus[k]) if k < len(s.drop_taus) else None for s in sims],
+        }
+        if fit is not None and k < len(fit.tau):
+            row.update(tau_extrapolated=number(fit.tau[k]), tau_stderr=number(fit.tau_stderr[k]),
+                       delta=number(fit.delta[k]), delta_stderr=number(fit.delta_stderr[k]))
+        jumps.append(row)
+    return {
+        "log_inv_lambdas": [s.log_inv_lambda for s in sims],
+        "coordinates": [s.coordinates for s in sims],
+        "jumps": jumps,
+        "final_sq_norm_simulated": [s.final_sq_norm for s in sims],
+        "sq_norm": None if result.sq_norm is None else result.sq_norm.decimal(digits),
+    }

@@ -71,7 +71,7 @@ def test_entry_points_are_the_same_program(example2):
 
 
 def test_every_command_has_help_with_an_example(capsys):
-    for command in ("solve", "generate", "demo"):
+    for command in ("solve", "generate", "demo", "simulate", "bound", "prob", "sweep", "table", "graph"):
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
         assert info.value.code == 0 and "example:" in capsys.readouterr().out
@@ -172,3 +172,22 @@ def test_text_summary_shows_a_resolved_tie(capsys, tmp_path):
     (line,) = [l for l in out.splitlines() if "sample 1 split" in l]
     shares = [float(part.split(": ")[-1]) for part in line.split("split: ")[1].split(", ")]
     assert len(shares) == 2 and abs(sum(shares) - 1) < 2e-6 and all(0 < v < 1 for v in shares)
+
+
+def test_simulate_converges_to_the_limit(capsys, example2):
+    code, out, _ = run(capsys, "simulate", example2, "--lambdas", "1e-10,1e-20,1e-40", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["coordinates"] == ["direct"] * 3
+    exact = [3 * sympy.sqrt(14) / 7, 6 * sympy.sqrt(5) / 5, 6 + 3 * sympy.sqrt(14) / 7 - 3 * sympy.sqrt(70) / 7]
+    for row, tau in zip(data["jumps"], exact):
+        assert same_number(row["tau"], tau)
+        errors = [abs(t - float(tau)) for t in row["drop_taus"]]
+        assert errors[0] > errors[1] > errors[2]  # the error shrinks like 1/log(1/λ) (spec §9)
+        assert abs(row["tau_extrapolated"] - float(tau)) < 1e-3 and abs(row["delta"]) < 10
+
+
+@pytest.mark.parametrize("lambdas,message", [("2", "--lambdas: must lie in (0, 1)"), ("x", "--lambdas: not a number"), (",", "--lambdas: give at least one")])
+def test_simulate_bad_lambdas(capsys, example2, lambdas, message):
+    code, _, err = run(capsys, "simulate", example2, "--lambdas", lambdas)
+    assert code == 2 and err.count("\n") == 1 and message in err
