@@ -83,8 +83,14 @@ def _reduced(num: fmpz, E: int) -> tuple[int, int]:
 def _coprime_fraction(p: int, q: int) -> Fraction:
     # Fraction(p, q) would run CPython's quadratic gcd on numbers of millions of bits; the pair is
     # coprime by construction (odd over a power of two), so skip the normalisation.
+    # (private constructors: Python >= 3.12, then 3.11; any other Python just pays for the gcd)
     make = getattr(Fraction, "_from_coprime_ints", None)
-    return make(p, q) if make is not None else Fraction(p, q, _normalize=False)
+    if make is not None:
+        return make(p, q)
+    try:
+        return Fraction(p, q, _normalize=False)
+    except TypeError:
+        return Fraction(p, q)
 
 
 @dataclass(frozen=True)
