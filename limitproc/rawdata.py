@@ -38,6 +38,8 @@ def _dot(u, v) -> Fraction:
 
 
 def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: float = 1e-9):
+    if not 0 <= ortho_tol < 1:
+        raise InputError("--ortho-tol", f"must be in [0, 1), got {ortho_tol}")
     known = {"inputs", "init", "labels", "loss"}
     for key in data:
         if key not in known:
