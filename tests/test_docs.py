@@ -1,4 +1,4 @@
-"""Every ```python block in docs/*.md runs, in order, one namespace per page, in a scratch directory.
+"""Every ```python block in docs/*.md and the README runs, in order, one namespace per page, in a scratch directory.
 
 A block's ``>>>``-free code is executed; its assertions are the page's checks.
 """
@@ -11,7 +11,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
-PAGES = sorted(DOCS.glob("*.md"))
+PAGES = sorted(DOCS.glob("*.md")) + [DOCS.parent / "README.md"]
 
 
 def test_there_are_doc_pages():
