@@ -125,3 +125,11 @@ def test_raw_bad_inputs():
         Problem.from_raw(RAW, ortho_tol=-1)
     with pytest.raises(InputError, match=r"^init\.a\[1\]: zero output weight"):
         Problem.from_raw(dict(RAW, init={"W": [[1, 0, 1], [-1, 0, 0]], "a": [2, 0]}))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".npz"])
+def test_same_seed_gives_the_same_file(tmp_path, suffix):
+    a, b = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
+    generate(300, 7, labels="gauss", seed=9).to_file(a)
+    generate(300, 7, labels="gauss", seed=9).to_file(b)
+    assert a.read_bytes() == b.read_bytes()
