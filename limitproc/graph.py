@@ -54,6 +54,18 @@ def _set_rational(attrs: dict, name: str, value: Fraction) -> None:
 
 
 # -- critical points -----------------------------------------------------------------------------
+def residuals(problem: Problem, network: dict[int, tuple]) -> list:
+    """The exact residuals ``r_i = sum_j a_j relu(u_ji) - y_i`` of a network ``{j: (a_j, {i: u_ji})}``."""
+    import sympy
+
+    residual = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
+    for a, u in network.values():
+        for i, u_i in u.items():
+            if u_i.is_positive:
+                residual[i] += a * u_i
+    return residual
+
+
 def loss_gradient(problem: Problem, network: dict[int, tuple]) -> tuple[dict, dict]:
     """The exact gradient of ``L = c sum_i (sum_j a_j relu(u_ji) - y_i)^2`` in per-sample coordinates.
 
@@ -65,11 +77,7 @@ def loss_gradient(problem: Problem, network: dict[int, tuple]) -> tuple[dict, di
     import sympy
 
     c = sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
-    residual = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
-    for a, u in network.values():
-        for i, u_i in u.items():
-            if u_i.is_positive:
-                residual[i] += a * u_i
+    residual = residuals(problem, network)
     grad_a, grad_u = {}, {}
     for j, (a, u) in network.items():
         grad_a[j] = 2 * c * sum((residual[i] * u_i for i, u_i in u.items() if u_i.is_positive), sympy.Integer(0))

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from limitproc.graph import loss_gradient, residuals
 from limitproc.simulate import extrapolate
 
 from .registry import Outcome, claim
@@ -156,21 +157,6 @@ def _exact_data(problem):
     return rat(problem.loss_factor), [rat(x) for x in problem.sq_norms], [rat(y) for y in problem.labels]
 
 
-def _gradient(problem, network):
-    """Exact ``(r, dL/da, dL/du)`` of ``L = c Σ r_i²`` at a network ``{j: (a_j, {i: u_ji})}`` (spec §2)."""
-    import sympy
-
-    c, q, y = _exact_data(problem)
-    r = [-x for x in y]
-    for a, u in network.values():
-        for i, v in u.items():
-            if v > 0:
-                r[i] += a * v
-    da = {j: 2 * c * sum((r[i] * v for i, v in u.items() if v > 0), sympy.Integer(0)) for j, (a, u) in network.items()}
-    du = {(j, i): 2 * c * r[i] * a * q[i] for j, (a, u) in network.items() for i, v in u.items() if v > 0}
-    return r, da, du
-
-
 def _is_zero(x) -> bool:
     import sympy
 
@@ -196,7 +182,8 @@ def check_critical_points(case) -> Outcome:
             skipped += 1
             continue
         net = saddle.network(p)
-        r, da, du = _gradient(p, net)
+        r = residuals(p, net)
+        da, du = loss_gradient(p, net)  # dL/du_ji without the factor q_i > 0 of the flow: the same zeros
         nonzero = [f"dL/da_{j}" for j, g in da.items() if not _is_zero(g)]
         nonzero += [f"dL/du_{j},{i}" for (j, i), g in du.items() if not _is_zero(g)]
         nonzero += [f"a_{j}² ≠ ||w_{j}||²" for j, (a, u) in net.items() if not _is_zero(a**2 - sum(v**2 / q[i] for i, v in u.items()))]
@@ -228,7 +215,7 @@ def check_strict_saddle(case) -> Outcome:
         if not before.determined:
             skipped += 1
             continue
-        r, _, _ = _gradient(p, before.network(p))
+        r = residuals(p, before.network(p))
         for j in jump.neurons:
             e = jump.escape_direction(j)
             v = {int(i): sympy.sympify(s) for i, s in e.v().items()}
