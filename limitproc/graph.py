@@ -27,7 +27,7 @@ import numpy as np
 from .errors import InputError
 from .exact import ExactValue, rational_string
 from .fileio import atomic_write, read_json
-from .problem import Problem
+from .problem import Problem, draw_initialisation
 from .process import Result, Saddle, solve
 from .progress import progress_bar
 
@@ -173,13 +173,8 @@ def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
     """``runs`` random initialisations as :func:`~limitproc.problem.generate` draws them (spec §7),
     each with weight 1: uniform signs and an i.i.d. Bernoulli(1/2) activation pattern."""
     rng = np.random.default_rng(seed)
-    n = base.n
-    tail = np.uint8((0xFF << (8 - n % 8)) & 0xFF) if n % 8 else np.uint8(0xFF)
     for _ in range(runs):
-        signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
-        bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
-        bits[:, -1] &= tail
-        yield _with_pattern(base, signs, bits), 1
+        yield _with_pattern(base, *draw_initialisation(rng, base.n, m)), 1
 
 
 def pattern_count(base: Problem, m: int) -> int:

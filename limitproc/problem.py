@@ -394,6 +394,18 @@ def _json_number(q: Fraction):
     return q.numerator if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
 
 
+def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uniform signs ``s_j`` and an i.i.d. Bernoulli(1/2) pattern as packed bits (spec §7), from ``rng``.
+
+    For orthogonal data and isotropic Gaussian ``g_j`` the signs of ``<g_j, x_i>`` are exactly fair coins.
+    """
+    signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
+    bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
+    if n % 8 and m:
+        bits[:, -1] &= np.uint8((0xFF << (8 - n % 8)) & 0xFF)  # no bits past sample n - 1
+    return signs, bits
+
+
 def generate(n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean") -> Problem:
     """A random problem as in spec §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
 
@@ -411,10 +423,7 @@ def generate(n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int
         raise InputError("decimals", f"must be between 0 and 15, got {decimals}")
     _check_loss(loss)
     rng = np.random.default_rng(seed)
-    signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
-    bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
-    if n % 8 and m:
-        bits[:, -1] &= np.uint8((0xFF << (8 - n % 8)) & 0xFF)
+    signs, bits = draw_initialisation(rng, n, m)
     scale = 10**decimals
     if labels == "pm1":
         y = RationalArray(np.where(rng.integers(0, 2, size=n) == 1, 1, -1).astype(np.int64), np.ones(n, np.int64))
