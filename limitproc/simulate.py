@@ -282,19 +282,20 @@ class Simulation:
 
     def final_residual(self) -> np.ndarray:
         a, u = self.weights
-        return a @ np.maximum(u, 0.0) - _float_labels(self.problem)
+        return a @ np.maximum(u, 0.0) - float_labels(self.problem)
 
     def output_shares(self) -> np.ndarray:
         """``(m, n)``: the share ``a_j σ(u_ji) / y_i`` of each neuron in each sample's output."""
         a, u = self.weights
-        return a[:, None] * np.maximum(u, 0.0) / _float_labels(self.problem)[None, :]
+        return a[:, None] * np.maximum(u, 0.0) / float_labels(self.problem)[None, :]
 
     def drop_offsets(self, taus) -> np.ndarray:
         """``δ_k = t_k − τ_k log(1/λ)`` for given limit times ``τ_k``."""
         return self.drop_times - np.asarray(taus, float) * self.log_inv_lambda
 
 
-def _float_labels(problem: Problem) -> np.ndarray:
+def float_labels(problem: Problem) -> np.ndarray:
+    """The labels as floats, for the simulator's side of a comparison."""
     return np.array([float(y) for y in problem.labels])
 
 
@@ -335,7 +336,7 @@ def simulate(
     mags, amags = initial_magnitudes(problem, seed)
     m, n = problem.m, problem.n
     q = np.array([float(x) for x in problem.sq_norms])
-    flow = _Flow(_float_labels(problem), q, float(problem.loss_factor), m)
+    flow = _Flow(float_labels(problem), q, float(problem.loss_factor), m)
     active = problem.active_matrix()
     a0 = problem.signs.astype(float) * amags
     u0 = np.where(active, mags, -mags)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .simulate import _Flow, _Integrator, _bisect, _float_labels, _hermite, initial_magnitudes, with_magnitudes
+from .simulate import _Flow, _Integrator, _bisect, float_labels, _hermite, initial_magnitudes, with_magnitudes
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
@@ -107,7 +107,7 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
 def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
     """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``."""
     cols = np.flatnonzero(problem.active_matrix()[j])  # inactive coordinates never move
-    y = _float_labels(problem)[cols]
+    y = float_labels(problem)[cols]
     q = np.array([float(x) for x in problem.sq_norms])[cols]
     c = float(problem.loss_factor)
     s = int(problem.signs[j])
@@ -134,7 +134,7 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) 
         magnitudes, a_magnitudes = initial_magnitudes(p)
     elif a_magnitudes is None:
         a_magnitudes = initial_magnitudes(with_magnitudes(p, magnitudes))[1]
-    y_all = _float_labels(p)
+    y_all = float_labels(p)
     q_all = np.array([float(x) for x in p.sq_norms])
     c = float(p.loss_factor)
     aligned = p.aligned_matrix()

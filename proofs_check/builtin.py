@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from limitproc.graph import loss_gradient, residuals
-from limitproc.simulate import extrapolate
+from limitproc.simulate import extrapolate, float_labels
 
 from .registry import Outcome, claim
 
@@ -27,10 +27,6 @@ RESIDUAL_FITTED = 1e-2  # |r_i| / |y_i| below this: fitted; above 1 − this: un
 CONSERVATION_TOL = 1e-6  # drift of a_j² − ||w_j||², relative to a_j² + ||w_j||²
 NORM_TOL = 1e-3  # relative error of the simulated final squared norm at the smallest λ
 SPLIT_TOL = 1e-3  # |simulated share − resolved share|
-
-
-def _labels(problem) -> np.ndarray:
-    return np.array([float(y) for y in problem.labels])
 
 
 @claim(
@@ -61,7 +57,7 @@ def check_plateaus(case) -> Outcome:
     if len(losses) != len(sim.plateau_states):
         return Outcome(False, "n/a", PLATEAU_TOL, f"{len(losses)} plateaus in the limit, {len(sim.plateau_states)} in the simulation")
     c = float(case.problem.loss_factor)
-    y = _labels(case.problem)
+    y = float_labels(case.problem)
     errors = [abs(c * float(((a @ np.maximum(u, 0.0) - y) ** 2).sum()) - L) for (a, u), L in zip(sim.plateau_states, losses)]
     worst = max(errors) / losses[0]
     k = int(np.argmax(errors))
@@ -123,7 +119,7 @@ def check_offsets(case) -> Outcome:
 def check_escape_order(case) -> Outcome:
     sim = case.smallest()
     p = case.problem
-    y = _labels(p)
+    y = float_labels(p)
     expected = np.zeros((p.m, p.n), bool)
     shared = np.zeros((p.m, p.n), bool)
     mismatches, first = 0, ""
@@ -260,7 +256,7 @@ def check_interpolation(case) -> Outcome:
     p, limit = case.problem, case.limit
     covered = p.covered()
     sim = case.smallest()
-    rel = np.abs(sim.final_residual()) / np.abs(_labels(p))
+    rel = np.abs(sim.final_residual()) / np.abs(float_labels(p))
     sim_bad = np.flatnonzero(np.where(covered, rel > RESIDUAL_FITTED, np.abs(rel - 1) > RESIDUAL_FITTED))
     engine_bad = (limit.final_loss == 0) != bool(covered.all()) or set(limit.uncovered.tolist()) != set(np.flatnonzero(~covered).tolist())
     count = len(sim_bad) + int(engine_bad)
