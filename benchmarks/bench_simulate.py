@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from limitproc import Problem, generate, solve
-from limitproc.simulate import extrapolate, simulate
+from limitproc.flow.simulate import extrapolate, simulate
 
 
 def best_time(problem, lam, result, repeat: int, **kw):

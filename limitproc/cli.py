@@ -104,7 +104,7 @@ def _add_solve(sub) -> None:
 
 
 def _run_solve(args) -> str:
-    from .export import render_result
+    from .io.tables import render_result
     from .process import solve
 
     result = solve(_load_problem(args), **_solve_kwargs(args))
@@ -144,7 +144,7 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> str:
-    from .export import render_result
+    from .io.tables import render_result
     from .problem import generate
     from .process import solve
 
@@ -222,7 +222,7 @@ def _run_bound(args) -> str:
     import json
 
     from .bias import Bias
-    from .fileio import read_json
+    from .io.files import read_json
     from .process import solve
 
     data = read_json(args.problem, "RESULT") if args.problem.endswith(".json") else None
@@ -313,7 +313,7 @@ def _run_table(args) -> str:
     import json
     from pathlib import Path
 
-    from .export import drop_columns, jump_table, norm_scaling_table, probability_table, table_header
+    from .io.tables import drop_columns, jump_table, norm_scaling_table, probability_table, table_header
 
     if args.kind == "prob":
         ns, ms, decimal = args.n, args.m, args.decimal
@@ -366,9 +366,9 @@ def _add_simulate(sub) -> None:
 def _run_simulate(args) -> str:
     import json
 
-    from .export import simulation_table
+    from .io.tables import simulation_table
     from .process import solve
-    from .simulate import compare_with_limit, log_inverse, simulate
+    from .flow.simulate import compare_with_limit, log_inverse, simulate
 
     lambdas = [x.strip() for x in args.lambdas.split(",") if x.strip()]
     if not lambdas:
@@ -426,7 +426,7 @@ def write_output(text: str | None, output: str | None) -> None:
     if text is None:
         return
     if output:
-        from .fileio import atomic_write
+        from .io.files import atomic_write
 
         try:
             atomic_write(output, text)

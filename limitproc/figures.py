@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .fileio import atomic_write
+from .io.files import atomic_write
 
 FIGURES = ("probability", "norm_scaling", "bias_ratio")
 

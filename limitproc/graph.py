@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import InputError
 from .exact import ExactValue, rational_string
-from .fileio import atomic_write, read_json
+from .io.files import atomic_write, read_json
 from .problem import Problem, draw_initialisation
 from .process import Result, Saddle, solve
 from .progress import progress_bar

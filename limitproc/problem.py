@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError
 from .exact import parse_rational
-from .fileio import FloatLiteral, atomic_write, read_json
+from .io.files import FloatLiteral, atomic_write, read_json
 
 #: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
 LOSS_CONVENTIONS = {
@@ -274,7 +274,7 @@ class Problem:
 
     @classmethod
     def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
-        from .rawdata import problem_from_raw
+        from .io.rawdata import problem_from_raw
 
         return problem_from_raw(cls, data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
 

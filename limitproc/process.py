@@ -137,7 +137,7 @@ class Result:
     sq_norm: ExactValue | None
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
-    # overlapping ties resolved from problem.magnitudes (limitproc.ties; approximate floats)
+    # overlapping ties resolved from problem.magnitudes (limitproc.flow.ties; approximate floats)
     tie_splits: dict = field(default_factory=dict)  # jump k -> TieSplit
     sq_norm_resolved: float | None = None
 
@@ -231,7 +231,7 @@ def solve(
     """
     result = _Engine(problem, term_budget, precision, max_precision).run(progress)
     if problem.magnitudes is not None and any(jump.shared.size for jump in result.jumps):
-        from .ties import attach_tie_splits
+        from .flow.ties import attach_tie_splits
 
         attach_tie_splits(result)
     return result

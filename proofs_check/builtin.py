@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from limitproc.graph import loss_gradient, residuals
-from limitproc.simulate import extrapolate, float_labels
+from limitproc.flow.simulate import extrapolate, float_labels
 
 from .registry import Outcome, claim
 
@@ -92,12 +92,12 @@ def check_jump_times(case) -> Outcome:
 @claim(
     "offsets",
     """The offsets δ_k of t_k = τ_k log(1/λ) + δ_k are the O(1) quantities predicted, from the initial
-    magnitudes alone, by the chain of λ-free windows of limitproc.ties (alignment prefactors, then each
+    magnitudes alone, by the chain of λ-free windows of limitproc.flow.ties (alignment prefactors, then each
     jump's coupled escape): at the smallest λ the simulated offsets equal the predicted ones.""",
     "§6, §9",
 )
 def check_offsets(case) -> Outcome:
-    from limitproc.ties import transitions
+    from limitproc.flow.ties import transitions
 
     taus = np.array([float(j.tau) for j in case.limit.jumps])
     predicted = np.array(transitions(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)

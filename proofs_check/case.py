@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from limitproc import Problem, solve
 from limitproc.errors import InputError
-from limitproc.simulate import initial_magnitudes, simulate, with_magnitudes
+from limitproc.flow.simulate import initial_magnitudes, simulate, with_magnitudes
 
 DEFAULT_LAMBDAS = (1e-10, 1e-20, 1e-40)
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from limitproc.errors import InputError
-from limitproc.export import Table
+from limitproc.io.tables import Table
 from limitproc.progress import progress_bar
 
 from .registry import Outcome, claims

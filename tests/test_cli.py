@@ -10,7 +10,7 @@ import sympy
 
 from conftest import EXAMPLE_2, same_number
 from limitproc.cli import main
-from limitproc.fileio import atomic_write
+from limitproc.io.files import atomic_write
 
 
 @pytest.fixture

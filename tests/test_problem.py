@@ -74,7 +74,7 @@ def test_raw_float_inputs_use_the_tolerance():
     h = 0.7071067811865476  # 1/sqrt(2) rounded: orthogonal only up to rounding
     data = {"inputs": [[h, h], [h, -h]], "init": {"W": [[1.0, 0.0]], "a": [1.0]}, "labels": [1, 1]}
     text = json.dumps(data)
-    from limitproc.fileio import parse_json
+    from limitproc.io.files import parse_json
 
     p = Problem.from_raw(parse_json(text))
     assert p.active_sets() == [[0, 1]]

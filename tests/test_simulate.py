@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from limitproc import InputError, Problem, solve
-from limitproc.simulate import extrapolate, simulate
+from limitproc.flow.simulate import extrapolate, simulate
 
 EX1 = dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)])
 EX2 = dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])

@@ -14,7 +14,7 @@ import sympy
 from sympy import sqrt
 
 from limitproc import __version__
-from limitproc.export import norm_scaling_table
+from limitproc.io.tables import norm_scaling_table
 from limitproc.probability import p_interpolate
 from limitproc.sweep import read_rows, write_rows
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from limitproc import Problem, solve
-from limitproc.simulate import simulate
-from limitproc.simulate import initial_magnitudes
-from limitproc.ties import UnresolvedTie, prefactor, resolve_tie, transitions
+from limitproc.flow.simulate import simulate
+from limitproc.flow.simulate import initial_magnitudes
+from limitproc.flow.ties import UnresolvedTie, prefactor, resolve_tie, transitions
 
 RNG_MAGS = np.abs(np.random.default_rng(3).standard_normal((3, 4)))
 # neurons 0 and 1 (both positive) tie with equal rates and share sample 1

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .simulate import _Flow, _Integrator, _bisect, float_labels, _hermite, initial_magnitudes, with_magnitudes
+from .integrator import _Flow, _Integrator, _bisect, _hermite
+from .simulate import float_labels, initial_magnitudes, with_magnitudes
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8

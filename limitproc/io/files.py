@@ -8,7 +8,7 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 
 class FloatLiteral(Fraction):

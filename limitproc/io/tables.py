@@ -11,7 +11,7 @@ import io
 import json
 from dataclasses import dataclass
 
-from .process import Result
+from ..process import Result
 
 TABLE_FORMATS = ("text", "csv", "markdown", "latex", "json")
 
@@ -159,7 +159,7 @@ def simulation_table(comparison: dict) -> Table:
 def _rational_cell(q, digits: int) -> ExactCell:
     from fractions import Fraction
 
-    from .exact import rational_string, round_significant
+    from ..exact import rational_string, round_significant
 
     return ExactCell(rational_string(q), round_significant(Fraction(q), digits))
 
@@ -215,7 +215,7 @@ def table_header(kind: str, source: bytes) -> list[str]:
     """The comment lines of an appendix table: what it is, the limitproc version, the input's sha256."""
     import hashlib
 
-    from . import __version__
+    from .. import __version__
 
     return [f"limitproc {__version__}: {kind} table", f"input sha256 {hashlib.sha256(source).hexdigest()}"]
 
@@ -228,7 +228,7 @@ def drop_columns(table: Table, names) -> Table:
 
 def probability_table(ns, ms, digits: int | None = None) -> Table:
     """P(interpolate) (spec §7) for balanced classes over ``n × m``: exact rationals, or ``digits`` decimals."""
-    from .probability import balanced, interpolation_probability
+    from ..probability import balanced, interpolation_probability
 
     rows = []
     for n in ns:

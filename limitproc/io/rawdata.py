@@ -13,9 +13,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import InputError
-from .exact import parse_rational
-from .fileio import FloatLiteral
+from ..errors import InputError
+from ..exact import parse_rational
+from .files import FloatLiteral
 
 
 def _matrix(value, field: str, shape=None) -> tuple[list[list[Fraction]], bool]:
