@@ -281,7 +281,8 @@ def _add_sweep(sub) -> None:
 def _run_sweep(args) -> None:
     from pathlib import Path
 
-    from .sweep import SweepConfig, read_rows, run_sweep
+    from .io.sweeprows import read_rows
+    from .sweep import SweepConfig, run_sweep
 
     config = SweepConfig.from_file(args.config)
     output = args.output or str(Path(args.config).with_suffix(".parquet"))
@@ -344,7 +345,7 @@ def _run_table(args) -> str:
             if args.no_decimal_column:
                 table = drop_columns(table, ["tau_decimal"])
         else:
-            from .sweep import read_rows
+            from .io.sweeprows import read_rows
 
             table = norm_scaling_table(read_rows(args.input), min(args.digits, 8))
     table.header = table_header(args.kind, source)

@@ -7,16 +7,14 @@ held as bits: ``numpy.packbits(pattern, axis=1)``.
 
 from __future__ import annotations
 
-import io
 from fractions import Fraction
 from math import lcm
-from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
 from .exact import parse_rational
-from .io.files import FloatLiteral, atomic_write, read_json
+from .io.files import FloatLiteral
 
 #: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
 LOSS_CONVENTIONS = {
@@ -234,43 +232,20 @@ class Problem:
         """Samples in some aligned set: exactly the ones the limit fits (spec §5)."""
         return np.unpackbits(np.bitwise_or.reduce(self.aligned_bits(), axis=0), count=self.n).view(bool) if self.m else np.zeros(self.n, bool)
 
-    # -- files --------------------------------------------------------------------------------
+    # -- files (limitproc.io.problems) ----------------------------------------------------------
     @classmethod
     def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
         """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
-        path = Path(path)
-        if path.suffix == ".npz":
-            return cls._from_npz(path)
-        if path.suffix != ".json":
-            raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
-        data = read_json(path, "problem")
-        if isinstance(data, dict) and "inputs" in data:
-            return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
-        return cls.from_dict(data)
+        from .io.problems import read_problem
+
+        return read_problem(cls, path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
 
     @classmethod
     def from_dict(cls, data) -> Problem:
         """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
-        if not isinstance(data, dict):
-            raise InputError("problem", "expected a JSON object")
-        known = {"labels", "signs", "active", "sq_norms", "loss", "magnitudes", "a_magnitudes"}
-        for key in data:
-            if key not in known:
-                raise InputError(key, f"unknown field (expected {', '.join(sorted(known))})")
-        for key in ("labels", "signs", "active"):
-            if key not in data:
-                raise InputError(key, "missing")
-            if not isinstance(data[key], list):
-                raise InputError(key, "must be a list")
-        return cls(
-            labels=data["labels"],
-            signs=data["signs"],
-            active=data["active"],
-            sq_norms=data.get("sq_norms"),
-            loss=data.get("loss", "half-mean"),
-            magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
-            a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
-        )
+        from .io.problems import problem_from_dict
+
+        return problem_from_dict(cls, data)
 
     @classmethod
     def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
@@ -278,76 +253,16 @@ class Problem:
 
         return problem_from_raw(cls, data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
 
-    @classmethod
-    def _from_npz(cls, path) -> Problem:
-        try:
-            npz = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise InputError("problem", f"cannot read {path} as .npz: {exc}") from None
-        with npz:
-            arrays = {}
-            for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den", "signs", "active", "loss"):
-                if key not in npz.files:
-                    raise InputError(key, "missing from the .npz file")
-                arrays[key] = npz[key]
-            init = {key: npz[key] for key in ("magnitudes", "a_magnitudes") if key in npz.files}
-        for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den"):
-            if arrays[key].dtype.kind != "i" or arrays[key].ndim != 1:
-                raise InputError(key, f"expected a 1-d integer array, got {arrays[key].dtype} of shape {arrays[key].shape}")
-        if arrays["labels_num"].shape != arrays["labels_den"].shape:
-            raise InputError("labels_den", "length differs from labels_num")
-        if arrays["sq_norms_num"].shape != arrays["sq_norms_den"].shape:
-            raise InputError("sq_norms_den", "length differs from sq_norms_num")
-        if arrays["active"].ndim != 2:
-            raise InputError("active", "expected a 2-d uint8 array of packed bits")
-        return cls.from_arrays(
-            arrays["labels_num"].astype(np.int64),
-            arrays["labels_den"].astype(np.int64),
-            arrays["sq_norms_num"].astype(np.int64),
-            arrays["sq_norms_den"].astype(np.int64),
-            arrays["signs"],
-            arrays["active"],
-            loss=str(arrays["loss"]),
-            **init,
-        )
-
     def to_dict(self) -> dict:
-        data = {
-            "labels": [_json_number(q) for q in self.labels],
-            "sq_norms": [_json_number(q) for q in self.sq_norms],
-            "signs": self.signs.tolist(),
-            "active": self.active_sets(),
-            "loss": self.loss,
-        }
-        if self.magnitudes is not None:
-            data["magnitudes"] = self.magnitudes.tolist()
-        if self.a_magnitudes is not None:
-            data["a_magnitudes"] = self.a_magnitudes.tolist()
-        return data
+        from .io.problems import problem_to_dict
+
+        return problem_to_dict(self)
 
     def to_file(self, path) -> None:
         """Write ``.json`` or ``.npz`` (by extension), atomically."""
-        path = Path(path)
-        if path.suffix == ".json":
-            import json
+        from .io.problems import write_problem
 
-            atomic_write(path, json.dumps(self.to_dict()) + "\n")
-        elif path.suffix == ".npz":
-            arrays = {
-                "labels_num": self.y.num,
-                "labels_den": self.y.den,
-                "sq_norms_num": self.q.num,
-                "sq_norms_den": self.q.den,
-            }
-            for key, arr in arrays.items():
-                if arr.dtype == object:
-                    raise InputError(key, "too large for int64; use the .json format")
-            buf = io.BytesIO()
-            extra = {k: v for k, v in (("magnitudes", self.magnitudes), ("a_magnitudes", self.a_magnitudes)) if v is not None}
-            np.savez(buf, signs=self.signs, active=self.packed_active, loss=np.array(self.loss), **arrays, **extra)
-            atomic_write(path, buf.getvalue())
-        else:
-            raise InputError("output", f"unknown file extension {path.suffix!r} (use .json or .npz)")
+        write_problem(self, path)
 
     def __repr__(self) -> str:
         return f"Problem(n={self.n}, m={self.m}, loss={self.loss!r})"
@@ -379,19 +294,6 @@ def _pack_active(active, n: int, m: int) -> np.ndarray:
                 raise InputError(f"active[{j}]", f"index {i} out of range for n = {n}")
             pattern[j, i] = True
     return np.packbits(pattern, axis=1)
-
-
-def _float_matrix(value, field):
-    if value is None:
-        return None
-    try:
-        return np.asarray([[float(x) for x in row] for row in value] if value and isinstance(value[0], list) else [float(x) for x in value], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(field, "must be a list of numbers or of lists of numbers") from None
-
-
-def _json_number(q: Fraction):
-    return q.numerator if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
 
 
 def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:

@@ -25,21 +25,10 @@ from pathlib import Path
 
 from .errors import InputError
 from .io.files import atomic_write
+from .io.sweeprows import format_of, strip_row, write_rows
 
 LABEL_LAWS = ("pm1", "gauss", "uniform")
 NORM_LAWS = ("unit", "uniform")
-
-# (name, pyarrow type name): the row schema, in output order
-COLUMNS = [
-    ("n", "int64"), ("m", "int64"), ("labels", "string"), ("norms", "string"), ("seed", "int64"),
-    ("n_pos", "int64"), ("n_neg", "int64"), ("interpolates", "bool"), ("uncovered", "int64"),
-    ("sq_norm", "float64"), ("sq_norm_determined", "bool"), ("sq_norm_undetermined", "string"),
-    ("min_sq_norm", "float64"), ("ratio", "float64"), ("sqrt_n_constant", "float64"),
-    ("sq_norm_exact", "string"), ("min_sq_norm_exact", "string"),
-    ("jumps", "int64"), ("ties", "int64"), ("first_jump_tau", "float64"), ("last_jump_tau", "float64"),
-    ("engine_seconds", "float64"),
-]
-
 
 # -- m rules ------------------------------------------------------------------------------------
 def _functions():
@@ -256,7 +245,7 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
 
     Returns ``{"cells", "computed", "reused", "output"}``.
     """
-    fmt = _format_of(output)
+    fmt = format_of(output)
     cells = config.cells()
     done = finished(output)
     todo = [c for c in cells if c.key not in done]
@@ -265,7 +254,7 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     run_id = uuid.uuid4().hex
     if todo:
         _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
-    rows = [_strip(json.loads((parts / f"{c.key}.json").read_text())) for c in cells]
+    rows = [strip_row(json.loads((parts / f"{c.key}.json").read_text())) for c in cells]
     write_rows(rows, output, fmt)
     return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
 
@@ -298,50 +287,3 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
         client.close()
         if cluster is not None:
             cluster.close()
-
-
-def _strip(row: dict) -> dict:
-    return {name: row[name] for name, _ in COLUMNS}
-
-
-def _format_of(output) -> str:
-    suffix = Path(str(output)).suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise InputError("--output", f"must end in .parquet or .csv, got {output!r}")
-    return suffix[1:]
-
-
-def write_rows(rows: list[dict], output, fmt: str | None = None) -> None:
-    """Write rows (in :data:`COLUMNS` order) to Parquet or CSV, atomically."""
-    import pyarrow as pa
-
-    fmt = fmt or _format_of(output)
-    schema = pa.schema([(name, pa.type_for_alias(t)) for name, t in COLUMNS])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        atomic_write(output, lambda fh: pq.write_table(table, fh), mode="wb")
-    else:
-        import pyarrow.csv as pcsv
-
-        atomic_write(output, lambda fh: pcsv.write_csv(table, fh), mode="wb")
-
-
-def read_rows(path) -> list[dict]:
-    """The rows of a sweep output (Parquet or CSV)."""
-    import pyarrow as pa
-
-    fmt = _format_of(path)
-    if not Path(path).is_file():
-        raise InputError("SWEEP", f"no such file: {path}")
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-    else:
-        import pyarrow.csv as pcsv
-
-        types = {name: pa.type_for_alias(t) for name, t in COLUMNS}
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
-    return table.to_pylist()

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from limitproc import InputError, generate, solve
-from limitproc.sweep import Cell, SweepConfig, finished, parts_dir, read_rows, run_sweep, width_rule
+from limitproc.io.sweeprows import read_rows
+from limitproc.sweep import Cell, SweepConfig, finished, parts_dir, run_sweep, width_rule
 
 
 @pytest.mark.parametrize("rule,n,m", [

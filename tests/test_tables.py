@@ -14,9 +14,9 @@ import sympy
 from sympy import sqrt
 
 from limitproc import __version__
+from limitproc.io.sweeprows import read_rows, write_rows
 from limitproc.io.tables import norm_scaling_table
 from limitproc.probability import p_interpolate
-from limitproc.sweep import read_rows, write_rows
 
 EXAMPLE_2 = {"labels": [1, 2, -1, 3, -2, 1], "signs": [1, -1, 1, -1], "active": [[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]]}
 # spec §10, example 2: jump times; plateau losses (1/12) * sum of y^2 left: {0,2,4} -> 6/12, {0} -> 1/12, none -> 0
