@@ -10,9 +10,7 @@ it fits. All values are nodes of one exact :class:`~limitproc.exact.Program`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -23,30 +21,10 @@ from .exact import (
     DEFAULT_TERM_BUDGET,
     ExactValue,
     Program,
-    rational_string,
-    sqrt_string,
 )
+from .io.results import result_dict, result_json
 from .problem import Problem
-
-
-@dataclass(frozen=True)
-class EscapeDirection:
-    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (spec §5).
-
-    In the coordinates ``(a_j, v_i = u_ji / ||x_i||)``, ``i`` in the block, it is
-    ``(s_j, |y_i| ||x_i|| / sqrt(R))`` with ``R = sum_block y_i^2 q_i``; its squared length is 2.
-    """
-
-    neuron: int
-    a: int
-    samples: np.ndarray
-    radicands: tuple[Fraction, ...]  # v_i = sqrt(radicand_i)
-
-    def v(self) -> dict[int, str]:
-        return {int(i): sqrt_string(r) for i, r in zip(self.samples, self.radicands)}
-
-    def to_dict(self) -> dict:
-        return {"neuron": self.neuron, "a": str(self.a), "v": {str(i): s for i, s in self.v().items()}}
+from .saddles import EscapeDirection, Saddle
 
 
 @dataclass(frozen=True)
@@ -80,48 +58,6 @@ class Jump:
         R = self._radicands[neuron]
         radicands = tuple(Fraction(int(y.num[i]) ** 2 * int(q.num[i]), int(y.den[i]) ** 2 * int(q.den[i])) / R for i in block)
         return EscapeDirection(neuron, int(self._problem.signs[neuron]), block, radicands)
-
-
-@dataclass(frozen=True)
-class Saddle:
-    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), spec §5.
-
-    Every escaped neuron ``j`` with block ``B_j`` has ``a_j = s_j Q_j^(1/4)`` and
-    ``u_ji = <w_j, x_i> = y_i / a_j`` on ``B_j``, with ``Q_j = sum_{B_j} y_i^2 / q_i``; the other
-    neurons are 0. ``determined`` is False once an overlapping tie has split samples in a way the
-    limit does not fix.
-    """
-
-    k: int
-    tau: ExactValue
-    loss: Fraction
-    escaped: dict[int, np.ndarray]
-    block_norms: dict[int, Fraction]  # Q_j
-    determined: bool
-    sq_norm: ExactValue | None
-    unstable: dict[int, ExactValue]  # not-escaped neurons with mu_j > 0 -> mu_j
-    min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
-
-    @cached_property
-    def fitted(self) -> np.ndarray:
-        """The fitted set F, sorted."""
-        if not self.escaped:
-            return np.zeros(0, dtype=np.int64)
-        return np.unique(np.concatenate(list(self.escaped.values())))
-
-    def network(self, problem: Problem) -> dict[int, tuple]:
-        """Exact parameters ``{j: (a_j, {i: u_ji})}`` as sympy numbers (escaped neurons only)."""
-        import sympy
-
-        if not self.determined:
-            raise ValueError(f"saddle {self.k}: the weights are undetermined after an overlapping tie")
-        labels = problem.labels
-        out = {}
-        for j, block in self.escaped.items():
-            Q = self.block_norms[j]
-            a = int(problem.signs[j]) * sympy.Rational(Q.numerator, Q.denominator) ** sympy.Rational(1, 4)
-            out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / a for i in block})
-        return out
 
 
 @dataclass
@@ -158,49 +94,11 @@ class Result:
         return value.exact(max(self.program.term_budget, self.problem.m + 2))
 
     def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
-        """The public JSON contract (field names are stable)."""
-        p = self.problem
-        jumps = []
-        for jump in self.jumps:
-            record = {
-                "k": jump.k,
-                "tau": jump.tau.exact(),
-                "tau_decimal": jump.tau.decimal(digits),
-                "neurons": list(jump.neurons),
-                "samples": jump.samples.tolist(),
-                "plateau_loss": rational_string(jump.plateau_loss),
-                "tie": jump.tie,
-                "shared": jump.shared.tolist(),
-            }
-            if jump.tie:
-                record["tie_certified"] = jump.tie_certified
-                record["tie_certificate"] = jump.tie_certificate
-                record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
-            if jump.k in self.tie_splits:
-                record["tie_split"] = self.tie_splits[jump.k].to_dict()
-            if escape_directions:
-                record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
-            jumps.append(record)
-        return {
-            "n": p.n,
-            "m": p.m,
-            "loss": p.loss,
-            "jumps": jumps,
-            "interpolates": self.interpolates,
-            "uncovered": self.uncovered.tolist(),
-            "final_loss": rational_string(self.final_loss),
-            "sq_norm": None if self.sq_norm is None else self.norm_exact(self.sq_norm),
-            "sq_norm_decimal": None if self.sq_norm is None else self.sq_norm.decimal(digits),
-            "sq_norm_undetermined": self.sq_norm_reason,
-            "sq_norm_resolved": self.sq_norm_resolved,
-            "min_sq_norm": self.norm_exact(self.min_sq_norm),
-            "min_sq_norm_decimal": self.min_sq_norm.decimal(digits),
-            "never_escaped": self.never_escaped,
-            "term_budget": self.program.term_budget,
-        }
+        """The public JSON contract (field names are stable): :func:`limitproc.io.results.result_dict`."""
+        return result_dict(self, digits, escape_directions)
 
     def to_json(self, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
-        return json.dumps(self.to_dict(digits, escape_directions), indent=indent)
+        return result_json(self, digits, escape_directions, indent)
 
 
 @dataclass
