@@ -156,7 +156,8 @@ def _run_demo(args) -> str:
 
 # -- graph ------------------------------------------------------------------------------------
 def _add_graph(sub) -> None:
-    from .graph import CONFIDENCE, FORMATS
+    from .graph import CONFIDENCE
+    from .io.graphs import FORMATS
 
     parser = _subparser(sub, "graph", "Export the saddle-transition graph of a problem, or of an ensemble of random initialisations.")
     parser.add_argument("problem", metavar="PROBLEM", nargs="?", help="problem file (.json or .npz): its graph, or with --runs/--exact the ensemble of its labels and norms")
@@ -173,7 +174,8 @@ def _add_graph(sub) -> None:
 
 
 def _run_graph(args) -> str | None:
-    from .graph import FORMATS, PICTURE_FORMATS, ensemble_graph, graph_text, read_data, transition_graph, write_graph
+    from .graph import ensemble_graph, read_data, transition_graph
+    from .io.graphs import FORMATS, PICTURE_FORMATS, graph_text, write_graph
 
     if (args.problem is None) == (args.data is None):
         raise InputError("PROBLEM", "give either a problem file or --data")

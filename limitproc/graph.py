@@ -1,4 +1,4 @@
-"""Saddle-transition graphs of the limit process (spec §4-§7) and their exports.
+"""Saddle-transition graphs of the limit process (spec §4-§7).
 
 :func:`transition_graph` turns one :class:`~limitproc.process.Result` into a ``networkx.DiGraph``
 whose nodes are the saddles (origin to final state) and whose edges are the jumps.
@@ -6,13 +6,12 @@ whose nodes are the saddles (origin to final state) and whose edges are the jump
 all, exactly) and merges the saddles of every run by their fitted set ``F``.
 
 Exact values are sympify-able strings, each with a float ``*_decimal`` twin. Attribute names are a
-public contract (docs/graph.md). Lists and dicts are native in node-link JSON and JSON-encoded
-strings in GraphML, GEXF and DOT, whose attributes must be scalars; ``None`` is left out there.
+public contract (docs/graph.md). Graph files are written and read by :mod:`limitproc.io.graphs`,
+pictures drawn by :mod:`limitproc.plots`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,19 +25,17 @@ import numpy as np
 
 from .errors import InputError
 from .exact import ExactValue, rational_string
-from .io.files import atomic_write, read_json
+from .io.files import read_json
 from .problem import Problem, draw_initialisation
-from .process import Result, Saddle, solve
+from .process import Result, solve
 from .progress import progress_bar
+from .saddles import critical_point
 
-if TYPE_CHECKING:  # networkx is imported where graphs are built: the CLI's parser reads this module
+if TYPE_CHECKING:  # networkx is imported where graphs are built: the CLI's parser reads CONFIDENCE
     import networkx as nx
 
 CONFIDENCE = 0.95
 MAX_PATTERNS = 2**20
-STRUCTURED_FORMATS = ("graphml", "gexf", "json", "dot")
-PICTURE_FORMATS = ("png", "svg")
-FORMATS = STRUCTURED_FORMATS + PICTURE_FORMATS
 
 
 # -- exact attribute values ------------------------------------------------------------------------
@@ -51,52 +48,6 @@ def _set_exact(attrs: dict, name: str, value: ExactValue | None) -> None:
 def _set_rational(attrs: dict, name: str, value: Fraction) -> None:
     attrs[name] = rational_string(value)
     attrs[f"{name}_decimal"] = float(value)
-
-
-# -- critical points -----------------------------------------------------------------------------
-def residuals(problem: Problem, network: dict[int, tuple]) -> list:
-    """The exact residuals ``r_i = sum_j a_j relu(u_ji) - y_i`` of a network ``{j: (a_j, {i: u_ji})}``."""
-    import sympy
-
-    residual = [-sympy.Rational(y.numerator, y.denominator) for y in problem.labels]
-    for a, u in network.values():
-        for i, u_i in u.items():
-            if u_i.is_positive:
-                residual[i] += a * u_i
-    return residual
-
-
-def loss_gradient(problem: Problem, network: dict[int, tuple]) -> tuple[dict, dict]:
-    """The exact gradient of ``L = c sum_i (sum_j a_j relu(u_ji) - y_i)^2`` in per-sample coordinates.
-
-    ``network`` is ``{j: (a_j, {i: u_ji})}`` as from :meth:`Saddle.network` (omitted neurons and
-    coordinates are 0). Returns ``({j: dL/da_j}, {(j, i): dL/du_ji})`` as sympy numbers, for the
-    neurons in ``network``; a zero neuron's gradient vanishes identically since ``relu(0) = relu'(0) = 0``.
-    Because the ``x_i`` are orthogonal, ``dL/dw_j = sum_i dL/du_ji x_i`` is zero iff every ``dL/du_ji`` is.
-    """
-    import sympy
-
-    c = sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
-    residual = residuals(problem, network)
-    grad_a, grad_u = {}, {}
-    for j, (a, u) in network.items():
-        grad_a[j] = 2 * c * sum((residual[i] * u_i for i, u_i in u.items() if u_i.is_positive), sympy.Integer(0))
-        for i, u_i in u.items():
-            grad_u[j, i] = 2 * c * residual[i] * a if u_i.is_positive else sympy.Integer(0)
-    return grad_a, grad_u
-
-
-def critical_point(problem: Problem, saddle: Saddle) -> tuple[bool | None, str | None]:
-    """``(True, None)`` when the gradient at the saddle is exactly zero; ``(None, reason)`` if undetermined."""
-    import sympy
-
-    if not saddle.determined:
-        return None, "the weights after an overlapping tie depend on the initial magnitudes"
-    grad_a, grad_u = loss_gradient(problem, saddle.network(problem))
-    for g in (*grad_a.values(), *grad_u.values()):
-        if not (g.is_zero is True or sympy.simplify(g) == 0):
-            return False, f"non-zero gradient component {g}"
-    return True, None
 
 
 # -- one run -------------------------------------------------------------------------------------
@@ -330,43 +281,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     return G
 
 
-# -- structured exports --------------------------------------------------------------------------
-def scalar_graph(G: nx.DiGraph) -> nx.DiGraph:
-    """A copy whose attributes are scalars: lists and dicts JSON-encoded, ``None`` left out."""
-    import networkx as nx
-
-    def flat(attrs: dict) -> dict:
-        return {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in attrs.items() if v is not None}
-
-    H = nx.DiGraph(**flat(G.graph))
-    H.add_nodes_from((u, flat(a)) for u, a in G.nodes(data=True))
-    H.add_edges_from((u, v, flat(a)) for u, v, a in G.edges(data=True))
-    return H
-
-
-def to_dot(G: nx.DiGraph) -> str:
-    """Graphviz DOT text (no Graphviz needed): every attribute kept, plus a label and, in ensembles, a pen width."""
-
-    def quote(value) -> str:
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-
-    def attrs(d: dict) -> str:
-        return ", ".join(f"{k}={quote(v)}" for k, v in d.items())
-
-    H = scalar_graph(G)
-    lines = ["digraph saddles {", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];', '  edge [fontname="Helvetica"];']
-    for u, a in H.nodes(data=True):
-        lines.append(f"  {quote(u)} [{attrs({'label': node_label(G, u), **a})}];")
-    for u, v, a in H.edges(data=True):
-        extra = {"label": edge_label(G, u, v)}
-        if "probability_decimal" in a:
-            extra["penwidth"] = f"{0.5 + 5 * a['probability_decimal']:.3g}"
-        lines.append(f"  {quote(u)} -> {quote(v)} [{attrs({**extra, **a})}];")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
-
-
+# -- labels (DOT files and pictures) --------------------------------------------------------------
 def node_label(G: nx.DiGraph, u) -> str:
     a = G.nodes[u]
     head = f"p={a['probability_decimal']:.3g}" if "probability" in a else f"saddle {u}"
@@ -380,33 +295,3 @@ def edge_label(G: nx.DiGraph, u, v) -> str:
         return f"|B|={len(a['samples'])} p={a['probability_decimal']:.2f}"
     tie = " tie" if a["tie"] else ""
     return f"n{'+'.join(map(str, a['neurons']))}: {len(a['samples'])}{tie}"
-
-
-def graph_text(G: nx.DiGraph, fmt: str) -> str:
-    """The graph as GraphML, GEXF, node-link JSON or DOT text (networkx's own writers but for DOT)."""
-    import networkx as nx
-    if fmt == "graphml":
-        return "\n".join(nx.generate_graphml(scalar_graph(G))) + "\n"
-    if fmt == "gexf":
-        return "\n".join(nx.generate_gexf(scalar_graph(G))) + "\n"
-    if fmt == "json":
-        return json.dumps(nx.node_link_data(G, edges="edges"), indent=1) + "\n"
-    if fmt == "dot":
-        return to_dot(G)
-    raise InputError("format", f"unknown graph format {fmt!r} (choose {', '.join(STRUCTURED_FORMATS)})")
-
-
-def write_graph(G: nx.DiGraph, path, fmt: str | None = None, min_probability: float = 0.0) -> None:
-    """Write ``G`` atomically; the format defaults to the file extension (``.graphml .gexf .json .dot .png .svg``).
-
-    Pictures are the staircase graph (:func:`limitproc.plots.staircase_graph`).
-    """
-    path = Path(path)
-    fmt = fmt or path.suffix.lstrip(".")
-    if fmt in PICTURE_FORMATS:
-        from .plots import staircase_graph
-
-        fig = staircase_graph(G, min_probability=min_probability)
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150), mode="wb")
-    else:
-        atomic_write(path, graph_text(G, fmt))

@@ -14,17 +14,14 @@ from limitproc import InputError, Problem, generate, solve
 from limitproc.cli import main
 from limitproc.graph import (
     _base_problem,
-    critical_point,
     ensemble_graph,
     enumerated_initialisations,
-    graph_text,
-    loss_gradient,
     pattern_count,
     sampled_initialisations,
     transition_graph,
     wilson_interval,
-    write_graph,
 )
+from limitproc.io.graphs import graph_text, read_graph, write_graph
 
 
 def same(text, expected) -> bool:
@@ -86,18 +83,6 @@ def test_example_3_norms_and_escape_direction():
     assert same(d["v"]["0"], "2/sqrt(13)") and same(d["v"]["1"], "3/sqrt(13)")
 
 
-def test_critical_point_check_can_fail():
-    """The exact gradient at a perturbed saddle is non-zero, with the hand-derived value."""
-    result = solve(EX1)
-    network = result.saddles[1].network(EX1)
-    a, u = network[1]
-    grad_a, grad_u = loss_gradient(EX1, {1: (2 * a, u)})
-    # residual y_i on the block, so dL/da = 2c sum y_i u_i = (1/5) * 3 / a with a = -3^(1/4)
-    assert sympy.simplify(grad_a[1] - sympy.Rational(3, 5) / a) == 0
-    assert all(sympy.simplify(grad_u[1, i] - sympy.Rational(1, 5) * y * 2 * a) == 0 for i, y in zip((2, 3, 4), (-1, -1, -1)))
-    assert loss_gradient(EX1, network) == ({1: 0}, {(1, 2): 0, (1, 3): 0, (1, 4): 0})
-
-
 def test_overlapping_tie_is_one_edge_with_shared_samples():
     # identical neurons: both escape at once and share samples 0 and 1
     problem = Problem(labels=[1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [0, 1], [2]])
@@ -125,40 +110,71 @@ EXACT_NODE_KEYS = ("loss", "tau", "sq_norm", "min_eigenvalue")
 EXACT_EDGE_KEYS = ("tau", "dtau", "loss_drop")
 
 
-def _read_back(path, fmt):
-    if fmt == "graphml":
-        return nx.read_graphml(path, node_type=int)
-    if fmt == "gexf":
-        return nx.relabel_nodes(nx.read_gexf(path), int)
-    return nx.node_link_graph(json.loads(path.read_text()), edges="edges")
-
-
 @pytest.mark.parametrize("fmt", ["graphml", "gexf", "json"])
 def test_structured_round_trip_keeps_exact_strings(tmp_path, fmt):
     G = transition_graph(solve(EX2))
     path = tmp_path / f"g.{fmt}"
     write_graph(G, path)
-    H = _read_back(path, fmt)
+    H = read_graph(path)
     assert sorted(H.nodes) == sorted(G.nodes) and sorted(H.edges) == sorted(G.edges)
-    native = fmt == "json"
-    decode = (lambda v: v) if native else json.loads
     for u, a in G.nodes(data=True):
         b = H.nodes[u]
         for key in EXACT_NODE_KEYS:
             assert b.get(key) == a[key]  # None is left out of GraphML/GEXF: reading gives None back
-        assert decode(b["fitted"]) == a["fitted"] and decode(b["blocks"]) == a["blocks"]
-        assert b["critical_point"] is True and b["tau_decimal"] == pytest.approx(a["tau_decimal"])
+        assert b["fitted"] == a["fitted"] and b["blocks"] == a["blocks"]
+        assert b["critical_point"] is True and b["tau_decimal"] == a["tau_decimal"]
     for u, v, a in G.edges(data=True):
         b = H.edges[u, v]
         assert all(b[key] == a[key] for key in EXACT_EDGE_KEYS)
-        assert decode(b["escape_direction"]) == a["escape_direction"] and decode(b["neurons"]) == a["neurons"]
+        assert b["escape_direction"] == a["escape_direction"] and b["neurons"] == a["neurons"]
     assert same(H.nodes[3]["tau"], "6 + 3*sqrt(14)/7 - 3*sqrt(70)/7")
+
+
+TIED = Problem(labels=[1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [0, 1], [2]])
+ROUND_TRIP_GRAPHS = {
+    "run": lambda: transition_graph(solve(EX2)),
+    "run with a tie": lambda: transition_graph(solve(TIED)),  # None values: sq_norm, critical_point after the tie
+    "exact ensemble": lambda: ensemble_graph({"labels": [1, 1, -1]}, 2, exact=True),
+    "sampled ensemble": lambda: ensemble_graph({"labels": [1, 2, -1, 3]}, 3, runs=50, seed=2),
+}
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "json"])
+@pytest.mark.parametrize("name", ROUND_TRIP_GRAPHS)
+def test_read_graph_inverts_write_graph(tmp_path, fmt, name):
+    """Every attribute comes back with its type (JSON text tells True from 1 and 1.0 from 1); GraphML and
+    GEXF leave None out, GEXF keeps no graph attributes."""
+    G = ROUND_TRIP_GRAPHS[name]()
+    path = tmp_path / f"g.{fmt}"
+    write_graph(G, path)
+    H = read_graph(path)
+
+    def written(attrs: dict) -> dict:
+        return dict(attrs) if fmt == "json" else {k: v for k, v in attrs.items() if v is not None}
+
+    def text(items) -> str:
+        return json.dumps(sorted(items, key=lambda item: item[0]), sort_keys=True)
+
+    assert H.is_directed() and H.number_of_nodes() == G.number_of_nodes()
+    assert text((u, a) for u, a in H.nodes(data=True)) == text((u, written(a)) for u, a in G.nodes(data=True))
+    assert text(((u, v), a) for u, v, a in H.edges(data=True)) == text(((u, v), written(a)) for u, v, a in G.edges(data=True))
+    assert json.dumps(H.graph, sort_keys=True) == json.dumps({} if fmt == "gexf" else written(G.graph), sort_keys=True)
+
+
+def test_read_graph_bad_input(tmp_path):
+    (tmp_path / "g.graphml").write_text("<graphml>")
+    with pytest.raises(InputError, match="graph"):
+        read_graph(tmp_path / "g.graphml")
+    with pytest.raises(InputError, match="graph"):
+        read_graph(tmp_path / "missing.json")
+    with pytest.raises(InputError, match="format"):
+        read_graph(tmp_path / "g.dot")
 
 
 def test_ensemble_round_trip_graphml(tmp_path):
     G = ensemble_graph({"labels": [1, 1, -1]}, 2, exact=True)
     write_graph(G, tmp_path / "e.graphml")
-    H = nx.read_graphml(tmp_path / "e.graphml", node_type=int)
+    H = nx.read_graphml(tmp_path / "e.graphml", node_type=int)  # what other tools see: JSON-encoded lists
     for u, a in G.nodes(data=True):
         assert H.nodes[u]["probability"] == a["probability"] and json.loads(H.nodes[u]["probability_ci"]) == a["probability_ci"]
     assert H.graph["kind"] == "ensemble" and "runs" not in H.graph  # None values are left out

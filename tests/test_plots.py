@@ -9,7 +9,8 @@ import pytest
 from matplotlib.patches import FancyArrowPatch
 
 from limitproc import Problem, solve
-from limitproc.graph import ensemble_graph, transition_graph, write_graph
+from limitproc.graph import ensemble_graph, transition_graph
+from limitproc.io.graphs import write_graph
 from limitproc.plots import loss_staircase, staircase_graph
 
 EX2 = Problem(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
@@ -74,6 +75,6 @@ def test_pictures_are_written(tmp_path, fmt, magic):
 
 
 def test_import_limitproc_does_not_import_matplotlib():
-    code = "import sys, limitproc, limitproc.graph; print('matplotlib' in sys.modules)"
+    code = "import sys, limitproc, limitproc.graph, limitproc.io.graphs; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
