@@ -81,6 +81,16 @@ class Jump:
         radicands = tuple(Fraction(int(y.num[i]) ** 2 * int(q.num[i]), int(y.den[i]) ** 2 * int(q.den[i])) / R for i in block)
         return EscapeDirection(neuron, int(self._problem.signs[neuron]), block, radicands)
 
+    def _repr_html_(self) -> str:
+        from .display import jump_html
+
+        return jump_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import jump_latex
+
+        return jump_latex(self)
+
 
 @dataclass(frozen=True)
 class Saddle:
@@ -122,6 +132,16 @@ class Saddle:
             a = int(problem.signs[j]) * sympy.Rational(Q.numerator, Q.denominator) ** sympy.Rational(1, 4)
             out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / a for i in block})
         return out
+
+    def _repr_html_(self) -> str:
+        from .display import saddle_html
+
+        return saddle_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import saddle_latex
+
+        return saddle_latex(self)
 
 
 @dataclass
@@ -201,6 +221,33 @@ class Result:
 
     def to_json(self, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(digits, escape_directions), indent=indent)
+
+    def to_frame(self):
+        """One row per jump as a pandas DataFrame (exact strings with float twins; needs pandas)."""
+        from .display import jumps_frame
+
+        return jumps_frame(self)
+
+    def saddles_frame(self):
+        """One row per saddle as a pandas DataFrame (needs pandas)."""
+        from .display import saddles_frame
+
+        return saddles_frame(self)
+
+    def __repr__(self) -> str:
+        from .display import result_repr
+
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import result_html
+
+        return result_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import result_latex
+
+        return result_latex(self)
 
 
 @dataclass
