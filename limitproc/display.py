@@ -17,6 +17,7 @@ from .exact import ExactValue, RadicalSum, rational_string
 
 __all__ = [
     "DISPLAY_DIGITS",
+    "DISPLAY_ROWS",
     "DISPLAY_SAMPLES",
     "DISPLAY_TERMS",
     "bias_html",
@@ -26,6 +27,7 @@ __all__ = [
     "jumps_frame",
     "radical_latex",
     "rational_latex",
+    "require_pandas",
     "result_html",
     "result_latex",
     "result_repr",
@@ -295,13 +297,18 @@ def bias_latex(bias, digits: int = DISPLAY_DIGITS) -> str:
 
 
 # -- pandas ----------------------------------------------------------------------------------
-def pandas():
+def require_pandas():
     """The pandas module, or an :class:`InputError` saying how to get it (pandas is optional)."""
     try:
         import pandas
     except ImportError:
         raise InputError("pandas", "not installed; data frames need it (pip install pandas)") from None
     return pandas
+
+
+_JUMP_COLUMNS = ("k", "tau", "tau_decimal", "neurons", "block_size", "samples", "plateau_loss", "plateau_loss_decimal", "tie", "tie_certified")
+_SADDLE_COLUMNS = ("k", "tau", "tau_decimal", "loss", "loss_decimal", "fitted", "neurons", "determined", "sq_norm", "sq_norm_decimal",
+                   "unstable", "min_eigenvalue", "min_eigenvalue_decimal")
 
 
 def _pair(value: ExactValue | None, budget: int | None = None) -> tuple[str | None, float | None]:
@@ -326,12 +333,7 @@ def jumps_frame(result):
             "tie": jump.tie,
             "tie_certified": jump.tie_certified,
         })
-    return pandas().DataFrame(rows, columns=list(_JUMP_COLUMNS))
-
-
-_JUMP_COLUMNS = ("k", "tau", "tau_decimal", "neurons", "block_size", "samples", "plateau_loss", "plateau_loss_decimal", "tie", "tie_certified")
-_SADDLE_COLUMNS = ("k", "tau", "tau_decimal", "loss", "loss_decimal", "fitted", "neurons", "determined", "sq_norm", "sq_norm_decimal",
-                   "unstable", "min_eigenvalue", "min_eigenvalue_decimal")
+    return require_pandas().DataFrame(rows, columns=list(_JUMP_COLUMNS))
 
 
 def saddles_frame(result):
@@ -357,4 +359,4 @@ def saddles_frame(result):
             "min_eigenvalue": eig,
             "min_eigenvalue_decimal": eig_decimal,
         })
-    return pandas().DataFrame(rows, columns=list(_SADDLE_COLUMNS))
+    return require_pandas().DataFrame(rows, columns=list(_SADDLE_COLUMNS))

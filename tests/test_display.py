@@ -8,13 +8,13 @@ from html.parser import HTMLParser
 
 import pytest
 import sympy
-from sympy import sqrt
-
 from conftest import EXAMPLE_2
+from sympy import sqrt
+from test_tables import latex_number
+
 from limitproc import InputError, Problem, solve
 from limitproc.bias import Bias
 from limitproc.io.tables import jump_table
-from test_tables import latex_number
 
 # spec §10, example 2 (the same values as test_tables: times, plateau losses, N and N_min)
 TAUS = [3 * sqrt(14) / 7, 6 * sqrt(5) / 5, 6 + 3 * sqrt(14) / 7 - 3 * sqrt(70) / 7]

@@ -10,8 +10,7 @@ import pytest
 import sympy
 from nbclient import NotebookClient
 from sympy import sqrt
-
-from test_display import LOSSES, N, N_MIN, TAUS, fields, math, tables
+from test_display import LOSSES, N_MIN, TAUS, N, fields, math, tables
 from test_tables import latex_number
 
 ROOT = Path(__file__).resolve().parents[1]

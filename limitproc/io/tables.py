@@ -105,14 +105,14 @@ class Table:
         """The table as a pandas DataFrame (needs pandas): an exact cell becomes its sympify-able
         string (None over the term budget), or with ``exact=False`` the float of its decimal; the
         caption and header go to ``frame.attrs``."""
-        from ..display import pandas
+        from ..display import require_pandas
 
         def cell(c):
             if isinstance(c, ExactCell):
                 return c.exact if exact else float(c.decimal)
             return c
 
-        frame = pandas().DataFrame([[cell(c) for c in row] for row in self.rows], columns=self.columns)
+        frame = require_pandas().DataFrame([[cell(c) for c in row] for row in self.rows], columns=self.columns)
         frame.attrs.update(caption=self.caption, header=list(self.header or []))
         return frame
 
