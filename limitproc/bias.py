@@ -176,6 +176,16 @@ class Bias:
         )
         return "\n".join(lines) + "\n"
 
+    def _repr_html_(self) -> str:
+        from .display import bias_html
+
+        return bias_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import bias_latex
+
+        return bias_latex(self)
+
 
 def _short(text: str | None, width: int = 100) -> str:
     if text is None:

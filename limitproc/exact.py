@@ -572,3 +572,8 @@ class ExactValue:
     def __repr__(self) -> str:
         text = self.exact()
         return f"ExactValue({text if text is not None else '≈' + self.decimal(20)})"
+
+    def _repr_latex_(self) -> str:
+        from .display import value_latex
+
+        return f"${value_latex(self)}$"

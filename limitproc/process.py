@@ -59,6 +59,16 @@ class Jump:
         radicands = tuple(Fraction(int(y.num[i]) ** 2 * int(q.num[i]), int(y.den[i]) ** 2 * int(q.den[i])) / R for i in block)
         return EscapeDirection(neuron, int(self._problem.signs[neuron]), block, radicands)
 
+    def _repr_html_(self) -> str:
+        from .display import jump_html
+
+        return jump_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import jump_latex
+
+        return jump_latex(self)
+
 
 @dataclass
 class Result:
@@ -99,6 +109,33 @@ class Result:
 
     def to_json(self, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
         return result_json(self, digits, escape_directions, indent)
+
+    def to_frame(self):
+        """One row per jump as a pandas DataFrame (exact strings with float twins; needs pandas)."""
+        from .display import jumps_frame
+
+        return jumps_frame(self)
+
+    def saddles_frame(self):
+        """One row per saddle as a pandas DataFrame (needs pandas)."""
+        from .display import saddles_frame
+
+        return saddles_frame(self)
+
+    def __repr__(self) -> str:
+        from .display import result_repr
+
+        return result_repr(self)
+
+    def _repr_html_(self) -> str:
+        from .display import result_html
+
+        return result_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import result_latex
+
+        return result_latex(self)
 
 
 @dataclass

@@ -87,6 +87,16 @@ class Saddle:
             out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / a for i in block})
         return out
 
+    def _repr_html_(self) -> str:
+        from .display import saddle_html
+
+        return saddle_html(self)
+
+    def _repr_latex_(self) -> str:
+        from .display import saddle_latex
+
+        return saddle_latex(self)
+
 
 # -- critical points -----------------------------------------------------------------------------
 def residuals(problem: Problem, network: dict[int, tuple]) -> list:

@@ -101,6 +101,21 @@ class Table:
             data["header"] = self.header
         return json.dumps(data, indent=1) + "\n"
 
+    def to_frame(self, exact: bool = True):
+        """The table as a pandas DataFrame (needs pandas): an exact cell becomes its sympify-able
+        string (None over the term budget), or with ``exact=False`` the float of its decimal; the
+        caption and header go to ``frame.attrs``."""
+        from ..display import require_pandas
+
+        def cell(c):
+            if isinstance(c, ExactCell):
+                return c.exact if exact else float(c.decimal)
+            return c
+
+        frame = require_pandas().DataFrame([[cell(c) for c in row] for row in self.rows], columns=self.columns)
+        frame.attrs.update(caption=self.caption, header=list(self.header or []))
+        return frame
+
 
 def _latex_escape(text: str) -> str:
     out = []
