@@ -237,7 +237,7 @@ def _run_bound(args) -> str:
 
 # -- prob -------------------------------------------------------------------------------------
 def _add_prob(sub) -> None:
-    parser = _subparser(sub, "prob", "Exact probability of interpolation (spec §7), or the smallest width for 1 - delta.")
+    parser = _subparser(sub, "prob", "Exact probability of interpolation (theory §7), or the smallest width for 1 - delta.")
     parser.add_argument("--n-pos", type=int, help="number of positive samples (with --n-neg and --m)")
     parser.add_argument("--n-neg", type=int, help="number of negative samples")
     parser.add_argument("--m", type=int, help="width (number of neurons)")
@@ -353,7 +353,7 @@ def _run_table(args) -> str:
 
 # -- simulate ---------------------------------------------------------------------------------
 def _add_simulate(sub) -> None:
-    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (spec §9).")
+    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (theory §9).")
     _add_problem_argument(parser)
     parser.add_argument("--lambdas", default="1e-10,1e-20,1e-40", help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")

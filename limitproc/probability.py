@@ -1,4 +1,4 @@
-"""The probability that the limit network interpolates (spec §7), exactly.
+"""The probability that the limit network interpolates (theory §7), exactly.
 
 With ``g_j`` isotropic Gaussian and ``s_j`` uniform, the events ``<g_j, x_i> > 0`` are fair coins,
 independent across ``(j, i)`` for orthogonal data. Given ``m_+`` positive neurons a positive sample
@@ -126,7 +126,7 @@ class Dyadic:
 
 
 def p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:
-    """The exact probability (spec §7) that width ``m`` interpolates ``n_pos`` positive and ``n_neg`` negative samples."""
+    """The exact probability (theory §7) that width ``m`` interpolates ``n_pos`` positive and ``n_neg`` negative samples."""
     return interpolation_probability(n_pos, n_neg, m).fraction()
 
 

@@ -1,4 +1,4 @@
-"""The saddle-to-saddle jump process of the small-initialisation limit (spec §4-§6), exactly.
+"""The saddle-to-saddle jump process of the small-initialisation limit (theory §4-§6), exactly.
 
 Each not-escaped neuron ``j`` has a rate ``mu_j = 2c sqrt(R_j)`` with ``R_j = sum_{A_j \\ F} y_i^2 q_i``
 (``2c = 1/n`` by default) and an exponent ``S_j`` growing at that rate. Between changes of its rate
@@ -31,7 +31,7 @@ from .problem import Problem
 
 @dataclass(frozen=True)
 class EscapeDirection:
-    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (spec §5).
+    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (theory §5).
 
     In the coordinates ``(a_j, v_i = u_ji / ||x_i||)``, ``i`` in the block, it is
     ``(s_j, |y_i| ||x_i|| / sqrt(R))`` with ``R = sum_block y_i^2 q_i``; its squared length is 2.
@@ -51,7 +51,7 @@ class EscapeDirection:
 
 @dataclass(frozen=True)
 class Jump:
-    """Jump ``k`` (from 1): at time ``tau`` the neuron(s) escape and fit ``samples`` (spec §4)."""
+    """Jump ``k`` (from 1): at time ``tau`` the neuron(s) escape and fit ``samples`` (theory §4)."""
 
     k: int
     tau: ExactValue
@@ -84,7 +84,7 @@ class Jump:
 
 @dataclass(frozen=True)
 class Saddle:
-    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), spec §5.
+    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), theory §5.
 
     Every escaped neuron ``j`` with block ``B_j`` has ``a_j = s_j Q_j^(1/4)`` and
     ``u_ji = <w_j, x_i> = y_i / a_j`` on ``B_j``, with ``Q_j = sum_{B_j} y_i^2 / q_i``; the other
@@ -154,7 +154,7 @@ class Result:
         return self.saddles[-1]
 
     def norm_exact(self, value: ExactValue) -> str:
-        """Norms are sums of at most m + 1 square roots: their canonical form is always given (spec §8)."""
+        """Norms are sums of at most m + 1 square roots: their canonical form is always given (theory §8)."""
         return value.exact(max(self.program.term_budget, self.problem.m + 2))
 
     def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
@@ -223,7 +223,7 @@ def solve(
     max_precision: int = DEFAULT_MAX_PRECISION,
     progress: bool = False,
 ) -> Result:
-    """Run the jump process of spec §4 exactly.
+    """Run the jump process of theory §4 exactly.
 
     ``term_budget`` caps the canonical radical forms (values over it are still exact as programs
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and

@@ -21,7 +21,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement of the theory (one paragraph, words and formula), its spec section, its check."""
+    """A statement of the theory (one paragraph, words and formula), its section of docs/theory.md, its check."""
 
     id: str
     statement: str
