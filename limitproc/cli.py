@@ -366,9 +366,9 @@ def _add_simulate(sub) -> None:
 def _run_simulate(args) -> str:
     import json
 
+    from .flow.simulate import compare_with_limit, log_inverse, simulate
     from .io.tables import simulation_table
     from .process import solve
-    from .flow.simulate import compare_with_limit, log_inverse, simulate
 
     lambdas = [x.strip() for x in args.lambdas.split(",") if x.strip()]
     if not lambdas:

@@ -235,7 +235,7 @@ class _Tally:
     def tau_stats(self) -> dict:
         taus = sorted(self.taus)
         half, acc = sum(w for _, w in taus) / 2, 0
-        for median, w in taus:  # the (lower) weighted median
+        for median, w in taus:  # noqa: B007 (the (lower) weighted median, read after the loop)
             acc += w
             if acc >= half:
                 break

@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from limitproc.graph import loss_gradient, residuals
 from limitproc.flow.simulate import extrapolate, float_labels
+from limitproc.graph import loss_gradient, residuals
 
 from .registry import Outcome, claim
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: entry-point group through which installed packages contribute claims
 ENTRY_POINT_GROUP = "proofs_check.claims"

@@ -14,7 +14,6 @@ from limitproc import InputError, Problem, generate, solve
 from limitproc.cli import main
 from limitproc.graph import (
     _base_problem,
-    critical_point,
     ensemble_graph,
     enumerated_initialisations,
     graph_text,

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..problem import Problem
-from .integrator import _Flow, _Integrator, _bisect, _hermite
+from .integrator import _bisect, _Flow, _hermite, _Integrator
 
 #: the smallest λ the direct float64 coordinates accept (theory §9)
 DIRECT_MIN_LAMBDA = 1e-150
@@ -185,7 +185,7 @@ def simulate(
 
         result = solve(problem)
     mags, amags = initial_magnitudes(problem, seed)
-    m, n = problem.m, problem.n
+    m = problem.m
     q = np.array([float(x) for x in problem.sq_norms])
     flow = _Flow(float_labels(problem), q, float(problem.loss_factor), m)
     active = problem.active_matrix()

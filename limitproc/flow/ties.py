@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integrator import _Flow, _Integrator, _bisect, _hermite
+from .integrator import _bisect, _Flow, _hermite, _Integrator
 from .simulate import float_labels, initial_magnitudes, with_magnitudes
 
 #: size of the escaping neurons when their window starts
