@@ -136,7 +136,7 @@ class Bias:
                 return {key: None, f"{key}_decimal": None}
             return {key: value.exact(), f"{key}_decimal": value.decimal(digits)}
 
-        out = {"n": self.n, "interpolates": self.interpolates}
+        out: dict = {"n": self.n, "interpolates": self.interpolates}
         out |= pair(self.sq_norm, "sq_norm")
         out["sq_norm_undetermined"] = self.reason if self.sq_norm is None else None
         out |= pair(self.min_sq_norm, "min_sq_norm")

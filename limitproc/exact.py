@@ -304,8 +304,8 @@ def ball_bounds(x: arb) -> tuple[Fraction, Fraction]:
 
 
 def _arf_fraction(x: arb) -> Fraction:
-    man, exp = x.man_exp()
-    man, exp = int(man), int(exp)
+    fman, fexp = x.man_exp()
+    man, exp = int(fman), int(fexp)
     return Fraction(man * 2**exp) if exp >= 0 else Fraction(man, 2**-exp)
 
 

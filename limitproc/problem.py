@@ -344,7 +344,7 @@ class Problem:
                     raise InputError(key, "too large for int64; use the .json format")
             buf = io.BytesIO()
             extra = {k: v for k, v in (("magnitudes", self.magnitudes), ("a_magnitudes", self.a_magnitudes)) if v is not None}
-            np.savez(buf, signs=self.signs, active=self.packed_active, loss=np.array(self.loss), **arrays, **extra)
+            np.savez(buf, signs=self.signs, active=self.packed_active, loss=np.array(self.loss), **arrays, **extra)  # type: ignore[arg-type]  # numpy stubs read **kwds as allow_pickle
             atomic_write(path, buf.getvalue())
         else:
             raise InputError("output", f"unknown file extension {path.suffix!r} (use .json or .npz)")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class Result:
     def final(self) -> Saddle:
         return self.saddles[-1]
 
-    def norm_exact(self, value: ExactValue) -> str:
+    def norm_exact(self, value: ExactValue) -> str | None:
         """Norms are sums of at most m + 1 square roots: their canonical form is always given (theory §8)."""
         return value.exact(max(self.program.term_budget, self.problem.m + 2))
 
@@ -279,7 +279,8 @@ class _Engine:
         c = p.loss_factor
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
-        norm_node, reason = zero, None
+        norm_node: int | None = zero
+        reason: str | None = None
         jumps: list[Jump] = []
         saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, zero, live)]
 
@@ -305,7 +306,7 @@ class _Engine:
                     radicands[j] = Fraction(state.R, self.rate_den)
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
-                    if reason is None and not shared.size:
+                    if norm_node is not None and not shared.size:  # None once a tie left N undetermined
                         norm_node = prog.add(norm_node, prog.sqrt(4 * block_norms[j]))
                 if shared.size and reason is None:
                     reason = f"jump {k}: tied neurons {list(group)} share samples {shared.tolist()}; their split depends on the initial magnitudes"
