@@ -11,7 +11,6 @@ recursion), with the CLI's peak memory. Printed ratios are exact/float, measured
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

@@ -1,4 +1,4 @@
-"""Implicit bias of the limit network (spec §5): its squared norm against the minimal one, exactly.
+"""Implicit bias of the limit network (theory §5): its squared norm against the minimal one, exactly.
 
 ``N = 2 sum_j sqrt(Q_j)`` over the escaped neurons and ``N_min = 2 (||ỹ_+|| + ||ỹ_-||)`` are sums
 of square roots of rationals. Everything here is built in a small exact
@@ -7,7 +7,7 @@ radical sum by multiplying with the conjugate of the two-term ``N_min``), the sm
 ``N / sqrt(n)`` and the certificates ``N_min <= N <= C sqrt(n)`` are exact: a sign is decided by
 balls at growing precision, and an equality by canonical forms, never by a float tolerance.
 
-The ``sqrt(n)`` heuristic of spec §5 is derived symbolically by :func:`asymptotic_ratio`.
+The ``sqrt(n)`` heuristic of theory §5 is derived symbolically by :func:`asymptotic_ratio`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Bias:
     """``N``, ``N_min``, their ratio and the ``sqrt(n)`` constant of one run, as exact values.
 
     ``sq_norm``, ``ratio`` and ``sqrt_n_constant`` are None when ``N`` is undetermined (an
-    overlapping tie, spec §6); ``reason`` then says why.
+    overlapping tie, theory §6); ``reason`` then says why.
     """
 
     def __init__(self, n: int, sq_norm: str | None, min_sq_norm: str, reason: str | None = None, interpolates: bool | None = None):
@@ -93,7 +93,7 @@ class Bias:
     @classmethod
     def of_result(cls, result) -> Bias:
         """From a :class:`~limitproc.process.Result`."""
-        budget = max(result.program.term_budget, result.problem.m + 1)  # final norms always fit (spec §8)
+        budget = max(result.program.term_budget, result.problem.m + 1)  # final norms always fit (theory §8)
         sq_norm = None if result.sq_norm is None else result.sq_norm.exact(budget)
         return cls(result.problem.n, sq_norm, result.min_sq_norm.exact(), result.sq_norm_reason, result.interpolates)
 
@@ -136,7 +136,7 @@ class Bias:
                 return {key: None, f"{key}_decimal": None}
             return {key: value.exact(), f"{key}_decimal": value.decimal(digits)}
 
-        out = {"n": self.n, "interpolates": self.interpolates}
+        out: dict = {"n": self.n, "interpolates": self.interpolates}
         out |= pair(self.sq_norm, "sq_norm")
         out["sq_norm_undetermined"] = self.reason if self.sq_norm is None else None
         out |= pair(self.min_sq_norm, "min_sq_norm")
@@ -197,7 +197,7 @@ def _idealised_norms(rho):
     """``(N, N_min)`` of the idealised process as sympy expressions in ``n_+``, ``n_-``.
 
     Each class is fitted by blocks shrinking by ``rho``: the k-th block holds ``(1 - rho) rho^(k-1)``
-    of the class (so the blocks cover it; ``rho = 1/2`` gives ``n/2, n/4, ...`` of spec §5). With
+    of the class (so the blocks cover it; ``rho = 1/2`` gives ``n/2, n/4, ...`` of theory §5). With
     ``±1`` labels and unit norms a block ``B`` costs ``2 sqrt(|B|)``.
     """
     import sympy

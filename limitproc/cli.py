@@ -239,7 +239,7 @@ def _run_bound(args) -> str:
 
 # -- prob -------------------------------------------------------------------------------------
 def _add_prob(sub) -> None:
-    parser = _subparser(sub, "prob", "Exact probability of interpolation (spec §7), or the smallest width for 1 - delta.")
+    parser = _subparser(sub, "prob", "Exact probability of interpolation (theory §7), or the smallest width for 1 - delta.")
     parser.add_argument("--n-pos", type=int, help="number of positive samples (with --n-neg and --m)")
     parser.add_argument("--n-neg", type=int, help="number of negative samples")
     parser.add_argument("--m", type=int, help="width (number of neurons)")
@@ -356,7 +356,7 @@ def _run_table(args) -> str:
 
 # -- simulate ---------------------------------------------------------------------------------
 def _add_simulate(sub) -> None:
-    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (spec §9).")
+    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (theory §9).")
     _add_problem_argument(parser)
     parser.add_argument("--lambdas", default="1e-10,1e-20,1e-40", help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
@@ -369,9 +369,9 @@ def _add_simulate(sub) -> None:
 def _run_simulate(args) -> str:
     import json
 
+    from .flow.simulate import compare_with_limit, log_inverse, simulate
     from .io.tables import simulation_table
     from .process import solve
-    from .flow.simulate import compare_with_limit, log_inverse, simulate
 
     lambdas = [x.strip() for x in args.lambdas.split(",") if x.strip()]
     if not lambdas:

@@ -1,7 +1,7 @@
-"""Exact arithmetic for the limit process (spec §8).
+"""Exact arithmetic for the limit process (theory §8).
 
 Every number of the process lives in Q(sqrt r_1, ..., sqrt r_k) for the rates' radicands r_i.
-Three layers, as the spec asks:
+Three layers, as theory §8 lays out:
 
 * :class:`Program`, a straight-line program over the rationals and square roots of rationals.
   It *is* the exact value, at any size.
@@ -25,7 +25,7 @@ from flint import arb, ctx, fmpq
 
 from .errors import InputError
 
-DEFAULT_TERM_BUDGET = 4096  # n = 10^4 with m = 20 peaks near 1400-2300 terms (spec §8): exact by default
+DEFAULT_TERM_BUDGET = 4096  # n = 10^4 with m = 20 peaks near 1400-2300 terms (theory §8): exact by default
 DEFAULT_PRECISION = 128  # bits of the working balls
 DEFAULT_MAX_PRECISION = 4096  # bits before a tie is handed to canonical forms
 
@@ -304,8 +304,8 @@ def ball_bounds(x: arb) -> tuple[Fraction, Fraction]:
 
 
 def _arf_fraction(x: arb) -> Fraction:
-    man, exp = x.man_exp()
-    man, exp = int(man), int(exp)
+    fman, fexp = x.man_exp()
+    man, exp = int(fman), int(fexp)
     return Fraction(man * 2**exp) if exp >= 0 else Fraction(man, 2**-exp)
 
 

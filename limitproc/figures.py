@@ -1,6 +1,6 @@
 """Figures of a sweep (matplotlib; each saved as PNG and PDF, atomically and reproducibly).
 
-* ``probability``: P(interpolate) against ``m / log2 n``: the exact curve of spec §7 (labels
+* ``probability``: P(interpolate) against ``m / log2 n``: the exact curve of theory §7 (labels
   with fair-coin signs, as the sweep draws them) and the fraction of seeds that interpolated;
 * ``norm_scaling``: ``N / sqrt(n)`` against ``n`` (and ``N_min / sqrt(n)`` for reference);
 * ``bias_ratio``: ``N / N_min`` against ``n`` with the ``1 + sqrt(2)`` line of the idealised process.

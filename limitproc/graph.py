@@ -1,4 +1,4 @@
-"""Saddle-transition graphs of the limit process (spec §4-§7).
+"""Saddle-transition graphs of the limit process (theory §4-§7).
 
 :func:`transition_graph` turns one :class:`~limitproc.process.Result` into a ``networkx.DiGraph``
 whose nodes are the saddles (origin to final state) and whose edges are the jumps.
@@ -121,7 +121,7 @@ def _with_pattern(base: Problem, signs: np.ndarray, bits: np.ndarray) -> Problem
 
 
 def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
-    """``runs`` random initialisations as :func:`~limitproc.problem.generate` draws them (spec §7),
+    """``runs`` random initialisations as :func:`~limitproc.problem.generate` draws them (theory §7),
     each with weight 1: uniform signs and an i.i.d. Bernoulli(1/2) activation pattern."""
     rng = np.random.default_rng(seed)
     for _ in range(runs):
@@ -131,7 +131,7 @@ def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
 def pattern_count(base: Problem, m: int) -> int:
     """How many initialisations :func:`enumerated_initialisations` visits.
 
-    The limit depends only on each neuron's sign and aligned set (spec §3), and neurons are
+    The limit depends only on each neuron's sign and aligned set (theory §3), and neurons are
     exchangeable, so it enumerates multisets of ``m`` outcomes ``(s_j, A_j)``, of which there are
     ``K = 2^{n_+} + 2^{n_-}``.
     """
@@ -141,7 +141,7 @@ def pattern_count(base: Problem, m: int) -> int:
 
 
 def enumerated_initialisations(base: Problem, m: int):
-    """Every initialisation up to neuron order, with its exact probability under spec §7.
+    """Every initialisation up to neuron order, with its exact probability under theory §7.
 
     A neuron's sign is +1 or -1 with probability 1/2, and its aligned set is a uniform subset of
     the samples whose label has that sign (each ``<g_j, x_i> > 0`` with probability 1/2,
@@ -186,7 +186,7 @@ class _Tally:
     def tau_stats(self) -> dict:
         taus = sorted(self.taus)
         half, acc = sum(w for _, w in taus) / 2, 0
-        for median, w in taus:  # the (lower) weighted median
+        for median, w in taus:  # noqa: B007 (the (lower) weighted median, read after the loop)
             acc += w
             if acc >= half:
                 break
@@ -241,7 +241,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     edges: dict[tuple[bytes, bytes], _Tally] = {}
     fitted_sets: dict[bytes, np.ndarray] = {}
     losses: dict[bytes, Fraction] = {}
-    paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (spec §3): solve each once
+    paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (theory §3): solve each once
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
             pattern = problem.aligned_bits().tobytes()

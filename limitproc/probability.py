@@ -1,4 +1,4 @@
-"""The probability that the limit network interpolates (spec §7), exactly.
+"""The probability that the limit network interpolates (theory §7), exactly.
 
 With ``g_j`` isotropic Gaussian and ``s_j`` uniform, the events ``<g_j, x_i> > 0`` are fair coins,
 independent across ``(j, i)`` for orthogonal data. Given ``m_+`` positive neurons a positive sample
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 from flint import fmpz
@@ -73,11 +73,11 @@ def _p_interpolate_random_signs_dyadic(n: int, m: int) -> tuple[fmpz, int]:
 
 def _reduced(num: fmpz, E: int) -> tuple[int, int]:
     """``num / 2^E`` in lowest terms, as Python ints ``(p, e)`` meaning ``p / 2^e``."""
-    num = int(num)
-    if num == 0:
+    p = int(num)
+    if p == 0:
         return 0, 0
-    shift = min((num & -num).bit_length() - 1, E)
-    return num >> shift, E - shift
+    shift = min((p & -p).bit_length() - 1, E)
+    return p >> shift, E - shift
 
 
 def _coprime_fraction(p: int, q: int) -> Fraction:
@@ -88,7 +88,7 @@ def _coprime_fraction(p: int, q: int) -> Fraction:
     if make is not None:
         return make(p, q)
     try:
-        return Fraction(p, q, _normalize=False)
+        return Fraction(p, q, _normalize=False)  # type: ignore[call-overload]
     except TypeError:
         return Fraction(p, q)
 
@@ -126,7 +126,7 @@ class Dyadic:
 
 
 def p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:
-    """The exact probability (spec §7) that width ``m`` interpolates ``n_pos`` positive and ``n_neg`` negative samples."""
+    """The exact probability (theory §7) that width ``m`` interpolates ``n_pos`` positive and ``n_neg`` negative samples."""
     return interpolation_probability(n_pos, n_neg, m).fraction()
 
 
@@ -291,7 +291,7 @@ def prob_report(n_pos: int, n_neg: int, m: int, digits: int = 20, exact: bool = 
     """What ``limitproc prob --n-pos A --n-neg B --m M`` reports (exact values as ``"p/q"``)."""
     p = interpolation_probability(n_pos, n_neg, m, progress=True)
     union_bound(n_pos + n_neg, m)  # validates the counts
-    report = {"n_pos": n_pos, "n_neg": n_neg, "m": m}
+    report: dict = {"n_pos": n_pos, "n_neg": n_neg, "m": m}
     for key, value in (("p_interpolate", p), ("p_fail", p.complement()), ("union_bound", Dyadic.of(fmpz((n_pos + n_neg) * 3**m), 2 * m))):
         if exact:
             report[key] = value.string()

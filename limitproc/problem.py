@@ -1,4 +1,4 @@
-"""The problem: labels, squared input norms, neuron signs, initial activation pattern (spec §1, §3).
+"""The problem: labels, squared input norms, neuron signs, initial activation pattern (theory §1, §3).
 
 Labels and norms are exact rationals, held as numerator/denominator arrays (int64, or Python ints
 when int64 could overflow) so that n = 10^6 costs no Python objects. The activation pattern is
@@ -101,7 +101,7 @@ def _safe_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class Problem:
-    """A limit-process problem (spec §1, §3).
+    """A limit-process problem (theory §1, §3).
 
     ``labels`` and ``sq_norms`` are exact rationals (ints, Fractions or strings like ``"3/2"``);
     ``signs`` are the neurons' output signs ``s_j``; ``active[j]`` lists the samples ``i`` with
@@ -211,7 +211,7 @@ class Problem:
         return np.unpackbits(self.packed_active, axis=1, count=self.n).view(bool)
 
     def aligned_bits(self) -> np.ndarray:
-        """The aligned sets (spec §3) as packed bits: active and ``s_j y_i > 0``."""
+        """The aligned sets (theory §3) as packed bits: active and ``s_j y_i > 0``."""
         pos = np.packbits(self.positive_labels)
         same_sign = np.where((self.signs > 0)[:, None], pos[None, :], ~pos[None, :])
         return self.packed_active & same_sign
@@ -229,7 +229,7 @@ class Problem:
         return [np.flatnonzero(row).tolist() for row in self.active_matrix()]
 
     def covered(self) -> np.ndarray:
-        """Samples in some aligned set: exactly the ones the limit fits (spec §5)."""
+        """Samples in some aligned set: exactly the ones the limit fits (theory §5)."""
         return np.unpackbits(np.bitwise_or.reduce(self.aligned_bits(), axis=0), count=self.n).view(bool) if self.m else np.zeros(self.n, bool)
 
     # -- files (limitproc.io.problems) ----------------------------------------------------------
@@ -297,7 +297,7 @@ def _pack_active(active, n: int, m: int) -> np.ndarray:
 
 
 def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Uniform signs ``s_j`` and an i.i.d. Bernoulli(1/2) pattern as packed bits (spec §7), from ``rng``.
+    """Uniform signs ``s_j`` and an i.i.d. Bernoulli(1/2) pattern as packed bits (theory §7), from ``rng``.
 
     For orthogonal data and isotropic Gaussian ``g_j`` the signs of ``<g_j, x_i>`` are exactly fair coins.
     """
@@ -309,7 +309,7 @@ def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.nd
 
 
 def generate(n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean") -> Problem:
-    """A random problem as in spec §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
+    """A random problem as in theory §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
 
     The pattern is drawn as random bits: for orthogonal data and isotropic Gaussian ``g_j`` the signs
     of ``<g_j, x_i>`` are exactly i.i.d. fair coins. ``labels``: ``pm1`` (uniform ±1), ``gauss``

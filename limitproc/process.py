@@ -1,4 +1,4 @@
-"""The saddle-to-saddle jump process of the small-initialisation limit (spec §4-§6), exactly.
+"""The saddle-to-saddle jump process of the small-initialisation limit (theory §4-§6), exactly.
 
 Each not-escaped neuron ``j`` has a rate ``mu_j = 2c sqrt(R_j)`` with ``R_j = sum_{A_j \\ F} y_i^2 q_i``
 (``2c = 1/n`` by default) and an exponent ``S_j`` growing at that rate. Between changes of its rate
@@ -29,7 +29,7 @@ from .saddles import EscapeDirection, Saddle
 
 @dataclass(frozen=True)
 class Jump:
-    """Jump ``k`` (from 1): at time ``tau`` the neuron(s) escape and fit ``samples`` (spec §4)."""
+    """Jump ``k`` (from 1): at time ``tau`` the neuron(s) escape and fit ``samples`` (theory §4)."""
 
     k: int
     tau: ExactValue
@@ -99,8 +99,8 @@ class Result:
     def final(self) -> Saddle:
         return self.saddles[-1]
 
-    def norm_exact(self, value: ExactValue) -> str:
-        """Norms are sums of at most m + 1 square roots: their canonical form is always given (spec §8)."""
+    def norm_exact(self, value: ExactValue) -> str | None:
+        """Norms are sums of at most m + 1 square roots: their canonical form is always given (theory §8)."""
         return value.exact(max(self.program.term_budget, self.problem.m + 2))
 
     def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
@@ -158,7 +158,7 @@ def solve(
     max_precision: int = DEFAULT_MAX_PRECISION,
     progress: bool = False,
 ) -> Result:
-    """Run the jump process of spec §4 exactly.
+    """Run the jump process of theory §4 exactly.
 
     ``term_budget`` caps the canonical radical forms (values over it are still exact as programs
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
@@ -214,7 +214,8 @@ class _Engine:
         c = p.loss_factor
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
-        norm_node, reason = zero, None
+        norm_node: int | None = zero
+        reason: str | None = None
         jumps: list[Jump] = []
         saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, zero, live)]
 
@@ -240,7 +241,7 @@ class _Engine:
                     radicands[j] = Fraction(state.R, self.rate_den)
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
-                    if reason is None and not shared.size:
+                    if norm_node is not None and not shared.size:  # None once a tie left N undetermined
                         norm_node = prog.add(norm_node, prog.sqrt(4 * block_norms[j]))
                 if shared.size and reason is None:
                     reason = f"jump {k}: tied neurons {list(group)} share samples {shared.tolist()}; their split depends on the initial magnitudes"

@@ -1,4 +1,4 @@
-"""Saddles of the limit process (spec §5), exactly: the network at a saddle, its gradient, its Hessian.
+"""Saddles of the limit process (theory §5), exactly: the network at a saddle, its gradient, its Hessian.
 
 Saddle ``k`` has every escaped neuron ``j`` at ``a_j = s_j Q_j^(1/4)``, ``u_ji = y_i / a_j`` on its
 block, and every other neuron at 0. It is a critical point of ``L = c sum_i r_i^2``
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EscapeDirection:
-    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (spec §5).
+    """The eigenvector of ``-mu_j`` along which neuron ``j`` leaves the saddle (theory §5).
 
     In the coordinates ``(a_j, v_i = u_ji / ||x_i||)``, ``i`` in the block, it is
     ``(s_j, |y_i| ||x_i|| / sqrt(R))`` with ``R = sum_block y_i^2 q_i``; its squared length is 2.
@@ -48,7 +48,7 @@ class EscapeDirection:
 
 @dataclass(frozen=True)
 class Saddle:
-    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), spec §5.
+    """Saddle ``k``: the plateau after jump ``k`` (saddle 0 is the origin), theory §5.
 
     Every escaped neuron ``j`` with block ``B_j`` has ``a_j = s_j Q_j^(1/4)`` and
     ``u_ji = <w_j, x_i> = y_i / a_j`` on ``B_j``, with ``Q_j = sum_{B_j} y_i^2 / q_i``; the other
@@ -147,7 +147,7 @@ def critical_point(problem: Problem, saddle: Saddle) -> tuple[bool | None, str |
 # -- the Hessian at a zero neuron ------------------------------------------------------------------
 @dataclass(frozen=True)
 class HessianBlock:
-    """The Hessian of ``L`` at a saddle in the coordinates of one zero neuron ``j`` (spec §5).
+    """The Hessian of ``L`` at a saddle in the coordinates of one zero neuron ``j`` (theory §5).
 
     The coordinates are ``(a_j, v_i = u_ji / ||x_i||)`` for ``i`` in ``samples = A_j \\ F``; the
     block is ``-2c [[0, b^T], [b, 0]]`` with ``b_i = y_i ||x_i||`` (``2c = 1/n`` by default), and
@@ -177,7 +177,7 @@ class HessianBlock:
 
 
 def hessian_block(problem: Problem, saddle: Saddle, neuron: int) -> HessianBlock:
-    """The Hessian block of the not-escaped ``neuron`` at ``saddle``, exactly (spec §5)."""
+    """The Hessian block of the not-escaped ``neuron`` at ``saddle``, exactly (theory §5)."""
     import sympy
 
     if not 0 <= neuron < problem.m:

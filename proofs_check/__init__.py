@@ -1,6 +1,6 @@
 """proofs_check: the theory's claims as executable checks against the finite-λ gradient flow.
 
-A claim has an id, a statement, the spec section it comes from, and a check ``case -> Outcome``.
+A claim has an id, a statement, the section of docs/theory.md it comes from, and a check ``case -> Outcome``.
 Register your own with :func:`claim` or through the ``proofs_check.claims`` entry-point group.
 """
 

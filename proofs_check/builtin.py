@@ -1,4 +1,4 @@
-"""The built-in claims of the theory (spec §2-§7), each checked on a :class:`~proofs_check.case.Case`.
+"""The built-in claims of the theory (docs/theory.md §2-§7), each checked on a :class:`~proofs_check.case.Case`.
 
 The limit under test is ``case.limit``; the finite-λ flow is ``case.simulation(λ)``. Exact claims
 (critical points, strict saddles, norm ratio) are decided in exact arithmetic; claims about the
@@ -291,7 +291,7 @@ def check_norm_formula(case) -> Outcome:
 def _min_norm_fitting(limit):
     """Exact ``N_min`` (an ExactValue) for the samples the limit fits: ``2(||ỹ_+|| + ||ỹ_−||)`` over them.
 
-    It is the engine's ``min_sq_norm`` when the limit interpolates (spec §5).
+    It is the engine's ``min_sq_norm`` when the limit interpolates (theory §5).
     """
     if limit.interpolates:
         return limit.min_sq_norm
@@ -343,7 +343,7 @@ def _p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:
 
 
 def coverage_monte_carlo(n_pos: int, n_neg: int, m: int, trials: int, seed: int = 0) -> int:
-    """Trials (of ``trials``) in which every sample is covered: uniform signs, fair-coin activations (spec §7)."""
+    """Trials (of ``trials``) in which every sample is covered: uniform signs, fair-coin activations (theory §7)."""
     rng = np.random.default_rng(seed)
     hits, chunk = 0, max(1, 2_000_000 // max(1, m * (n_pos + n_neg)))
     for start in range(0, trials, chunk):

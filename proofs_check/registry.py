@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: entry-point group through which installed packages contribute claims
 ENTRY_POINT_GROUP = "proofs_check.claims"
@@ -21,7 +21,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Claim:
-    """A statement of the theory (one paragraph, words and formula), its spec section, its check."""
+    """A statement of the theory (one paragraph, words and formula), its section of docs/theory.md, its check."""
 
     id: str
     statement: str

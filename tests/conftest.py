@@ -1,13 +1,12 @@
-import sympy
+"""Hypothesis profiles: "ci" (the default) is reproducible, "dev" explores; pick one with HYPOTHESIS_PROFILE.
 
-from limitproc import Problem
+No profile has a deadline: a test never depends on the wall clock. Shared helpers are in helpers.py.
+"""
 
+import os
 
-def same_number(text, expected) -> bool:
-    """Exact equality of a sympify-able string and a sympy expression (no floats involved)."""
-    return sympy.radsimp(sympy.sympify(text) - sympy.sympify(expected)) == 0
+from hypothesis import settings
 
-
-EXAMPLE_1 = Problem(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)])
-EXAMPLE_2 = Problem(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
-EXAMPLE_3 = Problem(labels=["1/2", 3, -1], sq_norms=[4, "1/4", 1], signs=[1, 1, -1], active=[[0, 1], [0, 2], [0, 1, 2]])
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

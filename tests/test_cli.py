@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 import sympy
+from helpers import EXAMPLE_2, same_number
 
-from conftest import EXAMPLE_2, same_number
 from limitproc.cli import main
 from limitproc.io.files import atomic_write
 

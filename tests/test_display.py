@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 import sympy
-from conftest import EXAMPLE_2
+from helpers import EXAMPLE_2
 from sympy import sqrt
 from test_tables import latex_number
 

@@ -3,7 +3,6 @@
 A block's ``>>>``-free code is executed; its assertions are the page's checks.
 """
 
-import os
 import re
 from pathlib import Path
 

@@ -1,8 +1,8 @@
 """Ties (spec §6) are decided exactly and reported, never merged or split by a tolerance."""
 
 import sympy
+from helpers import same_number
 
-from conftest import same_number
 from limitproc import Problem, solve
 
 

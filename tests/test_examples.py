@@ -4,8 +4,8 @@ from fractions import Fraction
 
 import pytest
 import sympy
+from helpers import EXAMPLE_1, EXAMPLE_2, EXAMPLE_3, same_number
 
-from conftest import EXAMPLE_1, EXAMPLE_2, EXAMPLE_3, same_number
 from limitproc import solve
 
 # (problem, [(tau, neuron, block)], N, never escaped)

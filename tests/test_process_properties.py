@@ -11,10 +11,10 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import sympy
+from helpers import same_number
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import same_number
 from limitproc import Problem, solve
 
 LOSSES = ("half-mean", "mean", "half-sum")
@@ -35,7 +35,7 @@ def problems(draw, max_n=9, max_m=5, loss=None):
 def reference(problem: Problem):
     """Spec §4 literally, in 60-digit floats: [(tau, neurons, union of blocks)]."""
     mpmath.mp.dps = 60
-    y, q, s = problem.labels, problem.sq_norms, problem.signs
+    y, q = problem.labels, problem.sq_norms  # the signs enter through the aligned sets
     c = problem.loss_factor
     aligned = [set(problem.aligned_set(j).tolist()) for j in range(problem.m)]
     fitted, escaped, S, tau, out = set(), set(), [mpmath.mpf(0)] * problem.m, mpmath.mpf(0), []

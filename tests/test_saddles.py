@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import sympy
+from helpers import EXAMPLE_1, same_number
 from hypothesis import given, settings
+from test_process_properties import problems
 
-from conftest import EXAMPLE_1, same_number
 from limitproc import InputError, solve
 from limitproc.saddles import hessian_block, loss_gradient
-from test_process_properties import problems
 
 
 def test_critical_point_check_can_fail():

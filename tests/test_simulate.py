@@ -47,6 +47,7 @@ def test_direct_and_log_scale_coordinates_agree():
     assert a.final_sq_norm == pytest.approx(b.final_sq_norm, rel=1e-7)
 
 
+@pytest.mark.slow
 def test_log_scale_reaches_below_float_range_with_the_same_offsets():
     p = Problem(**EX1)
     r = solve(p)

@@ -49,6 +49,7 @@ def test_bad_config(data, field):
     assert exc.value.args[0] == field or field in str(exc.value)
 
 
+@pytest.mark.slow
 def test_tiny_sweep_on_a_local_cluster(tmp_path):
     config = SweepConfig.from_dict({"n": [12, 40], "m": "ceil(2*log2(n))", "labels": ["pm1", "gauss"], "seeds": 2})
     out = tmp_path / "tiny.parquet"
@@ -78,6 +79,7 @@ def test_tiny_sweep_on_a_local_cluster(tmp_path):
            [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in rows]
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_without_recomputing(tmp_path):
     config_path = tmp_path / "big.toml"
     config_path.write_text('[sweep]\nn = [4000]\nm = [24]\nseeds = 150\n')
@@ -109,6 +111,7 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
     assert set(finished(out)) == {Cell(4000, 24, "pm1", "unit", s).key for s in range(150)}
 
 
+@pytest.mark.slow
 def test_cli_sweep_with_figures(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('[sweep]\nn = [16, 64]\nm = [4, 8, 12]\nseeds = 3\n')
@@ -131,7 +134,10 @@ def test_existing_scheduler_runs_the_same_sweep(tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
         remote = run_sweep(config, tmp_path / "remote.csv", scheduler=cluster.scheduler_address, progress=False)
     assert local["computed"] == remote["computed"] == 3
-    strip = lambda rows: [{k: v for k, v in r.items() if k != "engine_seconds"} for r in rows]
+
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k != "engine_seconds"} for r in rows]
+
     assert strip(read_rows(tmp_path / "local.csv")) == strip(read_rows(tmp_path / "remote.csv"))
 
 

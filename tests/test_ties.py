@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from limitproc import Problem, solve
-from limitproc.flow.simulate import simulate
-from limitproc.flow.simulate import initial_magnitudes
+from limitproc.flow.simulate import initial_magnitudes, simulate
 from limitproc.flow.ties import UnresolvedTie, prefactor, resolve_tie, transitions
 
 RNG_MAGS = np.abs(np.random.default_rng(3).standard_normal((3, 4)))

@@ -1,4 +1,4 @@
-"""The true gradient flow at a finite initialisation scale ``λ`` (spec §2, §9): an approximate path.
+"""The true gradient flow at a finite initialisation scale ``λ`` (theory §2, §9): an approximate path.
 
 The flow lives in the per-sample coordinates ``u_ji = <w_j, x_i>`` (an ``m × n`` array) and ``a``::
 
@@ -23,7 +23,7 @@ vector field is homogeneous of degree 1 in its own parameters, so ``(ã, ũ)`` f
 equations, with ``r_i = Σ_j e^{2κ_j} ã_j σ(ũ_ji) − y_i``; ``κ_j`` is updated when a neuron is
 renormalised after an accepted step. The two paths agree where both apply (tests).
 
-**Initialisation** (spec §1): ``u_ji(0) = ±λ·magnitude_ji`` (``+`` iff active) and
+**Initialisation** (theory §1): ``u_ji(0) = ±λ·magnitude_ji`` (``+`` iff active) and
 ``a_j(0) = λ s_j a_magnitude_j``. Without ``a_magnitudes`` the start is balanced with no component
 outside ``span(x)``: ``a_magnitude_j = sqrt(Σ_i magnitude_ji² / q_i)``. Without ``magnitudes``
 they are drawn with a seed as ``|N(0,1)|·sqrt(q_i)``, the law of ``|<g_j, x_i>|`` for isotropic
@@ -39,9 +39,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..problem import Problem
-from .integrator import _Flow, _Integrator, _bisect, _hermite
+from .integrator import _bisect, _Flow, _hermite, _Integrator
 
-#: the smallest λ the direct float64 coordinates accept (spec §9)
+#: the smallest λ the direct float64 coordinates accept (theory §9)
 DIRECT_MIN_LAMBDA = 1e-150
 
 def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +185,7 @@ def simulate(
 
         result = solve(problem)
     mags, amags = initial_magnitudes(problem, seed)
-    m, n = problem.m, problem.n
+    m = problem.m
     q = np.array([float(x) for x in problem.sq_norms])
     flow = _Flow(float_labels(problem), q, float(problem.loss_factor), m)
     active = problem.active_matrix()
@@ -314,7 +314,7 @@ def extrapolate(simulations) -> Extrapolation:
 
 
 def compare_with_limit(result, simulations, digits: int = 15) -> dict:
-    """The limit's jump times beside the simulated drops at each λ and their extrapolation (spec §9).
+    """The limit's jump times beside the simulated drops at each λ and their extrapolation (theory §9).
 
     A plain dict (the JSON of ``limitproc simulate``): per jump, the exact ``tau`` and its decimal,
     the simulated drop ``tau`` at each λ (None if the loss never crossed), and, with two or more λ,

@@ -1,4 +1,4 @@
-"""The ``O(1)`` structure of the jumps from the initial magnitudes: tie splits and offsets (spec §6, §9).
+"""The ``O(1)`` structure of the jumps from the initial magnitudes: tie splits and offsets (theory §6, §9).
 
 The limit fixes which samples each jump fits, but not the ``O(1)`` details that depend on the
 initial magnitudes: how a shared sample's output ``y_i`` is split between tied neurons whose blocks
@@ -7,7 +7,7 @@ overlap, and the offsets ``δ_k`` of the drop times ``t_k = τ_k log(1/λ) + δ_
 integrator), so both are **approximate** floats.
 
 While a neuron is small it follows the flow linearised at 0, and after its misaligned coordinates
-have died it grows along its escape direction ``e_j`` (spec §5) as ``exp(−L + S_j L + π_j)``, with
+have died it grows along its escape direction ``e_j`` (theory §5) as ``exp(−L + S_j L + π_j)``, with
 ``L = log(1/λ)``, ``S_j`` the exponent of the limit and ``π_j`` an ``O(1)`` log-prefactor:
 
 1. **Alignment.** ``π_j`` starts as the log of the projection on ``e_j`` of the linear flow from the
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integrator import _Flow, _Integrator, _bisect, _hermite
+from .integrator import _bisect, _Flow, _hermite, _Integrator
 from .simulate import float_labels, initial_magnitudes, with_magnitudes
 
 #: size of the escaping neurons when their window starts
@@ -89,7 +89,7 @@ def _run_until(integ: _Integrator, done, t_max: float, on_step=None) -> None:
 
 
 def _escape_direction(y, q, samples, sign: int):
-    """``(a, u)`` of the unit escape direction on ``samples`` (spec §5), in the coordinates ``u = v ||x||``."""
+    """``(a, u)`` of the unit escape direction on ``samples`` (theory §5), in the coordinates ``u = v ||x||``."""
     b = np.zeros(len(y))
     b[samples] = np.abs(y[samples]) * np.sqrt(q[samples])
     v = b / np.linalg.norm(b) / math.sqrt(2)

@@ -242,7 +242,7 @@ def drop_columns(table: Table, names) -> Table:
 
 
 def probability_table(ns, ms, digits: int | None = None) -> Table:
-    """P(interpolate) (spec §7) for balanced classes over ``n × m``: exact rationals, or ``digits`` decimals."""
+    """P(interpolate) (theory §7) for balanced classes over ``n × m``: exact rationals, or ``digits`` decimals."""
     from ..probability import balanced, interpolation_probability
 
     rows = []
