@@ -3,8 +3,8 @@
 ``N = 2 sum_j sqrt(Q_j)`` over the escaped neurons and ``N_min = 2 (||ỹ_+|| + ||ỹ_-||)`` are sums
 of square roots of rationals. Everything here is built in a small exact
 :class:`~limitproc.exact.Program` from their canonical forms (read from a result's values, or
-parsed from the strings of a result file), so the ratio ``N / N_min`` (made a radical sum by
-multiplying with the conjugate of the two-term ``N_min``), the smallest constant
+parsed from the strings of a result file), so the ratio ``N / N_min`` (a radical sum: the
+program divides by a sum through its conjugates), the smallest constant
 ``N / sqrt(n)`` and the certificates ``N_min <= N <= C sqrt(n)`` are exact: a sign is decided by
 balls at growing precision, and an equality by canonical forms, never by a float tolerance.
 
@@ -93,8 +93,7 @@ class Bias:
             raise InputError("min_sq_norm", f"expected one or two square roots (one per label sign), got {min_sq_norm!r}")
         N_terms = None if sq_norm is None else _radical_terms(sq_norm, "sq_norm", budget)
         self.program = prog = Program(term_budget=max(512, 4 * len(N_terms or ()) + 16))
-        tops = [self._node(t) for t in n_terms]
-        self._min = prog.sum(tops)
+        self._min = prog.sum(self._node(t) for t in n_terms)
         self._sqrt_n = prog.sqrt(n)
         self.min_sq_norm = prog.value(self._min)
         if N_terms is None:
@@ -103,12 +102,7 @@ class Bias:
             return
         self._N = prog.sum(self._node(t) for t in N_terms)
         self.sq_norm = prog.value(self._N)
-        if len(tops) == 1:
-            ratio = prog.div(self._N, tops[0])
-        else:  # N / (t1 + t2) = N (t1 - t2) / (t1^2 - t2^2), a rational denominator
-            t1, t2 = tops
-            ratio = prog.div(prog.mul(self._N, prog.sub(t1, t2)), prog.sub(prog.mul(t1, t1), prog.mul(t2, t2)))
-        self.ratio = prog.value(ratio)
+        self.ratio = prog.value(prog.div(self._N, self._min))
         self.sqrt_n_constant = prog.value(prog.div(self._N, self._sqrt_n))
 
     def _node(self, term: tuple[Fraction, int]) -> int:

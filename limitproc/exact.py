@@ -186,10 +186,6 @@ def _is_square(x: int) -> bool:
     return r * r == x
 
 
-class _NotAMonomial(ArithmeticError):
-    """A canonical form divided by a sum: never needed by the process, so the form is not given."""
-
-
 class RadicalSum:
     """Canonical form ``sum_k c_k sqrt(k)`` over one :class:`RadicalBasis` (key 1 is the rational part)."""
 
@@ -255,12 +251,26 @@ class RadicalSum:
             total = RadicalSum(terms) if total is None else total + RadicalSum(terms)
         return total if total is not None else RadicalSum({})
 
-    def __truediv__(self, other: RadicalSum) -> RadicalSum:
-        """Division by a single non-zero term: ``1/(c sqrt(k)) = sqrt(k)/(c k)``."""
-        if len(other.terms) != 1:
-            raise _NotAMonomial("a canonical form divides only by a single term")
-        ((k, c),) = other.terms.items()
-        return self * RadicalSum({k: 1 / (c * k)})
+    def divide(self, other: RadicalSum, atoms: list[int], budget: int) -> RadicalSum | None:
+        """``self / other`` over the base ``atoms``, or None if an intermediate exceeds ``budget`` terms.
+
+        A sum is made a single term by multiplying both sides with a conjugate: flipping the sign
+        of ``sqrt(a)`` for one atom ``a`` is a field automorphism, and ``(A + sqrt(a) B)(A - sqrt(a) B)
+        = A^2 - a B^2`` is non-zero and free of ``a``. Then ``1/(c sqrt(k)) = sqrt(k)/(c k)``.
+        """
+        if not other.terms:
+            raise ZeroDivisionError("division by a zero canonical form")
+        num, den = self, other
+        while len(den) > 1:
+            atom = next(a for a in atoms if any(k % a == 0 for k in den.terms))
+            conj = RadicalSum({k: -c if k % atom == 0 else c for k, c in den.terms.items()})
+            if len(num) * len(conj) > budget * budget:
+                return None
+            num, den = num * conj, den * conj
+            if max(len(num), len(den)) > budget:
+                return None
+        ((k, c),) = den.terms.items()
+        return num * RadicalSum({k: 1 / (c * k)})
 
     def is_zero(self) -> bool:
         return not self.terms
@@ -559,8 +569,10 @@ class Program:
                 self._failed[node] = budget
                 return
             try:
-                form = _BINARY[kind](x, y)
-            except _NotAMonomial:  # division by a sum is never needed by the process
+                form = x.divide(y, self._basis.atoms, budget) if kind == "div" else _BINARY[kind](x, y)
+            except ZeroDivisionError:  # no value: its ball is not finite either
+                form = None
+            if form is None:
                 self._failed[node] = budget
                 return
             cone = max(cx, cy, len(form))
