@@ -702,6 +702,8 @@ class ExactValue:
     __slots__ = ("program", "node")
 
     def __init__(self, program: Program, node: int):
+        if not 0 <= node < len(program):
+            raise IndexError(f"node {node} is not in the program (of {len(program)} nodes)")
         self.program = program
         self.node = node
 
@@ -832,7 +834,7 @@ class ExactValue:
     # -- conversions --------------------------------------------------------------------------
     def __float__(self) -> float:
         """The nearest float (ties to even), certified."""
-        return self.program.rounded(self.node, float, 64, "float")
+        return self.program.rounded(self.node, float, 64, "nearest float")
 
     def _sympy_(self):
         return self.sympy()
@@ -843,7 +845,7 @@ class ExactValue:
         from mpmath.libmp import from_rational
 
         mpf = self.program.rounded(
-            self.node, lambda q: from_rational(q.numerator, q.denominator, prec, rounding), prec + 32, "mpmath rounding"
+            self.node, lambda q: from_rational(q.numerator, q.denominator, prec, rounding), prec + 32, f"{prec}-bit mpmath rounding"
         )
         return mpmath.mp.make_mpf(mpf)
 
