@@ -2,8 +2,9 @@
 
 ``N = 2 sum_j sqrt(Q_j)`` over the escaped neurons and ``N_min = 2 (||ỹ_+|| + ||ỹ_-||)`` are sums
 of square roots of rationals. Everything here is built in a small exact
-:class:`~limitproc.exact.Program` from their canonical strings, so the ratio ``N / N_min`` (made a
-radical sum by multiplying with the conjugate of the two-term ``N_min``), the smallest constant
+:class:`~limitproc.exact.Program` from their canonical forms (read from a result's values, or
+parsed from the strings of a result file), so the ratio ``N / N_min`` (a radical sum: the
+program divides by a sum through its conjugates), the smallest constant
 ``N / sqrt(n)`` and the certificates ``N_min <= N <= C sqrt(n)`` are exact: a sign is decided by
 balls at growing precision, and an equality by canonical forms, never by a float tolerance.
 
@@ -15,12 +16,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import InputError
+from .errors import BudgetExceeded, InputError
 from .exact import ExactValue, Program, parse_rational
 
+__all__ = ["Bias", "Certificate", "asymptotic_ratio", "asymptotic_sqrt_n_constant"]
 
-def _radical_terms(text: str, field: str) -> list[tuple[Fraction, int]]:
-    """A sympify-able sum ``sum c_k sqrt(r_k)`` (rational ``c_k``, integer ``r_k``) as its terms."""
+
+def _radical_terms(value: ExactValue | str, field: str, budget: int | None) -> list[tuple[Fraction, int]]:
+    """``sum c_k sqrt(r_k)`` (rational ``c_k``, integer ``r_k``) as its terms ``(c_k, r_k)``."""
+    if isinstance(value, ExactValue):
+        form = value.form(budget)
+        if form is None:
+            budget = value.program.term_budget if budget is None else budget
+            raise BudgetExceeded(f"{field}: the canonical form exceeds the term budget of {budget}", budget)
+        return form.pairs()
+    return _parse_radical_sum(value, field)
+
+
+def _parse_radical_sum(text: str, field: str) -> list[tuple[Fraction, int]]:
+    """The terms of a sympify-able string ``sum c_k sqrt(r_k)`` (the strings of a result file)."""
     import sympy
 
     try:
@@ -53,23 +67,33 @@ class Certificate:
 class Bias:
     """``N``, ``N_min``, their ratio and the ``sqrt(n)`` constant of one run, as exact values.
 
-    ``sq_norm``, ``ratio`` and ``sqrt_n_constant`` are None when ``N`` is undetermined (an
-    overlapping tie, theory §6); ``reason`` then says why.
+    ``sq_norm`` and ``min_sq_norm`` are :class:`~limitproc.exact.ExactValue` (their canonical forms
+    are read within ``budget`` terms, their program's term budget by default) or sympify-able
+    strings. ``sq_norm``, ``ratio`` and ``sqrt_n_constant`` are None when ``N`` is undetermined
+    (an overlapping tie, theory §6); ``reason`` then says why.
     """
 
-    def __init__(self, n: int, sq_norm: str | None, min_sq_norm: str, reason: str | None = None, interpolates: bool | None = None):
+    def __init__(
+        self,
+        n: int,
+        sq_norm: ExactValue | str | None,
+        min_sq_norm: ExactValue | str,
+        reason: str | None = None,
+        interpolates: bool | None = None,
+        *,
+        budget: int | None = None,
+    ):
         if n < 1:
             raise InputError("n", f"must be at least 1, got {n}")
         self.n = n
         self.reason = reason
         self.interpolates = interpolates
-        n_terms = _radical_terms(min_sq_norm, "min_sq_norm")
+        n_terms = _radical_terms(min_sq_norm, "min_sq_norm", budget)
         if not 1 <= len(n_terms) <= 2:
             raise InputError("min_sq_norm", f"expected one or two square roots (one per label sign), got {min_sq_norm!r}")
-        N_terms = None if sq_norm is None else _radical_terms(sq_norm, "sq_norm")
+        N_terms = None if sq_norm is None else _radical_terms(sq_norm, "sq_norm", budget)
         self.program = prog = Program(term_budget=max(512, 4 * len(N_terms or ()) + 16))
-        tops = [self._node(t) for t in n_terms]
-        self._min = prog.sum(tops)
+        self._min = prog.sum(self._node(t) for t in n_terms)
         self._sqrt_n = prog.sqrt(n)
         self.min_sq_norm = prog.value(self._min)
         if N_terms is None:
@@ -78,12 +102,7 @@ class Bias:
             return
         self._N = prog.sum(self._node(t) for t in N_terms)
         self.sq_norm = prog.value(self._N)
-        if len(tops) == 1:
-            ratio = prog.div(self._N, tops[0])
-        else:  # N / (t1 + t2) = N (t1 - t2) / (t1^2 - t2^2), a rational denominator
-            t1, t2 = tops
-            ratio = prog.div(prog.mul(self._N, prog.sub(t1, t2)), prog.sub(prog.mul(t1, t1), prog.mul(t2, t2)))
-        self.ratio = prog.value(ratio)
+        self.ratio = prog.value(prog.div(self._N, self._min))
         self.sqrt_n_constant = prog.value(prog.div(self._N, self._sqrt_n))
 
     def _node(self, term: tuple[Fraction, int]) -> int:
@@ -93,9 +112,8 @@ class Bias:
     @classmethod
     def of_result(cls, result) -> Bias:
         """From a :class:`~limitproc.process.Result`."""
-        budget = max(result.program.term_budget, result.problem.m + 1)  # final norms always fit (theory §8)
-        sq_norm = None if result.sq_norm is None else result.sq_norm.exact(budget)
-        return cls(result.problem.n, sq_norm, result.min_sq_norm.exact(), result.sq_norm_reason, result.interpolates)
+        budget = max(result.program.term_budget, result.problem.m + 2)  # norms are sums of m + 1 roots: always fit (theory §8)
+        return cls(result.problem.n, result.sq_norm, result.min_sq_norm, result.sq_norm_reason, result.interpolates, budget=budget)
 
     @classmethod
     def of_result_dict(cls, data: dict) -> Bias:

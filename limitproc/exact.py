@@ -11,19 +11,43 @@ Three layers, as theory §8 lays out:
   lazily and only within a term budget, because they can double in size per jump.
 * Balls (``flint.arb``): rigorous intervals at any precision, which certify orderings and
   give certified decimals.
+
+How hard a program works is one :class:`Precision` context (term budget, working and maximum
+precision of the balls), honoured by every method. :class:`ExactValue` is a node of a program
+that behaves like a number: arithmetic, comparisons certified or refused with
+:class:`~limitproc.errors.Uncertified`, and conversions to float, sympy and mpmath.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 import re
 import threading
+from dataclasses import dataclass
 from fractions import Fraction
 from math import gcd, isqrt
 
 from flint import arb, ctx, fmpq
 
-from .errors import InputError
+from .errors import BudgetExceeded, InputError, Uncertified
+
+__all__ = [
+    "DEFAULT_MAX_PRECISION",
+    "DEFAULT_PRECISION",
+    "DEFAULT_TERM_BUDGET",
+    "ExactValue",
+    "Precision",
+    "Program",
+    "RadicalBasis",
+    "RadicalSum",
+    "ball_bounds",
+    "parse_rational",
+    "rational_string",
+    "round_significant",
+    "sqrt_string",
+]
 
 DEFAULT_TERM_BUDGET = 4096  # n = 10^4 with m = 20 peaks near 1400-2300 terms (theory §8): exact by default
 DEFAULT_PRECISION = 128  # bits of the working balls
@@ -54,8 +78,12 @@ def parse_rational(value, field: str) -> Fraction:
 
 def rational_string(q) -> str:
     """A sympify-able string of a rational: ``"3"``, ``"-3/2"``."""
-    q = Fraction(int(q.p), int(q.q)) if isinstance(q, fmpq) else Fraction(q)
+    q = _to_fraction(q)
     return str(q.numerator) if q.denominator == 1 else f"{q.numerator}/{q.denominator}"
+
+
+def _to_fraction(q) -> Fraction:
+    return Fraction(int(q.p), int(q.q)) if isinstance(q, fmpq) else Fraction(q)
 
 
 def _to_fmpq(q) -> fmpq:
@@ -158,10 +186,6 @@ def _is_square(x: int) -> bool:
     return r * r == x
 
 
-class NotAMonomial(ArithmeticError):
-    pass
-
-
 class RadicalSum:
     """Canonical form ``sum_k c_k sqrt(k)`` over one :class:`RadicalBasis` (key 1 is the rational part)."""
 
@@ -227,12 +251,26 @@ class RadicalSum:
             total = RadicalSum(terms) if total is None else total + RadicalSum(terms)
         return total if total is not None else RadicalSum({})
 
-    def __truediv__(self, other: RadicalSum) -> RadicalSum:
-        """Division by a single non-zero term: ``1/(c sqrt(k)) = sqrt(k)/(c k)``."""
-        if len(other.terms) != 1:
-            raise NotAMonomial("a canonical form divides only by a single term")
-        ((k, c),) = other.terms.items()
-        return self * RadicalSum({k: 1 / (c * k)})
+    def divide(self, other: RadicalSum, atoms: list[int], budget: int) -> RadicalSum | None:
+        """``self / other`` over the base ``atoms``, or None if an intermediate exceeds ``budget`` terms.
+
+        A sum is made a single term by multiplying both sides with a conjugate: flipping the sign
+        of ``sqrt(a)`` for one atom ``a`` is a field automorphism, and ``(A + sqrt(a) B)(A - sqrt(a) B)
+        = A^2 - a B^2`` is non-zero and free of ``a``. Then ``1/(c sqrt(k)) = sqrt(k)/(c k)``.
+        """
+        if not other.terms:
+            raise ZeroDivisionError("division by a zero canonical form")
+        num, den = self, other
+        while len(den) > 1:
+            atom = next(a for a in atoms if any(k % a == 0 for k in den.terms))
+            conj = RadicalSum({k: -c if k % atom == 0 else c for k, c in den.terms.items()})
+            if len(num) * len(conj) > budget * budget:
+                return None
+            num, den = num * conj, den * conj
+            if max(len(num), len(den)) > budget:
+                return None
+        ((k, c),) = den.terms.items()
+        return num * RadicalSum({k: 1 / (c * k)})
 
     def is_zero(self) -> bool:
         return not self.terms
@@ -241,8 +279,20 @@ class RadicalSum:
         """The value if it is rational, else None."""
         if any(k != 1 for k in self.terms):
             return None
-        c = self.terms.get(1, fmpq(0))
-        return Fraction(int(c.p), int(c.q))
+        return _to_fraction(self.terms.get(1, fmpq(0)))
+
+    def pairs(self) -> list[tuple[Fraction, int]]:
+        """``(c, k)`` for each term ``c sqrt(k)``, the rational part (``k = 1``) first."""
+        return [(_to_fraction(c), k) for k, c in sorted(self.terms.items())]
+
+    def signed_squares(self) -> frozenset[Fraction]:
+        """Each term ``c sqrt(k)`` as ``sign(c) c^2 k``: the same set over any base.
+
+        Refining the base splits each key into a square times a product of finer atoms, which
+        rescales a term without changing its value and never merges two terms (distinct keys stay
+        linearly independent), so equal numbers give equal sets whatever base built them.
+        """
+        return frozenset(_to_fraction(c * abs(c) * k) for k, c in self.terms.items())
 
     def ball(self, prec: int) -> arb:
         with _precision(prec):
@@ -334,15 +384,42 @@ def round_significant(x: Fraction, digits: int) -> str:
     return sign + body
 
 
+@dataclass(frozen=True)
+class Precision:
+    """How hard a :class:`Program` works to certify, honoured by all its methods.
+
+    ``term_budget`` caps the canonical forms (in terms; 0 gives decimals only), ``precision`` is
+    the working precision of the balls in bits, and ``max_precision`` the precision at which the
+    balls hand a near-tie (or a decimal on a rounding boundary) to the canonical forms.
+    """
+
+    term_budget: int = DEFAULT_TERM_BUDGET
+    precision: int = DEFAULT_PRECISION
+    max_precision: int = DEFAULT_MAX_PRECISION
+
+    def __post_init__(self):
+        for name, least in (("term_budget", 0), ("precision", 1), ("max_precision", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+                raise InputError(name, f"must be an integer >= {least}, got {value!r}")
+            object.__setattr__(self, name, int(value))
+
+
 class Program:
     """A straight-line program: node ``i`` is an operation on earlier nodes. Its values are exact.
 
     ``ball(node, prec)`` evaluates it rigorously at ``prec`` bits; ``form(node, budget)`` gives its
-    canonical :class:`RadicalSum` if every intermediate stays within ``budget`` terms.
+    canonical :class:`RadicalSum` if every intermediate stays within ``budget`` terms. Defaults
+    come from the :class:`Precision` context: ``Program(precision=Precision(...))``, or
+    ``Program(term_budget)`` for the default precisions.
     """
 
-    def __init__(self, term_budget: int = DEFAULT_TERM_BUDGET):
-        self.term_budget = term_budget
+    def __init__(self, term_budget: int | None = None, *, precision: Precision | None = None):
+        if precision is None:
+            precision = Precision() if term_budget is None else Precision(term_budget=term_budget)
+        elif term_budget is not None:
+            raise TypeError("give term_budget or precision, not both")
+        self.precision = precision
         self._ops: list[tuple] = []
         self._balls: dict[int, list[arb]] = {}
         self._basis = RadicalBasis()
@@ -350,6 +427,10 @@ class Program:
         self._forms: dict[int, tuple[RadicalSum, int]] = {}  # node -> (form, largest form in its cone)
         self._failed: dict[int, int] = {}  # node -> the budget it exceeded
         self._consts: dict[Fraction, int] = {}
+
+    @property
+    def term_budget(self) -> int:
+        return self.precision.term_budget
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -368,7 +449,7 @@ class Program:
     def sqrt(self, q) -> int:
         q = _to_fmpq(q)
         if q < 0:
-            raise ValueError("square root of a negative number")
+            raise InputError("radicand", f"must be non-negative, got {rational_string(q)}")
         self._pending.append(int(q.p) * int(q.q))
         return self._push(("sqrt", q))
 
@@ -396,8 +477,29 @@ class Program:
     def value(self, node: int) -> ExactValue:
         return ExactValue(self, node)
 
+    def embed(self, x) -> int:
+        """A node of this program equal to ``x``: an :class:`ExactValue` or a rational number.
+
+        A value of another program enters through its canonical form (within that program's
+        term budget, else :class:`~limitproc.errors.BudgetExceeded`).
+        """
+        if isinstance(x, ExactValue):
+            if x.program is self:
+                return x.node
+            form = x.form()
+            if form is None:
+                raise BudgetExceeded(
+                    f"a value of another Program enters this one through its canonical form, which exceeds "
+                    f"that program's term budget of {x.program.term_budget}; build both values in one Program",
+                    x.program.term_budget,
+                )
+            return self.sum(self.const(c) if k == 1 else self.mul(self.const(c), self.sqrt(k)) for c, k in form.pairs())
+        return self.const(x)
+
     # -- balls --------------------------------------------------------------------------------
-    def ball(self, node: int, prec: int = DEFAULT_PRECISION) -> arb:
+    def ball(self, node: int, prec: int | None = None) -> arb:
+        """A rigorous ball around the value, at ``prec`` bits (the context's working precision by default)."""
+        prec = self.precision.precision if prec is None else prec
         values = self._balls.setdefault(prec, [])
         if node < len(values):
             return values[node]
@@ -425,6 +527,8 @@ class Program:
             self._forms.clear()
 
     def form(self, node: int, budget: int | None = None) -> RadicalSum | None:
+        """The canonical form of ``node``, or None if an intermediate exceeds ``budget`` terms
+        (the context's term budget by default)."""
         budget = self.term_budget if budget is None else budget
         self._sync_basis()
         stack = [node]
@@ -452,6 +556,7 @@ class Program:
 
     def _compute_form(self, node: int, op: tuple, budget: int) -> None:
         kind = op[0]
+        form: RadicalSum | None
         if kind == "const":
             form, cone = RadicalSum.rational(op[1]), 1
         elif kind == "sqrt":
@@ -465,8 +570,10 @@ class Program:
                 self._failed[node] = budget
                 return
             try:
-                form = _BINARY[kind](x, y)
-            except NotAMonomial:  # division by a sum is never needed by the process
+                form = x.divide(y, self._basis.atoms, budget) if kind == "div" else _BINARY[kind](x, y)
+            except ZeroDivisionError:  # no value: its ball is not finite either
+                form = None
+            if form is None:
                 self._failed[node] = budget
                 return
             cone = max(cx, cy, len(form))
@@ -481,8 +588,8 @@ class Program:
         self,
         a: int,
         b: int,
-        precision: int = DEFAULT_PRECISION,
-        max_precision: int = DEFAULT_MAX_PRECISION,
+        precision: int | None = None,
+        max_precision: int | None = None,
         budget: int | None = None,
     ) -> tuple[int, bool]:
         """The sign of ``a - b`` and whether it is certified.
@@ -490,58 +597,114 @@ class Program:
         Balls at growing precision decide unequal values. Past ``max_precision`` the canonical
         forms decide: a zero difference is a certified tie, a non-zero one is separated by
         evaluating the form (which terminates). Over the budget, the answer is an uncertified 0.
+        Unset arguments come from the context.
         """
-        prec = precision
+        sign, certified, _ = self._order(a, b, precision, max_precision, budget)
+        return sign, certified
+
+    def _order(self, a, b, precision, max_precision, budget) -> tuple[int, bool, int]:
+        """:meth:`compare`, with the precision the balls reached."""
+        prec = self.precision.precision if precision is None else precision
+        max_precision = self.precision.max_precision if max_precision is None else max_precision
         while True:
             x, y = self.ball(a, prec), self.ball(b, prec)
             if x < y:
-                return -1, True
+                return -1, True, prec
             if x > y:
-                return 1, True
+                return 1, True, prec
             if prec >= max_precision:
                 break
             prec *= 2
         fa, fb = self.form(a, budget), self.form(b, budget)
         if fa is None or fb is None:
-            return 0, False
+            return 0, False, prec
         diff = fa - fb
         if diff.is_zero():
-            return 0, True
+            return 0, True, prec
         while True:
             d = diff.ball(prec)
             if d > 0:
-                return 1, True
+                return 1, True, prec
             if d < 0:
-                return -1, True
+                return -1, True, prec
             prec *= 2
 
+    def sign(self, node: int) -> int:
+        """The certified sign of a value (:class:`~limitproc.errors.Uncertified` if it cannot be)."""
+        sign, certified, prec = self._order(node, self.const(0), None, None, None)
+        if not certified:
+            raise Uncertified(
+                f"cannot certify the sign of {_show(self.ball(node, prec))}: its ball contains 0 at {prec} bits "
+                f"and its canonical form exceeds the term budget of {self.term_budget}; "
+                "raise max_precision or term_budget",
+                self.value(node), None, prec, self.term_budget,
+            )
+        return sign
+
+    # -- certified rounding -------------------------------------------------------------------
     def decimal(self, node: int, digits: int = 30) -> str:
         """``digits`` significant digits, certified: both ends of the ball round the same way."""
-        prec = int(digits * 3.33) + 32
+        return self.rounded(node, lambda q: round_significant(q, digits), int(digits * 3.33) + 32, f"{digits}-digit decimal")
+
+    def rounded(self, node: int, rounding, bits: int, what: str = "rounding"):
+        """``rounding(value)`` for a monotone ``rounding`` of rationals, certified.
+
+        Balls from ``max(bits, working precision)`` bits grow until both ends round alike. A
+        rational value on a rounding boundary never separates: past ``max_precision`` (and four
+        times the starting bits) its canonical form rounds it exactly; an irrational value is never
+        on a boundary, so more bits settle it. Over the term budget that case raises
+        :class:`~limitproc.errors.Uncertified`.
+        """
+        prec = max(bits, self.precision.precision)
+        limit = max(self.precision.max_precision, 4 * prec)
         while True:
-            lo, hi = ball_bounds(self.ball(node, prec))
-            s_lo, s_hi = round_significant(lo, digits), round_significant(hi, digits)
-            if s_lo == s_hi:
-                return s_lo
-            if prec >= 4 * DEFAULT_MAX_PRECISION:
-                # a rational on a rounding boundary never separates; its form settles it
+            x = self.ball(node, prec)
+            lo, hi = ball_bounds(x)
+            r_lo, r_hi = rounding(lo), rounding(hi)
+            if r_lo == r_hi:
+                return r_lo
+            if prec >= limit:
                 form = self.form(node)
-                q = form.rational_value() if form is not None else None
+                if form is None:
+                    raise Uncertified(
+                        f"cannot certify the {what} of {_show(x)}: its ball straddles a rounding boundary at "
+                        f"{prec} bits and its canonical form exceeds the term budget of {self.term_budget}",
+                        self.value(node), None, prec, self.term_budget,
+                    )
+                q = form.rational_value()
                 if q is not None:
-                    return round_significant(q, digits)
+                    return rounding(q)
             prec *= 2
+
+
+def _show(x: arb) -> str:
+    return x.str(15)
 
 
 class ExactValue:
     """An exact real number of the process, held as a node of its :class:`Program`.
 
+    It behaves like a number. ``+ - * /`` and unary ``-`` combine it with ints, Fractions and
+    ExactValues into new nodes of its program (a value of another program enters through its
+    canonical form, or raises :class:`~limitproc.errors.BudgetExceeded` over that program's
+    budget; floats are refused as inexact). ``==`` and ``< <= > >=`` are certified by balls at
+    growing precision, then canonical forms, under the program's :class:`Precision`; when neither
+    decides they raise :class:`~limitproc.errors.Uncertified` rather than guess. Floats compare
+    by their exact binary value, as with Fraction.
+
+    ``hash`` is that of the canonical form, read independently of the base (a rational value
+    hashes as its Fraction); over the term budget hashing raises BudgetExceeded.
+
     ``exact()`` gives a sympify-able string (None over the term budget), ``decimal(d)`` certified
-    digits, ``sympy()`` the sympy number.
+    digits, ``sympy()`` (and ``sympy.sympify(v)``) the sympy number, ``mpmath.mpf(v)`` the
+    correctly rounded mpf, ``float(v)`` the correctly rounded float.
     """
 
     __slots__ = ("program", "node")
 
     def __init__(self, program: Program, node: int):
+        if not 0 <= node < len(program):
+            raise IndexError(f"node {node} is not in the program (of {len(program)} nodes)")
         self.program = program
         self.node = node
 
@@ -555,25 +718,155 @@ class ExactValue:
     def sympy(self, budget: int | None = None):
         import sympy
 
-        text = self.exact(budget)
-        if text is None:
-            raise ValueError("over the term budget; pass a larger budget")
-        return sympy.sympify(text)
+        form = self._form_or_raise(budget, "a sympy number")
+        return sympy.Add(*(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(k) for c, k in form.pairs()))
+
+    def _form_or_raise(self, budget: int | None, purpose: str) -> RadicalSum:
+        form = self.form(budget)
+        if form is None:
+            budget = self.program.term_budget if budget is None else budget
+            raise BudgetExceeded(
+                f"{purpose} needs the canonical form, which exceeds the term budget of {budget}; "
+                "pass a larger budget or raise Precision.term_budget",
+                budget,
+            )
+        return form
 
     def decimal(self, digits: int = 30) -> str:
         return self.program.decimal(self.node, digits)
 
-    def ball(self, prec: int = DEFAULT_PRECISION) -> arb:
+    def ball(self, prec: int | None = None) -> arb:
         return self.program.ball(self.node, prec)
 
-    def __float__(self) -> float:
-        return float(self.decimal(20))
+    # -- arithmetic ---------------------------------------------------------------------------
+    def _operand(self, other, floats: bool = False) -> int | None:
+        """``other`` as a node of this program, or None if it is not an exact number."""
+        if isinstance(other, ExactValue) or (isinstance(other, numbers.Rational) and not isinstance(other, bool)):
+            return self.program.embed(other)
+        if floats and isinstance(other, float):
+            return self.program.const(Fraction(other))
+        return None
 
-    def __repr__(self) -> str:
-        text = self.exact()
-        return f"ExactValue({text if text is not None else '≈' + self.decimal(20)})"
+    def _apply(self, kind: str, other, reflected: bool = False):
+        node = self._operand(other)
+        if node is None:
+            return NotImplemented
+        a, b = (node, self.node) if reflected else (self.node, node)
+        if kind == "div" and self.program.sign(b) == 0:
+            raise ZeroDivisionError("division by an ExactValue equal to 0")
+        return ExactValue(self.program, getattr(self.program, kind)(a, b))
+
+    def __add__(self, other):
+        return self._apply("add", other)
+
+    def __radd__(self, other):
+        return self._apply("add", other, True)
+
+    def __sub__(self, other):
+        return self._apply("sub", other)
+
+    def __rsub__(self, other):
+        return self._apply("sub", other, True)
+
+    def __mul__(self, other):
+        return self._apply("mul", other)
+
+    def __rmul__(self, other):
+        return self._apply("mul", other, True)
+
+    def __truediv__(self, other):
+        return self._apply("div", other)
+
+    def __rtruediv__(self, other):
+        return self._apply("div", other, True)
+
+    def __neg__(self) -> ExactValue:
+        return ExactValue(self.program, self.program.sub(self.program.const(0), self.node))
+
+    def __pos__(self) -> ExactValue:
+        return self
+
+    # -- certified comparisons ----------------------------------------------------------------
+    def _compare(self, other, op):
+        if isinstance(other, float) and not math.isfinite(other):
+            return op(0.0, other)  # infinities and nan order every finite number alike
+        node = self._operand(other, floats=True)
+        if node is None:
+            return NotImplemented
+        if node == self.node:
+            return op(0, 0)
+        prog = self.program
+        sign, certified, prec = prog._order(self.node, node, None, None, None)
+        if not certified:
+            raise Uncertified(
+                f"cannot certify how {_show(prog.ball(self.node, prec))} and {_show(prog.ball(node, prec))} "
+                f"compare: their balls overlap at {prec} bits and a canonical form exceeds the term budget of "
+                f"{prog.term_budget}; raise max_precision or term_budget",
+                self, prog.value(node), prec, prog.term_budget,
+            )
+        return op(sign, 0)
+
+    def __eq__(self, other):
+        return self._compare(other, operator.eq)
+
+    def __ne__(self, other):
+        return self._compare(other, operator.ne)
+
+    def __lt__(self, other):
+        return self._compare(other, operator.lt)
+
+    def __le__(self, other):
+        return self._compare(other, operator.le)
+
+    def __gt__(self, other):
+        return self._compare(other, operator.gt)
+
+    def __ge__(self, other):
+        return self._compare(other, operator.ge)
+
+    def __bool__(self) -> bool:
+        return self.program.sign(self.node) != 0
+
+    def __hash__(self) -> int:
+        form = self._form_or_raise(None, "hashing")
+        q = form.rational_value()
+        return hash(q) if q is not None else hash(form.signed_squares())
+
+    # -- conversions --------------------------------------------------------------------------
+    def __float__(self) -> float:
+        """The nearest float (ties to even), certified."""
+        return self.program.rounded(self.node, float, 64, "nearest float")
+
+    def _sympy_(self):
+        return self.sympy()
+
+    def _mpmath_(self, prec: int, rounding: str):
+        """The mpf at mpmath's ``prec`` and ``rounding``, certified."""
+        import mpmath
+        from mpmath.libmp import from_rational
+
+        mpf = self.program.rounded(
+            self.node, lambda q: from_rational(q.numerator, q.denominator, prec, rounding), prec + 32, f"{prec}-bit mpmath rounding"
+        )
+        return mpmath.mp.make_mpf(mpf)
 
     def _repr_latex_(self) -> str:
         from .display import value_latex
 
         return f"${value_latex(self)}$"
+
+    def __format__(self, spec: str) -> str:
+        return format(float(self), spec) if spec else str(self)
+
+    def __str__(self) -> str:
+        """The exact form (sympify-able), or ``≈`` and certified digits over the term budget."""
+        text = self.exact()
+        return text if text is not None else "≈" + self.decimal(20)
+
+    def __repr__(self) -> str:
+        form = self.form()
+        text = None if form is None else str(form)
+        if text is not None and len(text) <= 80:
+            return f"ExactValue({text})"
+        size = f"over the term budget of {self.program.term_budget}" if form is None else f"{len(form)} terms"
+        return f"ExactValue(≈{self.decimal(15)}, {size})"

@@ -20,6 +20,7 @@ from .exact import (
     DEFAULT_PRECISION,
     DEFAULT_TERM_BUDGET,
     ExactValue,
+    Precision,
     Program,
 )
 from .io.results import result_dict, result_json
@@ -183,7 +184,7 @@ class _Engine:
     def __init__(self, problem: Problem, term_budget: int, precision: int, max_precision: int):
         self.problem = problem
         self.precision, self.max_precision = precision, max_precision
-        self.program = Program(term_budget)
+        self.program = Program(precision=Precision(term_budget, precision, max_precision))
         y2 = problem.y * problem.y
         self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
         self.loss_w, self.loss_den = y2.scaled_integers()

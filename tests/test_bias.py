@@ -39,6 +39,21 @@ def test_spec_example_2():
     assert float(bias.ratio.decimal(20)) == pytest.approx(float(N / N_min), rel=1e-15)
 
 
+def test_result_values_and_result_file_give_the_same_bias():
+    result = solve(Problem(**EXAMPLE_2))
+    from_file = Bias.of_result_dict(json.loads(result.to_json()))
+    assert Bias.of_result(result).to_dict(C=6) == from_file.to_dict(C=6)
+
+
+def test_bias_of_a_decimals_only_result_is_exact():
+    # a term budget of 0 gives the jump times as decimals only, but the norms (m + 1 roots) are still read exactly
+    result = solve(Problem(**EXAMPLE_2), term_budget=0)
+    assert result.jumps[0].tau.exact() is None
+    bias = Bias.of_result(result)
+    assert same(bias.sq_norm.exact(), 2 + 2 * sqrt(5) + 2 * sqrt(14))  # spec §10
+    assert bias.lower_bound().holds and bias.lower_bound().certified
+
+
 def test_upper_bound_at_the_exact_constant():
     # one neuron fits 4 unit samples: N = 2 sqrt(4) = 4 = 2 sqrt(n), so C = 2 is exactly the smallest
     bias = Bias.of_result(solve(Problem(labels=[1, 1, 1, 1], signs=[1], active=[range(4)])))

@@ -4,6 +4,7 @@ import decimal
 from fractions import Fraction
 
 import mpmath
+import pytest
 import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -26,6 +27,41 @@ def test_canonical_form_equals_sympy(terms):
     expected = sum(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(sympy.Rational(r.numerator, r.denominator)) for c, r in terms)
     assert sympy.radsimp(sympy.sympify(str(form)) - expected) == 0
     assert form.is_zero() == (sympy.nsimplify(expected) == 0)
+
+
+small_sums = st.lists(
+    st.tuples(st.fractions(min_value=-20, max_value=20, max_denominator=6), st.fractions(min_value=0, max_value=60, max_denominator=5)),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(small_sums, small_sums)
+def test_division_by_a_sum_equals_sympy(a_terms, b_terms):
+    """a / b through conjugates: q * b - a expands to 0 in sympy (which keeps radicals squarefree and merges them)."""
+    basis = RadicalBasis()
+    for _, r in a_terms + b_terms:
+        basis.add(r.numerator * r.denominator)
+
+    def form(terms):
+        total = RadicalSum({})
+        for c, r in terms:
+            total = total + RadicalSum.rational(c) * RadicalSum.sqrt(r, basis)
+        return total
+
+    def symbolic(terms):
+        return sympy.Add(*(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(sympy.Rational(r.numerator, r.denominator)) for c, r in terms))
+
+    a, b = form(a_terms), form(b_terms)
+    if b.is_zero():
+        with pytest.raises(ZeroDivisionError):
+            a.divide(b, basis.atoms, 10**6)
+        return
+    q = a.divide(b, basis.atoms, 10**6)
+    assert sympy.expand(sympy.sympify(str(q)) * symbolic(b_terms) - symbolic(a_terms)) == 0
+    if len(b) > 1:
+        assert a.divide(b, basis.atoms, 0) is None  # intermediates over a budget of 0 terms
 
 
 def test_differently_written_equal_numbers_have_equal_forms():
@@ -70,10 +106,12 @@ def test_certified_decimals_of_square_roots(r, digits):
 
 
 def test_decimal_of_a_rational_on_a_rounding_boundary():
-    # 1/8 = 0.125 sits exactly between 0.12 and 0.13: balls never settle it, the canonical form does
+    # 1/3 - 5/24 = 1/8 = 0.125 sits exactly between 0.12 and 0.13: its (inexact) balls never settle it,
+    # the canonical form does; likewise 1/3 + 1/24 = 3/8 = 0.375
     p = Program()
-    assert p.decimal(p.div(p.const(1), p.const(8)), 2) == "0.12"
-    assert p.decimal(p.const(Fraction(3, 8)), 2) == "0.38"
+    third = p.div(p.const(1), p.const(3))
+    assert p.decimal(p.sub(third, p.const(Fraction(5, 24))), 2) == "0.12"
+    assert p.decimal(p.add(third, p.const(Fraction(1, 24))), 2) == "0.38"
 
 
 def test_sqrt_string_takes_squares_out():
