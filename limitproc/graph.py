@@ -149,7 +149,7 @@ def enumerated_initialisations(base: Problem, m: int):
     """
     count = pattern_count(base, m)
     if count > MAX_PATTERNS:
-        raise InputError("exact", f"the enumeration has {count} patterns (> 2^20); use --runs instead")
+        raise InputError("exact", f"the enumeration has {count} patterns (> 2^20); draw `runs` random ones instead")
     n = base.n
     outcomes = []
     for sign, side in ((1, base.positive_labels), (-1, ~base.positive_labels)):
@@ -236,6 +236,8 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     else:
         if runs is None or runs < 1:
             raise InputError("runs", f"must be at least 1, got {runs}")
+        if not 0 < confidence < 1:
+            raise InputError("confidence", f"must be between 0 and 1, got {confidence}")
         draws, total = sampled_initialisations(base, m, runs, seed), runs
     nodes: dict[bytes, _Tally] = {}
     edges: dict[tuple[bytes, bytes], _Tally] = {}

@@ -4,7 +4,7 @@ A config (TOML, section ``[sweep]``) names a grid: sample counts ``n``, widths `
 rules such as ``"ceil(2*log2(n))"``), label and norm laws, and seeds. Every grid point and seed
 is a **cell**: one generated problem, solved exactly, summarised in one row.
 
-Cells run on a dask cluster (a small ``LocalCluster`` by default, or ``--scheduler`` to use an
+Cells run on a dask cluster (a small ``LocalCluster`` by default, or ``scheduler`` to use an
 existing one). The driver writes each finished cell at once, atomically, to its own part file
 in ``OUTPUT.parts/``; a rerun skips the cells already there, so a killed sweep loses nothing and
 resumes where it stopped. At the end the parts are merged, sorted, into one Parquet or CSV file.
@@ -119,9 +119,9 @@ class SweepConfig:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
         except OSError as exc:
-            raise InputError("CONFIG", f"cannot read {path}: {exc.strerror}") from None
+            raise InputError("config", f"cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
-            raise InputError("CONFIG", f"not valid TOML: {exc}") from None
+            raise InputError("config", f"not valid TOML: {exc}") from None
         return cls.from_dict(data.get("sweep", data))
 
     @classmethod
@@ -270,7 +270,7 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
         try:
             client = Client(scheduler)  # waits distributed.comm.timeouts.connect (dask config)
         except (OSError, TimeoutError) as exc:
-            raise InputError("--scheduler", f"cannot connect to {scheduler}: {exc}") from None
+            raise InputError("scheduler", f"cannot connect to {scheduler}: {exc}") from None
         cluster = None
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=logging.ERROR)

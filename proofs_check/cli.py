@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from limitproc.cli import _Parser, run_command
+from limitproc.clitools import EXIT_FAILED, EXIT_OK, Output, add_option, add_output, add_subcommand, command_parser, lambdas, run_command
 from limitproc.errors import InputError
+
+__all__ = ["EXAMPLES", "FLAG_OF", "build_parser", "main"]
 
 EXAMPLES = {
     "list": "proofs-check list",
-    "run": "proofs-check run --generate 6,4,1 --lambdas 1e-10,1e-20,1e-40 --report md -o report.md",
+    "run": "proofs-check run --generate 6,4,1 --lambdas 1e-10,1e-20,1e-40 --format markdown -o report.md",
 }
 
-
-def _lambdas(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(x) for x in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not values or not all(0 < v < 1 for v in values):
-        raise argparse.ArgumentTypeError(f"each λ must lie in (0, 1), got {text!r}")
-    return values
+# API field names of library errors, shown as these flags
+FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed"}
 
 
 def _generate(text: str) -> tuple[int, int, int]:
@@ -34,21 +29,19 @@ def _generate(text: str) -> tuple[int, int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="proofs-check", description="Check the theory's claims on computed cases.",
-                     epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    for name, help in (("list", "List the registered claims."), ("run", "Run claims on a case and report pass/fail.")):
-        p = sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {EXAMPLES[name]}", formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name == "run":
-            p.add_argument("--claim", action="append", metavar="ID", help="claim to run (repeatable; default all)")
-            source = p.add_mutually_exclusive_group()
-            source.add_argument("--case", metavar="FILE", help="problem file (.json or .npz), optionally with magnitudes")
-            source.add_argument("--generate", type=_generate, metavar="n,m,seed", help="a random ±1-label problem (default 6,4,0)")
-            p.add_argument("--lambdas", type=_lambdas, default=(1e-10, 1e-20, 1e-40), help="λ ladder (default 1e-10,1e-20,1e-40)")
-            p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
-            p.add_argument("--report", choices=("text", "md", "json"), default="text", help="report format (default text)")
-        p.add_argument("-o", "--output", metavar="FILE", help="write here (atomically) instead of stdout")
+    parser, sub = command_parser("proofs-check", "Check the theory's claims on computed cases.", EXAMPLES)
+    listing = add_subcommand(sub, "list", "List the registered claims.", EXAMPLES["list"])
+    add_output(listing)
+    p = add_subcommand(sub, "run", "Run claims on a case and report pass/fail (exit status 1 if one fails).", EXAMPLES["run"])
+    p.add_argument("--claim", action="append", metavar="ID", help="claim to run (repeatable; default all)")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--case", metavar="FILE", help="problem file (.json or .npz), optionally with magnitudes")
+    source.add_argument("--generate", type=_generate, metavar="n,m,seed", help="a random ±1-label problem (default 6,4,0)")
+    p.add_argument("--lambdas", type=lambdas, default="1e-10,1e-20,1e-40", help="comma-separated λ ladder (default 1e-10,1e-20,1e-40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
+    # "md" is the old spelling of "markdown", --report of --format
+    add_option(p, "--format", aliases=("--report",), choices=("text", "markdown", "md", "json"), default="text", metavar="{text,markdown,json}", help="report format (default text)")
+    add_output(p)
     return parser
 
 
@@ -61,7 +54,7 @@ def _run_list(args) -> str:
     return "\n".join(lines)
 
 
-def _run_run(args) -> str:
+def _run_run(args) -> Output:
     from limitproc import Problem, generate
 
     from .case import Case
@@ -77,14 +70,12 @@ def _run_run(args) -> str:
     else:
         n, m, seed = args.generate or (6, 4, 0)
         problem = generate(n, m, seed=seed)
-    case = Case(problem, lambdas=args.lambdas, seed=args.seed)
+    case = Case(problem, lambdas=tuple(float(lam) for lam in args.lambdas), seed=args.seed)
     report = run(case, args.claim, progress=True)
-    args.failed = not report.passed
-    return report.render(args.report)
+    text = report.render("md" if args.format == "markdown" else args.format)
+    return Output(text, EXIT_OK if report.passed else EXIT_FAILED)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    args.failed = False
-    code = run_command("proofs-check", args, {"list": _run_list, "run": _run_run}[args.command])
-    return 1 if code == 0 and args.failed else code
+    return run_command("proofs-check", args, {"list": _run_list, "run": _run_run}[args.command], FLAG_OF)

@@ -1,6 +1,7 @@
 """The limitproc command: outputs, and one clear line with exit status 2 for every bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -21,7 +22,10 @@ def example2(tmp_path):
 
 
 def run(capsys, *argv):
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # a usage error, reported by argparse
+        code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -122,11 +126,7 @@ def test_bad_options_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv
     monkeypatch.chdir(tmp_path)
     _problem(tmp_path, GOOD, "p.json")
     (tmp_path / "p.txt").write_text("{}")
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
+    code, _, err = run(capsys, *argv)
     assert code == 2 and err.count("\n") == 1 and message in err
 
 
@@ -191,3 +191,164 @@ def test_simulate_converges_to_the_limit(capsys, example2):
 def test_simulate_bad_lambdas(capsys, example2, lambdas, message):
     code, _, err = run(capsys, "simulate", example2, "--lambdas", lambdas)
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+# -- one word per concept: the old spellings still work, and mean the same ------------------------
+@pytest.mark.parametrize("new,old", [
+    (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--digits", 5], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--decimal", 5]),
+    (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--rational"], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--exact"]),
+    (["table", "prob", "--n", 2, "--m", 2, "--digits", 5, "--format", "csv"], ["table", "prob", "--n", 2, "--m", 2, "--decimal", 5, "--format", "csv"]),
+])
+def test_old_spellings_are_hidden_aliases(capsys, new, old):
+    code, out, err = run(capsys, *new)
+    assert code == 0 and err == ""
+    # n_+ = n_- = 1, m = 2: one neuron of each sign (1/2), each active on its sample (1/4): 1/8
+    assert "0.12500" in out and ("1/8" in out) == ("--rational" in new)
+    assert run(capsys, *old) == (0, out, "")
+    with pytest.raises(SystemExit):
+        main([new[0], "--help"])
+    assert not re.search(r"--decimal\b|--exact\b", capsys.readouterr().out)  # hidden from --help
+
+
+def test_graph_enumerate_is_the_old_exact(capsys, tmp_path):
+    data = _problem(tmp_path, {"labels": [1, -1]}, "labels.json")
+    code, new, _ = run(capsys, "graph", "--data", data, "--m", 1, "--enumerate", "--format", "json")
+    assert code == 0 and run(capsys, "graph", "--data", data, "--m", 1, "--exact", "--format", "json") == (0, new, "")
+    # m = 1: the one neuron fits its sample iff it is active on it: probability 1/2 of fitting one sample
+    nodes = json.loads(new)["nodes"]
+    fitted_one = [node for node in nodes if node["fitted"] in ([0], [1])]
+    assert sum(sympy.Rational(node["probability"]) for node in fitted_one) == sympy.Rational(1, 2)
+
+
+def test_norms_table_decimal_places_keep_their_old_spelling(capsys, tmp_path):
+    from test_tables import row
+
+    from limitproc.sweep import write_rows
+
+    path = tmp_path / "s.csv"
+    write_rows([row(4, 0, 1.5), row(4, 1, 2.5)], path)
+    code, out, _ = run(capsys, "table", "norms", path, "--decimals", 3, "--format", "csv")
+    assert code == 0 and ",2.000," in out  # mean of N/sqrt(n) = ratio = (1.5 + 2.5) / 2
+    assert run(capsys, "table", "norms", path, "--digits", 3, "--format", "csv") == (0, out, "")
+
+
+def test_proofs_check_format_and_old_report(tmp_path):
+    from proofs_check.cli import main as check
+
+    new, old = tmp_path / "new.md", tmp_path / "old.md"
+    assert check(["run", "--generate", "4,3,1", "--claim", "plateaus", "--format", "markdown", "-o", str(new)]) == 0
+    assert check(["run", "--generate", "4,3,1", "--claim", "plateaus", "--report", "md", "-o", str(old)]) == 0
+    assert new.read_text() == old.read_text() and "| plateaus | pass |" in new.read_text()
+
+
+# -- library errors name API fields; the command line shows its flags ----------------------------
+RAW_SIGN_FLIP = {"inputs": [[1, 0], [0, 1]], "init": {"W": [[1, 1]], "a": [1]}, "labels": [1, 1]}
+
+
+def test_library_errors_name_api_fields(tmp_path):
+    from limitproc import Problem
+    from limitproc.errors import InputError
+
+    path = _problem(tmp_path, RAW_SIGN_FLIP)
+    with pytest.raises(InputError) as info:
+        Problem.from_file(path, ortho_tol=2)
+    assert info.value.field == "ortho_tol"
+    with pytest.raises(InputError) as info:
+        Problem.from_file(path)
+    assert "`allow_sign_flip`" in info.value.problem and "--" not in str(info.value)
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["solve", "raw.json", "--ortho-tol", "2"], "limitproc solve: error: --ortho-tol: must be in [0, 1), got 2.0"),
+    (["solve", "raw.json"], "(set --allow-sign-flip to force)"),
+    (["generate", "--n", "3", "--m", "2", "--decimals", "20", "-o", "g.json"], "limitproc generate: error: --decimals: must be between 0 and 15, got 20"),
+    (["graph", "--data", "labels10.json", "--m", "5", "--enumerate"], "error: --enumerate: the enumeration has 10424128 patterns (> 2^20); draw --runs random ones instead"),
+    (["graph", "--data", "labels10.json", "--m", "5", "--runs", "3", "--confidence", "1.5"], "error: --confidence: must be between 0 and 1, got 1.5"),
+    (["bound", "good.json", "--c", "-1"], "limitproc bound: error: --c: must be non-negative, got -1"),
+])
+def test_library_errors_print_the_flag(capsys, tmp_path, monkeypatch, argv, line):
+    monkeypatch.chdir(tmp_path)
+    _problem(tmp_path, RAW_SIGN_FLIP, "raw.json")
+    _problem(tmp_path, GOOD, "good.json")
+    _problem(tmp_path, {"labels": [1, -1, 2, -2, 3, -3, 4, -4, 5, -5]}, "labels10.json")
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1 and line in err and "Traceback" not in err
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_a_field_is_shown_as_a_flag_only_where_the_command_has_it(capsys, tmp_path):
+    # "labels" is an option of generate, but for solve it is a field of the problem file
+    path = _problem(tmp_path, dict(RAW_SIGN_FLIP, labels=[1]))
+    code, _, err = run(capsys, "solve", path)
+    assert code == 2 and "error: labels: must be a list of 2 labels" in err and "--labels" not in err
+
+
+def test_describe_error():
+    from limitproc.clitools import describe_error
+    from limitproc.errors import InputError
+
+    exc = InputError("exact", "too many; use `runs` or `seed` instead")
+    assert describe_error(exc, {"exact": "--enumerate", "runs": "--runs"}, {"--enumerate", "--runs"}) == "--enumerate: too many; use --runs or `seed` instead"
+    assert describe_error(exc, {"exact": "--enumerate"}, set()) == "exact: too many; use `runs` or `seed` instead"
+
+
+def test_no_library_error_names_a_flag():
+    import ast
+    from pathlib import Path
+
+    import limitproc
+
+    root = Path(limitproc.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.name in ("cli.py", "clitools.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "InputError":
+                texts = [c.value for arg in node.args for c in ast.walk(arg) if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                offenders += [f"{path.name}:{node.lineno}" for text in texts if re.search(r"(^|[\s(/])--[a-z]", text)]
+    assert offenders == []
+
+
+def test_proofs_check_uses_the_public_toolkit():
+    import ast
+    from pathlib import Path
+
+    import proofs_check.cli
+
+    tree = ast.parse(Path(proofs_check.cli.__file__).read_text())
+    modules = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "limitproc.clitools" in modules and "limitproc.cli" not in modules
+
+
+# -- logic a Python user can reach -----------------------------------------------------------------
+def test_bound_reads_a_result_or_a_problem(capsys, example2, tmp_path):
+    from limitproc.bias import Bias
+
+    result = tmp_path / "result.json"
+    assert run(capsys, "solve", example2, "--format", "json", "-o", result)[0] == 0
+    from_result, from_problem = Bias.from_file(result), Bias.from_file(example2)
+    for bias in (from_result, from_problem):
+        assert same_number(bias.sq_norm.exact(), 2 + 2 * sympy.sqrt(5) + 2 * sympy.sqrt(14))
+        assert same_number(bias.min_sq_norm.exact(), 2 * sympy.sqrt(5) + 2 * sympy.sqrt(15))
+    code, out, _ = run(capsys, "bound", result, "--format", "json")
+    assert code == 0 and run(capsys, "bound", example2, "--format", "json") == (0, out, "")
+
+
+def test_table_config_is_read_by_the_library(capsys, tmp_path):
+    from limitproc.errors import InputError
+    from limitproc.io.tables import read_table_config
+
+    new, old, bad = tmp_path / "new.toml", tmp_path / "old.toml", tmp_path / "bad.toml"
+    new.write_text("[table]\nn = [2, 4]\nm = [2]\ndigits = 3\n")
+    old.write_text("[table]\nn = [2, 4]\nm = [2]\ndecimal = 3\n")
+    bad.write_text("[table]\nn = [2, 0]\nm = [2]\n")
+    assert read_table_config(new) == read_table_config(old) == {"n": [2, 4], "m": [2], "digits": 3}
+    with pytest.raises(InputError, match="table.n: must be a list of positive integers"):
+        read_table_config(bad)
+    code, out, _ = run(capsys, "table", "prob", "--config", new, "--format", "csv")
+    assert code == 0 and "2,0.125\n" in out  # 1/8 to 3 digits
+    code, out, _ = run(capsys, "table", "prob", "--config", new, "--digits", "5", "--format", "csv")
+    assert code == 0 and "2,0.12500\n" in out  # the flag wins over the file
+    code, _, err = run(capsys, "table", "prob", "--config", tmp_path / "missing.toml")
+    assert code == 2 and "error: --config: cannot read" in err and err.count("\n") == 1

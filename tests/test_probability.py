@@ -136,7 +136,7 @@ def test_cli_width_json():
     assert data["threshold_2_log2_n"] == pytest.approx(2 * math.log2(101))
 
 
-@pytest.mark.parametrize("argv,field", [(["--n", "10", "--delta", "1.5"], "delta"), (["--n-pos", "3"], "--n-pos"), (["--n-pos", "-1", "--n-neg", "1", "--m", "2"], "n_pos")])
+@pytest.mark.parametrize("argv,field", [(["--n", "10", "--delta", "1.5"], "delta"), (["--n-pos", "3"], "--n-pos"), (["--n-pos", "-1", "--n-neg", "1", "--m", "2"], "--n-pos: ")])
 def test_cli_bad_input(argv, field):
     out = run("prob", *argv)
     assert out.returncode == 2

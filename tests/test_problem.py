@@ -121,7 +121,7 @@ def test_raw_bad_inputs():
         assert Problem.from_raw(flip, allow_sign_flip=True).m == 2
     with pytest.raises(InputError, match=r"^labels: must be a list of 3"):
         Problem.from_raw(dict(RAW, labels=[1, 1]))
-    with pytest.raises(InputError, match=r"^--ortho-tol: must be in \[0, 1\)"):
+    with pytest.raises(InputError, match=r"^ortho_tol: must be in \[0, 1\)"):
         Problem.from_raw(RAW, ortho_tol=-1)
     with pytest.raises(InputError, match=r"^init\.a\[1\]: zero output weight"):
         Problem.from_raw(dict(RAW, init={"W": [[1, 0, 1], [-1, 0, 0]], "a": [2, 0]}))

@@ -39,7 +39,7 @@ def _dot(u, v) -> Fraction:
 
 def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: float = 1e-9):
     if not 0 <= ortho_tol < 1:
-        raise InputError("--ortho-tol", f"must be in [0, 1), got {ortho_tol}")
+        raise InputError("ortho_tol", f"must be in [0, 1), got {ortho_tol}")
     known = {"inputs", "init", "labels", "loss"}
     for key in data:
         if key not in known:
@@ -84,7 +84,7 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         if aj * aj < w2 * Fraction(slack):
             message = f"|a_j| = {float(abs(aj)):.6g} < ||w_j|| = {float(w2) ** 0.5:.6g}: the sign of a_j can flip and the limit is not established"
             if not allow_sign_flip:
-                raise InputError(f"init.a[{j}]", message + " (pass --allow-sign-flip to force)")
+                raise InputError(f"init.a[{j}]", message + " (set `allow_sign_flip` to force)")
             warnings.warn(f"init.a[{j}]: {message}", stacklevel=2)
     pre = [[_dot(w, x) for x in X] for w in W]
     active = np.array([[p > 0 for p in row] for row in pre], dtype=bool).reshape(len(W), n)

@@ -26,7 +26,7 @@ def strip_row(row: dict) -> dict:
 def format_of(output) -> str:
     suffix = Path(str(output)).suffix.lower()
     if suffix not in (".parquet", ".csv"):
-        raise InputError("--output", f"must end in .parquet or .csv, got {output!r}")
+        raise InputError("output", f"must end in .parquet or .csv, got {output!r}")
     return suffix[1:]
 
 
@@ -53,7 +53,7 @@ def read_rows(path) -> list[dict]:
 
     fmt = format_of(path)
     if not Path(path).is_file():
-        raise InputError("SWEEP", f"no such file: {path}")
+        raise InputError("path", f"no such file: {path}")
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

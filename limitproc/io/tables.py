@@ -11,6 +11,7 @@ import io
 import json
 from dataclasses import dataclass
 
+from ..errors import InputError
 from ..process import Result
 
 TABLE_FORMATS = ("text", "csv", "markdown", "latex", "json")
@@ -254,6 +255,38 @@ def probability_table(ns, ms, digits: int | None = None) -> Table:
         rows.append(row)
     caption = "P(interpolate), balanced classes n_+ = ceil(n/2), n_- = floor(n/2)"
     return Table(["n"] + [f"m = {m}" for m in ms], rows, caption)
+
+
+def read_table_config(path) -> dict:
+    """The ``[table]`` section of a TOML file, as :func:`probability_table` takes it.
+
+    ``n`` and ``m`` are lists of positive integers, ``digits`` (optional; ``decimal`` is its old
+    name) the significant digits of decimals instead of exact rationals. Returns the keys present.
+    """
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            section = tomllib.load(fh).get("table", {})
+    except OSError as exc:
+        raise InputError("config", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError("config", f"{path} is not valid TOML: {exc}") from None
+    if not isinstance(section, dict):
+        raise InputError("table", "must be a TOML table ([table])")
+    if "decimal" in section:
+        section["digits"] = section.pop("decimal")
+    unknown = set(section) - {"n", "m", "digits"}
+    if unknown:
+        raise InputError(f"table.{min(unknown)}", "unknown key (expected n, m, digits)")
+    for key in ("n", "m"):
+        values = section.get(key, [])
+        if not isinstance(values, list) or not all(type(v) is int and v >= 1 for v in values):
+            raise InputError(f"table.{key}", f"must be a list of positive integers, got {values!r}")
+    digits = section.get("digits", 1)
+    if type(digits) is not int or digits < 1:
+        raise InputError("table.digits", f"must be a positive integer, got {digits!r}")
+    return section
 
 
 def norm_scaling_table(rows: list[dict], digits: int = 4) -> Table:

@@ -1,0 +1,217 @@
+"""What every command line of the project is built from (``limitproc``, ``proofs-check``).
+
+A command is a thin layer: parse the arguments, call the library, render. The pieces here exist
+once so that the command lines behave alike: a usage error or bad input is one line on stderr and
+exit status 2, output files are written atomically, and old option spellings keep working.
+
+Library errors name API fields (``ortho_tol``) and quote API names in backticks in their text
+(``set `allow_sign_flip` to force``). Each command line keeps one table from API names to its
+flags; :func:`run_command` prints ``--ortho-tol: ...`` when the running command has that flag,
+and the API name otherwise (``labels`` of a problem file stays ``labels``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+
+from .errors import InputError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Output",
+    "Parser",
+    "add_option",
+    "add_output",
+    "add_subcommand",
+    "command_parser",
+    "describe_error",
+    "int_at_least",
+    "lambdas",
+    "nonnegative_int",
+    "positive_float",
+    "positive_int",
+    "run_command",
+    "write_output",
+]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran and reports a failure (proofs-check: a claim failed)
+EXIT_USAGE = 2  # bad input or bad options: one line on stderr
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+    def option_strings(self) -> frozenset[str]:
+        """Every option this parser accepts, e.g. ``{"-o", "--output", "--digits"}``."""
+        return frozenset(s for action in self._actions for s in action.option_strings)
+
+
+def command_parser(prog: str, description: str, examples: dict[str, str]):
+    """A top-level :class:`Parser` listing ``examples``, and its required subcommands."""
+    parser = Parser(
+        prog=prog,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
+    return parser, sub
+
+
+def add_subcommand(sub, name: str, help: str, example: str) -> Parser:
+    """A subcommand whose ``--help`` ends with an example command line."""
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.set_defaults(command_parser=parser)  # run_command asks it which flags exist
+    return parser
+
+
+def add_option(container, *names: str, aliases: tuple[str, ...] = (), **kwargs) -> argparse.Action:
+    """``container.add_argument(*names, **kwargs)``, also accepting the old spellings ``aliases``.
+
+    The aliases are hidden from ``--help``; they keep command lines written before a rename working.
+    """
+    action = container.add_argument(*names, **kwargs)
+    same = {k: v for k, v in kwargs.items() if k not in ("help", "default", "required", "dest")}
+    for old in aliases:
+        container.add_argument(old, dest=action.dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **same)
+    return action
+
+
+def add_output(parser: argparse.ArgumentParser, help: str = "write here (atomically) instead of stdout", **kwargs) -> None:
+    parser.add_argument("-o", "--output", metavar="FILE", help=help, **kwargs)
+
+
+# -- typed arguments ------------------------------------------------------------------------------
+def int_at_least(minimum: int):
+    """An argparse ``type``: an integer ``>= minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a float ``> 0``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def lambdas(text: str) -> tuple[str, ...]:
+    """An argparse ``type``: comma-separated λ in (0, 1), kept as written (``1e-400`` is no float)."""
+    from .flow.simulate import log_inverse
+
+    values = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one λ")
+    for lam in values:
+        try:
+            log_inverse(lam)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(exc.problem) from None
+    return values
+
+
+# -- running a command ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Output:
+    """What a command handler returns when its exit status is not simply 0: text and status."""
+
+    text: str | None
+    status: int = EXIT_OK
+
+
+def describe_error(exc: InputError, flag_of: dict[str, str], options=frozenset()) -> str:
+    """``field: problem`` with API names shown as the flags in ``options`` that ``flag_of`` maps them to."""
+
+    def name(api: str) -> str | None:
+        flag = flag_of.get(api)
+        return flag if flag in options else None
+
+    problem = re.sub(r"`(\w+)`", lambda m: name(m[1]) or m[0], exc.problem)
+    return f"{name(exc.field) or exc.field}: {problem}"
+
+
+def write_output(text: str | None, output: str | None) -> None:
+    """Write ``text`` to the file ``output`` atomically, or to stdout; nothing if ``text`` is None."""
+    if text is None:
+        return
+    if output:
+        from .io.files import atomic_write
+
+        try:
+            atomic_write(output, text)
+        except OSError as exc:
+            raise InputError("output", f"cannot write {output}: {exc.strerror}") from None
+    else:
+        sys.stdout.write(text)
+
+
+def run_command(prog: str, args: argparse.Namespace, handler, flag_of: dict[str, str]) -> int:
+    """Run ``handler(args)``, write what it returns to ``args.output`` or stdout, return the exit status.
+
+    The one place errors become exit statuses: bad input (:class:`InputError`, an unreadable file)
+    is one line on stderr and status 2, an interrupt 130. Library warnings are one line each.
+    """
+    where = f"{prog} {args.command}"
+    options = args.command_parser.option_strings()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            try:
+                result = handler(args)
+            finally:
+                _show_warnings(caught, where)
+        output = result if isinstance(result, Output) else Output(result)
+        write_output(output.text, getattr(args, "output", None))
+    except InputError as exc:
+        print(f"{where}: error: {describe_error(exc, flag_of, options)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"{where}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return output.status
+
+
+def _show_warnings(caught, where: str) -> None:
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            print(f"{where}: warning: {w.message}", file=sys.stderr)
+        else:  # not ours to reword
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
