@@ -1,7 +1,15 @@
 """The one error type users see for bad input."""
 
 
-class InputError(ValueError):
+class Error(Exception):
+    """Base class of every error limitproc raises on purpose."""
+
+
+class IntegrationError(Error, FloatingPointError):
+    """An approximate path could not integrate: step-size underflow, a window that does not settle."""
+
+
+class InputError(Error, ValueError):
     """Bad input, reported as one line: ``field: problem``.
 
     The CLI prints it without a traceback and exits with status 2.
