@@ -137,9 +137,6 @@ class Result:
     sq_norm: ExactValue | None
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
-    # overlapping ties resolved from problem.magnitudes (limitproc.flow.ties; approximate floats)
-    tie_splits: dict = field(default_factory=dict)  # jump k -> TieSplit
-    sq_norm_resolved: float | None = None
 
     @property
     def interpolates(self) -> bool:
@@ -176,8 +173,6 @@ class Result:
                 record["tie_certified"] = jump.tie_certified
                 record["tie_certificate"] = jump.tie_certificate
                 record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
-            if jump.k in self.tie_splits:
-                record["tie_split"] = self.tie_splits[jump.k].to_dict()
             if escape_directions:
                 record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
             jumps.append(record)
@@ -192,7 +187,7 @@ class Result:
             "sq_norm": None if self.sq_norm is None else self.norm_exact(self.sq_norm),
             "sq_norm_decimal": None if self.sq_norm is None else self.sq_norm.decimal(digits),
             "sq_norm_undetermined": self.sq_norm_reason,
-            "sq_norm_resolved": self.sq_norm_resolved,
+            "sq_norm_resolved": None,  # filled by a tie resolution (limitproc.flow.ties.TieResolution.annotate)
             "min_sq_norm": self.norm_exact(self.min_sq_norm),
             "min_sq_norm_decimal": self.min_sq_norm.decimal(digits),
             "never_escaped": self.never_escaped,
@@ -229,12 +224,7 @@ def solve(
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
     ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
     """
-    result = _Engine(problem, term_budget, precision, max_precision).run(progress)
-    if problem.magnitudes is not None and any(jump.shared.size for jump in result.jumps):
-        from .flow.ties import attach_tie_splits
-
-        attach_tie_splits(result)
-    return result
+    return _Engine(problem, term_budget, precision, max_precision).run(progress)
 
 
 def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
