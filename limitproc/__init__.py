@@ -8,9 +8,11 @@
 
 from .errors import InputError
 from .exact import ExactValue
+from .flow.ties import Resolved, TieResolution, solve_resolved
 from .problem import Problem, generate
 from .process import EscapeDirection, Jump, Result, Saddle, solve
 
 __version__ = "0.1.0"
 
 __all__ = ["EscapeDirection", "ExactValue", "InputError", "Jump", "Problem", "Result", "Saddle", "generate", "solve", "__version__"]
+__all__ += ["Resolved", "TieResolution", "solve_resolved"]

@@ -116,11 +116,11 @@ def _add_solve(sub) -> None:
 
 
 def _run_solve(args) -> str:
+    from .flow.ties import solve_resolved
     from .io.tables import render_result
-    from .process import solve
 
-    result = solve(_load_problem(args), **_solve_kwargs(args))
-    return render_result(result, args.format, args.digits, args.escape_directions)
+    resolved = solve_resolved(_load_problem(args), **_solve_kwargs(args))
+    return render_result(resolved.result, args.format, args.digits, args.escape_directions, resolved.ties)
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -156,14 +156,14 @@ def _add_demo(sub) -> None:
 
 
 def _run_demo(args) -> str:
+    from .flow.ties import solve_resolved
     from .io.tables import render_result
     from .problem import generate
-    from .process import solve
 
     problem = generate(DEMO["n"], DEMO["m"], labels=DEMO["labels"], seed=DEMO["seed"])
-    result = solve(problem, **_solve_kwargs(args))
+    resolved = solve_resolved(problem, **_solve_kwargs(args))
     title = f"limitproc demo: generate(n={DEMO['n']}, m={DEMO['m']}, labels={DEMO['labels']!r}, seed={DEMO['seed']})\n\n"
-    return (title if args.format == "text" else "") + render_result(result, args.format, args.digits)
+    return (title if args.format == "text" else "") + render_result(resolved.result, args.format, args.digits, ties=resolved.ties)
 
 
 # -- graph ------------------------------------------------------------------------------------

@@ -84,9 +84,6 @@ class Result:
     sq_norm: ExactValue | None
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
-    # overlapping ties resolved from problem.magnitudes (limitproc.flow.ties; approximate floats)
-    tie_splits: dict = field(default_factory=dict)  # jump k -> TieSplit
-    sq_norm_resolved: float | None = None
 
     @property
     def interpolates(self) -> bool:
@@ -165,12 +162,7 @@ def solve(
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
     ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
     """
-    result = _Engine(problem, term_budget, precision, max_precision).run(progress)
-    if problem.magnitudes is not None and any(jump.shared.size for jump in result.jumps):
-        from .flow.ties import attach_tie_splits
-
-        attach_tie_splits(result)
-    return result
+    return _Engine(problem, term_budget, precision, max_precision).run(progress)
 
 
 def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:

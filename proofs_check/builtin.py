@@ -97,10 +97,10 @@ def check_jump_times(case) -> Outcome:
     "§6, §9",
 )
 def check_offsets(case) -> Outcome:
-    from limitproc.flow.ties import transitions
+    from limitproc.flow.ties import resolve_ties
 
     taus = np.array([float(j.tau) for j in case.limit.jumps])
-    predicted = np.array(transitions(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)
+    predicted = np.array(resolve_ties(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)
     sim = case.smallest()
     if len(sim.drop_times) != len(taus):
         return Outcome(False, "n/a", OFFSET_TOL, f"{len(taus)} jumps in the limit, {len(sim.drop_times)} drops simulated")
@@ -266,11 +266,12 @@ def check_interpolation(case) -> Outcome:
     return Outcome(count == 0, count, 0, detail or f"{'all covered, interpolates' if covered.all() else f'uncovered {np.flatnonzero(~covered).tolist()} keep r = −y'}")
 
 
-def _engine_norm(limit) -> tuple[float | None, str]:
+def _engine_norm(case) -> tuple[float | None, str]:
+    limit = case.limit
     if limit.sq_norm is not None:
         return float(limit.sq_norm), "exact N"
-    if limit.sq_norm_resolved is not None:
-        return limit.sq_norm_resolved, "N from the resolved tie (approximate)"
+    if case.ties is not None:
+        return case.ties.sq_norm, "N from the resolved tie (approximate)"
     return None, limit.sq_norm_reason or "undetermined"
 
 
@@ -281,7 +282,7 @@ def _engine_norm(limit) -> tuple[float | None, str]:
     "§5",
 )
 def check_norm_formula(case) -> Outcome:
-    N, how = _engine_norm(case.limit)
+    N, how = _engine_norm(case)
     if N is None:
         return Outcome(False, "n/a", NORM_TOL, f"no N to compare: {how}")
     errs = [abs(s.final_sq_norm - N) / N for s in case.ladder()]
@@ -328,8 +329,8 @@ def check_norm_ratio(case) -> Outcome:
         sign, certified = bias.program.compare(bias.ratio.node, bias.program.const(bound))
         lower_ok, upper_ok = lower.holds and lower.certified, sign < 0 and certified
         ratio, how = float(bias.ratio), "certified"
-    elif limit.sq_norm_resolved is not None:  # a float N from a resolved tie: compare as floats
-        ratio, how = limit.sq_norm_resolved / float(n_min), "N approximate, from a resolved tie"
+    elif case.ties is not None:  # a float N from a resolved tie: compare as floats
+        ratio, how = case.ties.sq_norm / float(n_min), "N approximate, from a resolved tie"
         lower_ok, upper_ok = ratio > 1 - 1e-9, ratio < bound
     else:
         return Outcome(False, "n/a", float(bound), limit.sq_norm_reason or "N undetermined")
@@ -393,7 +394,7 @@ def check_tie_split(case) -> Outcome:
     overlapping = [j for j in case.limit.jumps if j.shared.size]
     if not overlapping:
         return Outcome(True, 0.0, SPLIT_TOL, "no overlapping tie: nothing to split")
-    splits = getattr(case.limit, "tie_splits", {})
+    splits = case.ties.splits if case.ties is not None else {}
     missing = [j.k for j in overlapping if j.k not in splits]
     if missing:
         return Outcome(False, "n/a", SPLIT_TOL, f"jumps {missing} not resolved: {case.limit.sq_norm_reason}")

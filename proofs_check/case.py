@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from limitproc import Problem, solve
+from limitproc import Problem
 from limitproc.errors import InputError
 from limitproc.flow.simulate import initial_magnitudes, simulate, with_magnitudes
+from limitproc.flow.ties import TieResolution, solve_resolved
 
 DEFAULT_LAMBDAS = (1e-10, 1e-20, 1e-40)
 
@@ -23,7 +24,8 @@ DEFAULT_SETTINGS = {
 class Case:
     """``problem`` (magnitudes drawn with ``seed`` if it carries none), ``lambdas`` and ``settings``.
 
-    ``limit`` is ``solve(problem)`` unless given (a check must fail on a wrong one);
+    ``limit`` is ``solve(problem)`` unless given (a check must fail on a wrong one); ``ties`` is the
+    engine's resolution of its overlapping ties from the magnitudes (None without one) unless given;
     ``simulation(λ)`` runs the simulator once per λ.
     """
 
@@ -32,6 +34,7 @@ class Case:
     seed: int = 0
     settings: dict = field(default_factory=dict)
     limit: object = None
+    ties: TieResolution | None = None
     simulations: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -50,9 +53,12 @@ class Case:
             p = self.problem = with_magnitudes(p, mags, p.a_magnitudes)
         # the simulator always runs against the engine's own limit, so a wrong ``limit`` under
         # test cannot bend the simulation towards itself
-        self.reference = solve(p)
+        resolved = solve_resolved(p)
+        self.reference = resolved.result
         if self.limit is None:
             self.limit = self.reference
+        if self.ties is None:
+            self.ties = resolved.ties
 
     @property
     def lambdas_descending(self) -> list[float]:

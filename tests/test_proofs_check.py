@@ -180,11 +180,17 @@ def test_probability_catches_a_wrong_formula(base):
 
 def test_tie_split_catches_a_wrong_split():
     case = Case(Problem(**TIE))
-    split = case.limit.tie_splits[1]
+    split = case.ties.splits[1]
     bad = dataclasses.replace(split, shares={1: {0: split.shares[1][0] + 0.01, 1: split.shares[1][1] - 0.01}})
-    wrong = dataclasses.replace(case.limit, tie_splits={1: bad})
-    outcome = _check(Case(case.problem, limit=wrong, simulations=case.simulations), "tie-split")
+    wrong = dataclasses.replace(case.ties, splits={1: bad})
+    outcome = _check(Case(case.problem, ties=wrong, simulations=case.simulations), "tie-split")
     assert not outcome.passed and outcome.measured == pytest.approx(0.01, abs=1e-4)
+    # the norm claims read the resolved N of the case's resolution
+    off = dataclasses.replace(case.ties, sq_norm=case.ties.sq_norm * 1.01)
+    outcome = _check(Case(case.problem, ties=off, simulations=case.simulations), "norm-formula")
+    assert not outcome.passed and outcome.measured == pytest.approx(0.01 / 1.01, rel=1e-3)
+    assert _check(Case(case.problem, ties=off, simulations=case.simulations), "norm-ratio").measured == pytest.approx(
+        _check(case, "norm-ratio").measured * 1.01, rel=1e-12)
 
 
 # -- user claims, entry points, CLI ------------------------------------------------------------

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from limitproc import InputError, Problem, solve
+from limitproc.errors import Error, IntegrationError
+from limitproc.flow.integrator import Integrator, PerSampleFlow
 from limitproc.flow.simulate import extrapolate, simulate
 
 EX1 = dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)])
@@ -91,3 +93,69 @@ def test_extrapolate_recovers_a_line():
 def test_bad_input(kwargs):
     with pytest.raises(InputError):
         simulate(Problem(**EX1), **kwargs)
+
+
+# -- the integrator ---------------------------------------------------------------------------
+def _logistic():
+    # one neuron on y = 1, q = 1, c = 1/2 from a = u = 1e-3: p = a u obeys dp/dt = 2p(1 - p) and the
+    # loss (p - 1)^2 / 2 crosses 1/8 when p = 1/2, at t = log(1/p(0) - 1) / 2
+    flow = PerSampleFlow(np.array([1.0]), np.array([1.0]), 0.5, 1)
+    return flow, Integrator(flow, np.array([1e-3, 1e-3]), rtol=1e-10, first_step=1e-3)
+
+
+def test_events_are_located_and_filtered_by_direction():
+    flow, integ = _logistic()
+    down, up, both = (lambda t, y: flow.loss(y) - 1 / 8), (lambda t, y: flow.loss(y) - 1 / 8), (lambda t, y: flow.loss(y) - 1 / 8)
+    down.direction, up.direction = -1, 1
+    status = integ.run(30.0, events=[down, up, both])
+    assert status.status == 0 and status.success and status.t == pytest.approx(30.0, rel=1e-14) and integ.t == status.t
+    crossing = math.log(1e6 - 1) / 2
+    assert status.t_events[0] == (pytest.approx(crossing, rel=1e-9),)
+    assert status.t_events[1] == ()  # the loss only decreases
+    assert status.t_events[2] == status.t_events[0]
+
+
+def test_a_terminal_event_stops_after_its_step():
+    flow, integ = _logistic()
+
+    def fitted(t, y):
+        return flow.loss(y) - 1e-4
+
+    fitted.terminal, fitted.direction = True, -1
+    status = integ.run(1e3, events=[fitted])
+    assert status.status == 1 and status.t == integ.t < 1e3
+    # p = 1 - sqrt(2e-4) at the event; the run stops at the end of that step, past it
+    p_event = 1 - math.sqrt(2e-4)
+    t_event = 0.5 * math.log((1e6 - 1) / (1 / p_event - 1))
+    assert status.t_events[0][0] == pytest.approx(t_event, rel=1e-8) and status.t_events[0][0] <= status.t
+    assert flow.loss(integ.state) <= 1e-4
+
+
+def test_a_coordinate_dies_at_exactly_zero_in_both_coordinates():
+    # one neuron on a misaligned sample (s = +1, y = -1, q = 1, c = 1/2), tiny: r = 1 + a u ≈ 1, so
+    # a' = -u, u' = -a; from (2e, e), a + u = 3e e^{-t} and a - u = e e^{t}: u reaches 0 at
+    # t = log(3)/2 with a = sqrt(3) e, and stays 0 (sigma'(0) = 0), so a stays sqrt(3) e
+    eps = 1e-8
+    for renormalise in (False, True):
+        flow = PerSampleFlow(np.array([-1.0]), np.array([1.0]), 0.5, 1)
+        integ = Integrator(flow, np.array([2 * eps, eps]), rtol=1e-10, first_step=1e-3, renormalise=renormalise)
+        assert integ.run(5.0).status == 0
+        assert len(integ.deaths) == 1 and integ.deaths[0][1:] == (0, 0)
+        assert integ.deaths[0][0] == pytest.approx(math.log(3) / 2, rel=1e-8)
+        a, u = flow.split(integ.state)
+        assert u[0, 0] == 0.0
+        assert math.exp(flow.log_scales[0]) * a[0] == pytest.approx(math.sqrt(3) * eps, rel=1e-8)
+        assert (flow.log_scales[0] != 0) == renormalise  # log-scale: the neuron is held at size 1
+
+
+def test_step_size_underflow_is_a_status_and_an_integration_error():
+    # a u overflows float64: no step can be accepted
+    flow = PerSampleFlow(np.array([1.0]), np.array([1.0]), 0.5, 1)
+    integ = Integrator(flow, np.array([1e200, 1e200]), rtol=1e-8, first_step=1.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        status = integ.run(1.0)
+    assert status.status == -1 and not status.success and "step size underflow" in status.message
+    assert integ.t == 0.0 and integ.steps == 0
+    with pytest.raises(IntegrationError, match="step size underflow") as failure:
+        status.raise_if_failed()
+    assert isinstance(failure.value, Error) and isinstance(failure.value, FloatingPointError)

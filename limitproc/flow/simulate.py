@@ -39,8 +39,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..problem import Problem
-from .integrator import _bisect, _Flow, _hermite, _Integrator
+from .integrator import Integrator, PerSampleFlow
 
+__all__ = ["DIRECT_MIN_LAMBDA", "Extrapolation", "Simulation", "compare_with_limit", "extrapolate", "float_labels",
+           "initial_magnitudes", "log_inverse", "simulate", "with_magnitudes"]
 #: the smallest λ the direct float64 coordinates accept (theory §9)
 DIRECT_MIN_LAMBDA = 1e-150
 
@@ -187,7 +189,7 @@ def simulate(
     mags, amags = initial_magnitudes(problem, seed)
     m = problem.m
     q = np.array([float(x) for x in problem.sq_norms])
-    flow = _Flow(float_labels(problem), q, float(problem.loss_factor), m)
+    flow = PerSampleFlow(float_labels(problem), q, float(problem.loss_factor), m)
     active = problem.active_matrix()
     a0 = problem.signs.astype(float) * amags
     u0 = np.where(active, mags, -mags)
@@ -196,7 +198,7 @@ def simulate(
         state = np.concatenate([lam_f * a0, (lam_f * u0).ravel()])
     else:
         top = np.maximum(amags, mags.max(axis=1, initial=0.0))
-        flow.kappa = np.log(top) - L
+        flow.log_scales = np.log(top) - L
         state = np.concatenate([a0 / top, (u0 / top[:, None]).ravel()])
 
     plateaus = [float(s.loss) for s in result.saddles]
@@ -210,45 +212,53 @@ def simulate(
     t_align = (taus[0] / 2 if taus else tau_end / 2) * L
     stops = [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])] + [t_end]
 
-    integ = _Integrator(flow, state, rtol, rescale=coordinates == "log-scale")
+    h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
+    integ = Integrator(flow, state, rtol=rtol, first_step=h, renormalise=coordinates == "log-scale")
     ts, losses, lognorms, balances = [0.0], [flow.loss(state)], [], []
-    drop_times = np.full(len(midpoints), np.nan)
+    drops: list[list[float]] = [[] for _ in midpoints]
+
+    def below(mid):  # the event of the loss falling through ``mid``
+        def g(t, y):
+            return flow.loss(y) - mid
+
+        g.direction = -1
+        return g
+
+    events = [below(mid) for mid in midpoints]
 
     def record(y):
         a, u = flow.split(y)
         span = (u**2 / q[None, :]).sum(axis=1)
         tot = a**2 + span
         with np.errstate(divide="ignore", invalid="ignore"):
-            lognorms.append(np.log(tot) + 2 * flow.kappa)
+            lognorms.append(np.log(tot) + 2 * flow.log_scales)
             balances.append(np.where(tot > 0, (a**2 - span) / tot, 0.0))
 
     record(state)
 
-    def on_step(t0, y0, f0, t1, y1, f1, h):
-        loss1 = flow.loss(y1)
-        for k, mid in enumerate(midpoints):
-            if np.isnan(drop_times[k]) and loss1 < mid:
-                theta = _bisect(lambda th: flow.loss(_hermite(y0, f0, y1, f1, h, th)) < mid)
-                drop_times[k] = t0 + theta * h
-        ts.append(t1)
-        losses.append(loss1)
-
     from ..progress import progress_bar
 
-    h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
     with progress_bar(total=100, desc=f"simulating λ=e^-{L:.4g}", enabled=progress) as bar:
         shown = 0
+
+        def on_step(t, y):
+            nonlocal shown
+            ts.append(t)
+            losses.append(flow.loss(y))
+            record(y)
+            done = int(100 * t / t_end)
+            bar.update(done - shown)
+            shown = done
+
         states = []
         for stop in stops:
-            while integ.t < stop * (1 - 1e-15):
-                h = integ.advance(h, stop, on_step)
-                record(integ.state)
-                done = int(100 * integ.t / t_end)
-                bar.update(done - shown)
-                shown = done
+            status = integ.run(stop, events, on_step).raise_if_failed()
+            for k, times in enumerate(status.t_events):
+                drops[k] += times
             a, u = flow.split(integ.state)
-            scale = np.exp(flow.kappa)
+            scale = np.exp(flow.log_scales)
             states.append((scale * a, scale[:, None] * u))
+    drop_times = np.array([times[0] if times else np.nan for times in drops])
 
     a, u = flow.split(integ.state)
     return Simulation(
@@ -268,7 +278,7 @@ def simulate(
         plateau_states=states,
         final_a=a.copy(),
         final_u=u.copy(),
-        final_log_scale=flow.kappa.copy(),
+        final_log_scale=flow.log_scales.copy(),
         deaths=integ.deaths,
         steps=integ.steps,
     )

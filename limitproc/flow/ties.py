@@ -4,7 +4,9 @@ The limit fixes which samples each jump fits, but not the ``O(1)`` details that 
 initial magnitudes: how a shared sample's output ``y_i`` is split between tied neurons whose blocks
 overlap, and the offsets ``δ_k`` of the drop times ``t_k = τ_k log(1/λ) + δ_k``. Neither depends on
 ``λ``. They are computed here by a chain of ``λ``-free integrations (float64, with the simulator's
-integrator), so both are **approximate** floats.
+integrator), so both are **approximate** floats. :func:`resolve_ties` returns them as a
+:class:`TieResolution`, apart from the exact :class:`~limitproc.process.Result` it reads;
+:func:`solve_resolved` composes ``solve`` and ``resolve_ties``.
 
 While a neuron is small it follows the flow linearised at 0, and after its misaligned coordinates
 have died it grows along its escape direction ``e_j`` (theory §5) as ``exp(−L + S_j L + π_j)``, with
@@ -33,8 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .integrator import _bisect, _Flow, _hermite, _Integrator
+from ..errors import InputError, IntegrationError
+from ..problem import Problem
+from ..process import Result, solve
+from .integrator import IntegrationStatus, Integrator, PerSampleFlow
 from .simulate import float_labels, initial_magnitudes, with_magnitudes
+
+__all__ = ["Resolved", "TieResolution", "TieSplit", "log_prefactor", "prefactor", "resolve_ties", "solve_resolved"]
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
@@ -42,6 +49,8 @@ START_SIZE = 1e-8
 #: integrator tolerances times max |y| (the residual cannot settle much below the tolerance)
 FITTED = 10
 METHOD = "approximate (float64): O(1)-time coupled dynamics of the tied neurons from the initial magnitudes"
+#: first step of each window's integration
+FIRST_STEP = 1e-3
 
 
 @dataclass(frozen=True)
@@ -68,24 +77,80 @@ class TieSplit:
 
 
 @dataclass(frozen=True)
-class Transitions:
-    """The chain's results: ``offsets[k-1] = δ_k``, the splits of overlapping ties, the initial ``π_j``."""
+class TieResolution:
+    """The chain's results for one :class:`~limitproc.process.Result` (approximate floats).
 
-    offsets: list[float]
+    ``splits[k]`` is the split of jump ``k`` if its tied neurons share samples; ``sq_norm`` is ``N``
+    with the tied neurons' norms taken from their splits (``2 sqrt(Q_j)`` for the others);
+    ``offsets[k-1]`` is ``δ_k``; ``log_prefactors[j]`` is the initial ``π_j`` of each neuron with an
+    aligned sample.
+    """
+
     splits: dict[int, TieSplit]
+    sq_norm: float
+    offsets: tuple[float, ...]
     log_prefactors: dict[int, float]
+    method: str = METHOD
+
+    def to_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "sq_norm": self.sq_norm,
+            "offsets": list(self.offsets),
+            "log_prefactors": {str(j): v for j, v in self.log_prefactors.items()},
+            "splits": {str(k): split.to_dict() for k, split in self.splits.items()},
+        }
+
+    def annotate(self, record: dict) -> dict:
+        """The JSON record of the result (``Result.to_dict``) with each split as ``tie_split`` on its
+        jump, the resolved ``sq_norm_resolved``, and ``sq_norm_undetermined`` saying how it was obtained."""
+        out = dict(record, jumps=[self._annotate_jump(jump) for jump in record["jumps"]], sq_norm_resolved=self.sq_norm)
+        if out["sq_norm_undetermined"] is not None:
+            out["sq_norm_undetermined"] += f"; resolved from the initial magnitudes: N ≈ {self.sq_norm:.12g} ({self.method})"
+        return out
+
+    def _annotate_jump(self, jump: dict) -> dict:
+        if jump["k"] not in self.splits:
+            return jump
+        # ``tie_split`` goes before the optional escape directions, as it always has
+        rest = {key: value for key, value in jump.items() if key != "escape_directions"}
+        tail = {key: jump[key] for key in ("escape_directions",) if key in jump}
+        return {**rest, "tie_split": self.splits[jump["k"]].to_dict(), **tail}
 
 
-class UnresolvedTie(ValueError):
-    """No initial magnitudes to resolve the tie from."""
+@dataclass(frozen=True)
+class Resolved:
+    """An exact ``result`` and, if its problem carries magnitudes and a tie shares samples, its
+    ``ties`` resolved from them (else None)."""
+
+    result: Result
+    ties: TieResolution | None
+
+    def to_dict(self, digits: int = 30, escape_directions: bool = False) -> dict:
+        record = self.result.to_dict(digits, escape_directions)
+        return record if self.ties is None else self.ties.annotate(record)
 
 
-def _run_until(integ: _Integrator, done, t_max: float, on_step=None) -> None:
-    h = 1e-3
-    while not done():
-        if integ.t >= t_max:
-            raise FloatingPointError(f"the O(1) dynamics did not settle within t = {t_max:g}")
-        h = integ.advance(h, t_max, on_step or (lambda *args: None))
+def solve_resolved(problem: Problem, *, rtol: float = 1e-9, **solve_options) -> Resolved:
+    """:func:`~limitproc.process.solve` (``solve_options`` go there), then :func:`resolve_ties` when
+    the problem carries magnitudes and some jump's tied neurons share samples."""
+    result = solve(problem, **solve_options)
+    overlapping = problem.magnitudes is not None and any(jump.shared.size for jump in result.jumps)
+    return Resolved(result, resolve_ties(result, rtol=rtol) if overlapping else None)
+
+
+def _terminal(g):
+    """``g`` as a terminal event on crossing 0 from above."""
+    g.terminal, g.direction = True, -1
+    return g
+
+
+def _settle(integ: Integrator, t_max: float, events) -> IntegrationStatus:
+    """Run until the terminal event among ``events``; IntegrationError if it has not occurred by ``t_max``."""
+    status = integ.run(t_max, events).raise_if_failed()
+    if status.status != 1:
+        raise IntegrationError(f"the O(1) dynamics did not settle within t = {t_max:g}")
+    return status
 
 
 def _escape_direction(y, q, samples, sign: int):
@@ -101,7 +166,7 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
     ea, eu = _escape_direction(y, q, samples, sign)
     proj = a * ea + float((u[samples] / q[samples]) @ eu[samples])
     if not proj > 0:
-        raise FloatingPointError("a neuron has no component along its escape direction")
+        raise IntegrationError("a neuron has no component along its escape direction")
     return math.log(proj) + log_scale
 
 
@@ -112,13 +177,15 @@ def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, r
     q = np.array([float(x) for x in problem.sq_norms])[cols]
     c = float(problem.loss_factor)
     s = int(problem.signs[j])
-    flow = _Flow(y, q, c, 1, sources=[False])  # small: residual −y
-    integ = _Integrator(flow, np.concatenate([[s * a_magnitude], magnitudes[cols]]), rtol, rescale=True)
+    flow = PerSampleFlow(y, q, c, 1, sources=[False])  # small: residual −y
+    integ = Integrator(flow, np.concatenate([[s * a_magnitude], magnitudes[cols]]), rtol=rtol, first_step=FIRST_STEP, renormalise=True)
     misaligned = np.flatnonzero(s * y < 0)
-    _run_until(integ, lambda: not np.any(integ.state[1:][misaligned] > 0), 1e6)
+    if misaligned.size:
+        # the largest misaligned coordinate: positive until the last of them dies (exactly 0)
+        _settle(integ, 1e6, [_terminal(lambda t, state: float(state[1:][misaligned].max()))])
     aligned = np.flatnonzero(s * y > 0)
     mu = 2 * c * np.linalg.norm(y[aligned] * np.sqrt(q[aligned]))
-    return _log_projection(integ.state[0], integ.state[1:], float(flow.kappa[0]), y, q, aligned, s) - mu * integ.t
+    return _log_projection(integ.state[0], integ.state[1:], float(flow.log_scales[0]), y, q, aligned, s) - mu * integ.t
 
 
 def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
@@ -126,12 +193,13 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Transitions:
-    """Run the chain of module docstring over every jump of ``result``."""
+def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> TieResolution:
+    """Run the chain of the module docstring over every jump of ``result``, from ``magnitudes``
+    (default: the problem's; ``a_magnitudes`` default to the problem's, or balanced). ``result`` is not changed."""
     p = result.problem
     if magnitudes is None:
         if p.magnitudes is None:
-            raise UnresolvedTie("the problem carries no initial magnitudes")
+            raise InputError("magnitudes", "the problem carries none: a tie is resolved from the initial magnitudes")
         magnitudes, a_magnitudes = initial_magnitudes(p)
     elif a_magnitudes is None:
         a_magnitudes = initial_magnitudes(with_magnitudes(p, magnitudes))[1]
@@ -154,25 +222,22 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) 
         block = np.searchsorted(cols, jump.samples)
         mu = {j: 2 * c * np.linalg.norm(y[current[j]] * np.sqrt(q[current[j]])) for j in J}
         s0 = min((math.log(START_SIZE) - live[j]) / mu[j] for j in movers)
-        flow = _Flow(y, q, c, len(J), sources=[j in movers for j in J])
+        flow = PerSampleFlow(y, q, c, len(J), sources=[j in movers for j in J])
         a0, u0 = np.zeros(len(J)), np.zeros((len(J), len(cols)))
         for row, j in enumerate(J):
             a0[row], u0[row] = _escape_direction(y, q, current[j], int(p.signs[j]))
-            flow.kappa[row] = live[j] + mu[j] * s0
-        integ = _Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol, rescale=True)
+            flow.log_scales[row] = live[j] + mu[j] * s0
+        integ = Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol=rtol, first_step=FIRST_STEP, renormalise=True)
         half = 0.5 * float((y[block] ** 2).sum())
-        crossing = []
-
-        def unfit(state):
-            return float((flow.residual(state)[block] ** 2).sum())
-
-        def on_step(t0, y0, f0, t1, y1, f1, h):
-            if not crossing and unfit(y1) < half:
-                crossing.append(t0 + h * _bisect(lambda th: unfit(_hermite(y0, f0, y1, f1, h, th)) < half))
-
         tol = FITTED * rtol * np.abs(y_all).max()
-        _run_until(integ, lambda: np.abs(flow.residual(integ.state)[block]).max() < tol, -s0 + 1e4 / min(mu.values()), on_step)
-        offsets.append(s0 + crossing[0])
+
+        def half_fitted(t, state):  # the window's loss crosses the midpoint of the plateaus at s = δ_k
+            return float((flow.residual(state)[block] ** 2).sum()) - half
+
+        half_fitted.direction = -1
+        blocks_fitted = _terminal(lambda t, state: float(np.abs(flow.residual(state)[block]).max()) - tol)
+        status = _settle(integ, -s0 + 1e4 / min(mu.values()), [half_fitted, blocks_fitted])
+        offsets.append(s0 + status.t_events[0][0])
         s1 = s0 + integ.t
         a, u = flow.split(integ.state)
         fitted[jump.samples] = True
@@ -182,40 +247,15 @@ def transitions(result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) 
                 del live[j]
                 continue
             mu_new = 2 * c * np.linalg.norm(y[rest] * np.sqrt(q[rest]))
-            live[j] = _log_projection(a[row], u[row], float(flow.kappa[row]), y, q, rest, int(p.signs[j])) - mu_new * s1
+            live[j] = _log_projection(a[row], u[row], float(flow.log_scales[row]), y, q, rest, int(p.signs[j])) - mu_new * s1
         if jump.shared.size:
-            scale = np.exp(flow.kappa[: len(movers)])
+            scale = np.exp(flow.log_scales[: len(movers)])
             am, um = scale * a[: len(movers)], scale[:, None] * u[: len(movers)]
             share = am[:, None] * np.maximum(um, 0.0) / y[None, :]
             local = dict(zip(cols.tolist(), range(len(cols))))
             shares = {int(i): {j: float(share[row, local[int(i)]]) for row, j in enumerate(movers)} for i in jump.shared}
             sq = {j: float(am[row] ** 2 + (um[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
             splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
-    return Transitions(offsets, splits, initial)
-
-
-def resolve_tie(result, jump, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> TieSplit:
-    """The split of jump ``jump`` (a :class:`~limitproc.process.Jump` or its ``k``) of ``result``."""
-    k = jump if isinstance(jump, int) else jump.k
-    splits = transitions(result, magnitudes, a_magnitudes, rtol).splits
-    if k not in splits:
-        raise ValueError(f"jump {k} is not a tie with shared samples")
-    return splits[k]
-
-
-def attach_tie_splits(result) -> None:
-    """Resolve every overlapping tie of ``result`` from ``problem.magnitudes`` (the engine's hook).
-
-    Sets ``result.tie_splits`` ({k: TieSplit}), the numeric ``result.sq_norm_resolved``, and says in
-    ``sq_norm_reason`` how it was obtained.
-    """
-    result.tie_splits = transitions(result).splits
-    result.sq_norm_resolved = resolved_sq_norm(result, result.tie_splits)
-    result.sq_norm_reason += f"; resolved from the initial magnitudes: N ≈ {result.sq_norm_resolved:.12g} ({METHOD})"
-
-
-def resolved_sq_norm(result, splits: dict) -> float:
-    """``N`` with the tied neurons' norms taken from their resolved splits."""
     tied = {j: split.sq_norms[j] for split in splits.values() for j in split.neurons}
-    final = result.saddles[-1]
-    return sum(tied[j] if j in tied else 2 * math.sqrt(float(Q)) for j, Q in final.block_norms.items())
+    sq_norm = sum(tied[j] if j in tied else 2 * math.sqrt(float(Q)) for j, Q in result.final.block_norms.items())
+    return TieResolution(splits, float(sq_norm), tuple(map(float, offsets)), {j: float(v) for j, v in initial.items()})

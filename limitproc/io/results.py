@@ -30,8 +30,6 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
             record["tie_certified"] = jump.tie_certified
             record["tie_certificate"] = jump.tie_certificate
             record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
-        if jump.k in result.tie_splits:
-            record["tie_split"] = result.tie_splits[jump.k].to_dict()
         if escape_directions:
             record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
         jumps.append(record)
@@ -46,7 +44,7 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
         "sq_norm": None if result.sq_norm is None else result.norm_exact(result.sq_norm),
         "sq_norm_decimal": None if result.sq_norm is None else result.sq_norm.decimal(digits),
         "sq_norm_undetermined": result.sq_norm_reason,
-        "sq_norm_resolved": result.sq_norm_resolved,
+        "sq_norm_resolved": None,  # filled by a tie resolution (limitproc.flow.ties.TieResolution.annotate)
         "min_sq_norm": result.norm_exact(result.min_sq_norm),
         "min_sq_norm_decimal": result.min_sq_norm.decimal(digits),
         "never_escaped": result.never_escaped,

@@ -10,9 +10,13 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..process import Result
+
+if TYPE_CHECKING:
+    from ..flow.ties import TieResolution
 
 TABLE_FORMATS = ("text", "csv", "markdown", "latex", "json")
 
@@ -180,17 +184,17 @@ def _rational_cell(q, digits: int) -> ExactCell:
     return ExactCell(rational_string(q), round_significant(Fraction(q), digits))
 
 
-def summary_lines(result: Result, digits: int = 30) -> list[str]:
-    """The human summary printed under the text table."""
+def summary_lines(result: Result, digits: int = 30, ties: TieResolution | None = None) -> list[str]:
+    """The human summary printed under the text table (with the approximate ``N`` and splits of ``ties``, if given)."""
     p = result.problem
     lines = [f"n = {p.n}, m = {p.m}, loss = {p.loss}, jumps = {len(result.jumps)}"]
     if result.interpolates:
         lines.append("interpolates: yes (every sample is covered)")
     else:
         lines.append(f"interpolates: no; {result.uncovered.size} uncovered samples, final loss {_rational_cell(result.final_loss, digits)}")
-    if result.sq_norm is None and result.sq_norm_resolved is not None:
-        lines.append(f"sq_norm N ≈ {result.sq_norm_resolved:.12g} (approximate: tie split resolved from the initial magnitudes)")
-        for k, split in sorted(result.tie_splits.items()):
+    if result.sq_norm is None and ties is not None:
+        lines.append(f"sq_norm N ≈ {ties.sq_norm:.12g} (approximate: tie split resolved from the initial magnitudes)")
+        for k, split in sorted(ties.splits.items()):
             for i, shares in sorted(split.shares.items()):
                 parts = ", ".join(f"neuron {j}: {v:.6f}" for j, v in sorted(shares.items()))
                 lines.append(f"  jump {k}, sample {i} split: {parts}")
@@ -214,15 +218,17 @@ def _short(text: str | None, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 5] + " ..."
 
 
-def render_result(result: Result, fmt: str, digits: int = 30, escape_directions: bool = False) -> str:
-    """What ``limitproc solve --format FMT`` prints."""
+def render_result(result: Result, fmt: str, digits: int = 30, escape_directions: bool = False, ties: TieResolution | None = None) -> str:
+    """What ``limitproc solve --format FMT`` prints; ``ties`` (a resolution of ``result``) adds its splits and ``N``."""
     if fmt == "json":
-        return result.to_json(digits, escape_directions) + "\n"
+        from ..flow.ties import Resolved
+
+        return json.dumps(Resolved(result, ties).to_dict(digits, escape_directions)) + "\n"
     table = jump_table(result, digits)
     if fmt == "text":
         for row in table.rows:
             row[1] = _short(row[1].exact, 40) if row[1].exact is not None else "(over budget)"
-        return table.render("text") + "\n" + "\n".join(summary_lines(result, digits)) + "\n"
+        return table.render("text") + "\n" + "\n".join(summary_lines(result, digits, ties)) + "\n"
     return table.render(fmt)
 
 
