@@ -100,16 +100,28 @@ def case(name, n, m, labels, decimals, repeat, workdir):
     t_exact, result = best_of(repeat, exact_solve, path, out)
     cli = ["-m", "limitproc", "solve", str(path), "--format", "json", "-o", str(out)]
     t_cli = min(process_run(cli) for _ in range(repeat))
-    t_float_process = min(process_run(["-c", f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_engine; bench_engine.float_recursion({str(path)!r})"]) for _ in range(repeat))
+    t_float_process = min(
+        process_run(
+            [
+                "-c",
+                f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_engine; bench_engine.float_recursion({str(path)!r})",
+            ]
+        )
+        for _ in range(repeat)
+    )
     peak = peak_memory_mib(cli)
     same = [j.neurons for j in result.jumps if not j.tie] == [nj for _, nj in float_jumps][: len([j for j in result.jumps if not j.tie])]
     worst = max((abs(float(j.tau) - ft) / float(j.tau) for j, (ft, _) in zip(result.jumps, float_jumps)), default=0.0)
     exact_terms = sum(j.tau.exact() is not None for j in result.jumps)
-    print(f"\n{name}: n = {n}, m = {m}, labels = {labels}, {len(result.jumps)} jumps ({exact_terms} with canonical forms within the budget)")
+    print(
+        f"\n{name}: n = {n}, m = {m}, labels = {labels}, {len(result.jumps)} jumps ({exact_terms} with canonical forms within the budget)"
+    )
     print(f"  float64 recursion (in process)     {t_float:8.3f} s")
     print(f"  exact engine + JSON (in process)   {t_exact:8.3f} s   ratio exact/float = {t_exact / t_float:5.2f}")
     print(f"  whole process: float recursion     {t_float_process:8.3f} s")
-    print(f"  whole process: limitproc solve ... {t_cli:8.3f} s   ratio exact/float = {t_cli / t_float_process:5.2f}   peak memory {peak:.0f} MiB")
+    print(
+        f"  whole process: limitproc solve ... {t_cli:8.3f} s   ratio exact/float = {t_cli / t_float_process:5.2f}   peak memory {peak:.0f} MiB"
+    )
     print(f"  float and exact jump orders agree: {same}; largest relative float error in tau: {worst:.1e}")
 
 

@@ -46,7 +46,9 @@ def offsets() -> None:
     for run in runs:
         print(f"  λ = e^-{run.log_inv_lambda:.1f}: δ = {np.round(run.drop_offsets(taus), 5).tolist()}")
     fit = extrapolate(runs)
-    print(f"  fit: τ = {np.round(fit.tau, 6).tolist()} (exact {np.round(taus, 6).tolist()}), δ = {np.round(fit.delta, 4).tolist()} ± {np.round(fit.delta_stderr, 4).tolist()}")
+    print(
+        f"  fit: τ = {np.round(fit.tau, 6).tolist()} (exact {np.round(taus, 6).tolist()}), δ = {np.round(fit.delta, 4).tolist()} ± {np.round(fit.delta_stderr, 4).tolist()}"
+    )
 
 
 def main() -> None:

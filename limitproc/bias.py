@@ -191,7 +191,14 @@ class Bias:
     def explain(self, digits: int = 12, C=None, rho=Fraction(1, 2)) -> str:
         """A short human explanation (``limitproc bound``)."""
         d = self.to_dict(digits, C, rho)
-        lines = [f"n = {self.n}" + ("" if self.interpolates is None else f"; the limit network {'interpolates' if self.interpolates else 'does NOT interpolate'}")]
+        lines = [
+            f"n = {self.n}"
+            + (
+                ""
+                if self.interpolates is None
+                else f"; the limit network {'interpolates' if self.interpolates else 'does NOT interpolate'}"
+            )
+        ]
         lines.append(f"minimal squared norm of an interpolator  N_min = {d['min_sq_norm']} ≈ {d['min_sq_norm_decimal']}")
         if self.sq_norm is None:
             lines.append(f"squared norm of the limit network  N: undetermined ({_short(self.reason, 160)})")
@@ -201,7 +208,9 @@ class Bias:
             lines.append(f"implicit-bias ratio  N/N_min = {_short(d['ratio'])} ≈ {d['ratio_decimal']}")
             lower = "holds" if d["min_sq_norm_le_sq_norm"] else "FAILS (the network does not interpolate, so N_min does not bound it)"
             lines.append(f"N_min <= N: {lower} (certified exactly)")
-            lines.append(f"smallest C with N <= C*sqrt(n):  C = N/sqrt(n) = {_short(d['sqrt_n_constant'])} ≈ {d['sqrt_n_constant_decimal']}")
+            lines.append(
+                f"smallest C with N <= C*sqrt(n):  C = N/sqrt(n) = {_short(d['sqrt_n_constant'])} ≈ {d['sqrt_n_constant_decimal']}"
+            )
             if C is not None:
                 lines.append(f"N <= {d['C']}*sqrt(n): {'holds' if d['sq_norm_le_C_sqrt_n'] else 'FAILS'} (certified exactly)")
         lines.append(

@@ -80,9 +80,24 @@ def _add_solver_options(parser: argparse.ArgumentParser) -> None:
     from .exact import DEFAULT_MAX_PRECISION, DEFAULT_PRECISION, DEFAULT_TERM_BUDGET
 
     parser.add_argument("--digits", type=positive_int, default=30, help="significant digits of the certified decimals (default 30)")
-    parser.add_argument("--term-budget", type=nonnegative_int, default=DEFAULT_TERM_BUDGET, help=f"largest canonical radical form, in terms; 0 gives decimals only (default {DEFAULT_TERM_BUDGET})")
-    parser.add_argument("--precision", type=positive_int, default=DEFAULT_PRECISION, help=f"working precision of the certified balls, in bits (default {DEFAULT_PRECISION})")
-    parser.add_argument("--max-precision", type=positive_int, default=DEFAULT_MAX_PRECISION, help=f"precision at which near-ties go to canonical forms (default {DEFAULT_MAX_PRECISION})")
+    parser.add_argument(
+        "--term-budget",
+        type=nonnegative_int,
+        default=DEFAULT_TERM_BUDGET,
+        help=f"largest canonical radical form, in terms; 0 gives decimals only (default {DEFAULT_TERM_BUDGET})",
+    )
+    parser.add_argument(
+        "--precision",
+        type=positive_int,
+        default=DEFAULT_PRECISION,
+        help=f"working precision of the certified balls, in bits (default {DEFAULT_PRECISION})",
+    )
+    parser.add_argument(
+        "--max-precision",
+        type=positive_int,
+        default=DEFAULT_MAX_PRECISION,
+        help=f"precision at which near-ties go to canonical forms (default {DEFAULT_MAX_PRECISION})",
+    )
 
 
 def _solve_kwargs(args) -> dict:
@@ -101,8 +116,12 @@ def _load_problem(args, path=None):
 
 def _add_problem_argument(parser: argparse.ArgumentParser, help: str = "problem file: .json (problem or raw data) or .npz") -> None:
     parser.add_argument("problem", metavar="PROBLEM", help=help)
-    parser.add_argument("--allow-sign-flip", action="store_true", help="accept raw data with |a_j| < ||w_j|| (the limit is then not established)")
-    parser.add_argument("--ortho-tol", type=float, default=1e-9, help="relative tolerance for orthogonality of decimal raw inputs (default 1e-9)")
+    parser.add_argument(
+        "--allow-sign-flip", action="store_true", help="accept raw data with |a_j| < ||w_j|| (the limit is then not established)"
+    )
+    parser.add_argument(
+        "--ortho-tol", type=float, default=1e-9, help="relative tolerance for orthogonality of decimal raw inputs (default 1e-9)"
+    )
 
 
 # -- solve ------------------------------------------------------------------------------------
@@ -132,7 +151,9 @@ def _add_generate(sub) -> None:
     parser.add_argument("--norms", choices=("unit", "uniform"), default="unit", help="squared-norm law (default unit)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--decimals", type=int, default=3, help="decimal places of non-integer labels and norms (default 3)")
-    parser.add_argument("--loss", choices=("half-mean", "mean", "half-sum"), default="half-mean", help="loss convention (default half-mean)")
+    parser.add_argument(
+        "--loss", choices=("half-mean", "mean", "half-sum"), default="half-mean", help="loss convention (default half-mean)"
+    )
     parser.add_argument("-o", "--output", metavar="FILE", required=True, help="problem file to write: .json or .npz")
 
 
@@ -149,7 +170,9 @@ DEMO = {"n": 64, "m": 12, "labels": "pm1", "seed": 7}
 
 
 def _add_demo(sub) -> None:
-    parser = _subparser(sub, "demo", f"Solve a built-in example (n={DEMO['n']}, m={DEMO['m']}, ±1 labels, seed {DEMO['seed']}) and print the table.")
+    parser = _subparser(
+        sub, "demo", f"Solve a built-in example (n={DEMO['n']}, m={DEMO['m']}, ±1 labels, seed {DEMO['seed']}) and print the table."
+    )
     parser.add_argument("--format", choices=("text", "json", "csv", "latex"), default="text", help="output format (default text)")
     _add_solver_options(parser)
     add_output(parser)
@@ -172,16 +195,31 @@ def _add_graph(sub) -> None:
     from .io.graphs import FORMATS
 
     parser = _subparser(sub, "graph", "Export the saddle-transition graph of a problem, or of an ensemble of random initialisations.")
-    parser.add_argument("problem", metavar="PROBLEM", nargs="?", help="problem file (.json or .npz): its graph, or with --runs/--enumerate the ensemble of its labels and norms")
-    parser.add_argument("--data", metavar="DATA", help="labels and norms: a problem .json without signs and active (needs --m and --runs or --enumerate)")
+    parser.add_argument(
+        "problem",
+        metavar="PROBLEM",
+        nargs="?",
+        help="problem file (.json or .npz): its graph, or with --runs/--enumerate the ensemble of its labels and norms",
+    )
+    parser.add_argument(
+        "--data", metavar="DATA", help="labels and norms: a problem .json without signs and active (needs --m and --runs or --enumerate)"
+    )
     parser.add_argument("--m", type=positive_int, help="number of neurons of the ensemble (taken from PROBLEM when given)")
     how = parser.add_mutually_exclusive_group()
     how.add_argument("--runs", type=positive_int, help="draw this many random initialisations (uniform signs, Bernoulli(1/2) activations)")
-    add_option(how, "--enumerate", aliases=("--exact",), action="store_true", help="every initialisation with its exact probability (at most 2^20 patterns)")
+    add_option(
+        how,
+        "--enumerate",
+        aliases=("--exact",),
+        action="store_true",
+        help="every initialisation with its exact probability (at most 2^20 patterns)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed of --runs (default 0)")
     parser.add_argument("--confidence", type=float, default=CONFIDENCE, help=f"level of the Wilson intervals (default {CONFIDENCE})")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: from the extension of -o, else json)")
-    parser.add_argument("--min-probability", type=float, default=0.0, help="pictures of ensembles: leave out rarer saddles and jumps (default 0)")
+    parser.add_argument(
+        "--min-probability", type=float, default=0.0, help="pictures of ensembles: leave out rarer saddles and jumps (default 0)"
+    )
     add_output(parser)
 
 
@@ -250,7 +288,15 @@ def _add_prob(sub) -> None:
     parser.add_argument("--n", type=positive_int, help="number of samples, balanced classes (with --delta)")
     parser.add_argument("--delta", help="target failure probability, e.g. 0.01 or 1/100")
     add_option(parser, "--rational", aliases=("--exact",), action="store_true", help="also print the exact rationals p/q (always in JSON)")
-    add_option(parser, "--digits", aliases=("--decimal",), type=positive_int, metavar="D", default=20, help="significant digits of the decimals (default 20)")
+    add_option(
+        parser,
+        "--digits",
+        aliases=("--decimal",),
+        type=positive_int,
+        metavar="D",
+        default=20,
+        help="significant digits of the decimals (default 20)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     add_output(parser)
 
@@ -277,7 +323,12 @@ def _run_prob(args) -> str:
 def _add_sweep(sub) -> None:
     parser = _subparser(sub, "sweep", "Run a grid of generated problems on dask.distributed; resumable, written to Parquet or CSV.")
     parser.add_argument("config", metavar="CONFIG", help="TOML file with a [sweep] section (n, m, labels, norms, seeds)")
-    parser.add_argument("-o", "--output", metavar="FILE", help="FILE.parquet or FILE.csv (default: CONFIG with .parquet); finished cells live in FILE.parts/")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="FILE.parquet or FILE.csv (default: CONFIG with .parquet); finished cells live in FILE.parts/",
+    )
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing dask scheduler (default: a LocalCluster here)")
     parser.add_argument("--workers", type=positive_int, default=2, help="LocalCluster worker processes (default 2)")
     parser.add_argument("--figures", metavar="DIR", help="also draw the sweep figures (PNG and PDF) into DIR")
@@ -308,10 +359,19 @@ def _add_table(sub) -> None:
     parser.add_argument("--n", type=positive_int, nargs="+", help="prob: sample counts (balanced classes)")
     parser.add_argument("--m", type=positive_int, nargs="+", help="prob: widths")
     parser.add_argument("--config", metavar="TOML", help="prob: n, m (and digits) from the [table] section of this file; flags given win")
-    add_option(parser, "--digits", aliases=("--decimal",), type=positive_int, metavar="D", help="significant digits: jumps: of the decimal column (default 12); prob: decimals instead of exact rationals")
+    add_option(
+        parser,
+        "--digits",
+        aliases=("--decimal",),
+        type=positive_int,
+        metavar="D",
+        help="significant digits: jumps: of the decimal column (default 12); prob: decimals instead of exact rationals",
+    )
     parser.add_argument("--decimals", type=nonnegative_int, metavar="P", help="norms: decimal places of the means (default 8)")
     parser.add_argument("--no-decimal-column", action="store_true", help="jumps: leave out the tau decimal column")
-    parser.add_argument("--format", choices=("latex", "csv", "markdown", "json", "text"), default="latex", help="output format (default latex)")
+    parser.add_argument(
+        "--format", choices=("latex", "csv", "markdown", "json", "text"), default="latex", help="output format (default latex)"
+    )
     add_output(parser)
 
 
@@ -353,9 +413,16 @@ def _run_table(args) -> str:
 
 # -- simulate ---------------------------------------------------------------------------------
 def _add_simulate(sub) -> None:
-    parser = _subparser(sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (theory §9).")
+    parser = _subparser(
+        sub, "simulate", "Integrate the finite-λ gradient flow at several λ and set its loss drops beside the exact limit (theory §9)."
+    )
     _add_problem_argument(parser)
-    parser.add_argument("--lambdas", type=lambdas, default="1e-10,1e-20,1e-40", help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)")
+    parser.add_argument(
+        "--lambdas",
+        type=lambdas,
+        default="1e-10,1e-20,1e-40",
+        help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
     parser.add_argument("--rtol", type=positive_float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
@@ -397,7 +464,9 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser, sub = command_parser("limitproc", "Exact small-initialisation limit of two-layer ReLU gradient flow on orthogonal data.", EXAMPLES)
+    parser, sub = command_parser(
+        "limitproc", "Exact small-initialisation limit of two-layer ReLU gradient flow on orthogonal data.", EXAMPLES
+    )
     parser.add_argument("--version", action="version", version=f"limitproc {__version__}")
     for add, _ in COMMANDS.values():
         add(sub)

@@ -25,7 +25,6 @@ __all__ = [
     "jump_html",
     "jump_latex",
     "jumps_frame",
-    "radical_latex",
     "rational_latex",
     "require_pandas",
     "result_html",
@@ -44,24 +43,6 @@ DISPLAY_ROWS = 40  # jumps listed in a result's table
 
 
 # -- values ----------------------------------------------------------------------------------
-def _term_latex(c, key: int) -> str:
-    p, q = int(c.p), int(c.q)
-    if key == 1:
-        return str(p) if q == 1 else rf"\frac{{{p}}}{{{q}}}"
-    top = ("" if p == 1 else f"{p} ") + rf"\sqrt{{{key}}}"
-    return top if q == 1 else rf"\frac{{{top}}}{{{q}}}"
-
-
-def radical_latex(form: RadicalSum) -> str:
-    """``sum c_k sqrt(k)`` in LaTeX, terms in the order of its exact string (rational part first)."""
-    out = ""
-    for key in sorted(form.terms):
-        c = form.terms[key]
-        sign = ("-" if c < 0 else "") if not out else (" - " if c < 0 else " + ")
-        out += sign + _term_latex(-c if c < 0 else c, key)
-    return out or "0"
-
-
 def rational_latex(q) -> str:
     q = Fraction(q)
     body = str(abs(q.numerator)) if q.denominator == 1 else rf"\frac{{{abs(q.numerator)}}}{{{q.denominator}}}"
@@ -77,7 +58,7 @@ def value_latex(value: ExactValue, digits: int = DISPLAY_DIGITS, budget: int | N
     """The radical of ``value`` (math mode, no delimiters), or ``\\approx`` its certified decimal
     when it is over the term budget or has more than ``max_terms`` terms."""
     form = _form(value, budget, max_terms)
-    return radical_latex(form) if form is not None else rf"\approx {value.decimal(digits)}"
+    return form.latex() if form is not None else rf"\approx {value.decimal(digits)}"
 
 
 def _value_html(value: ExactValue | None, digits: int, budget: int | None = None) -> str:
@@ -89,7 +70,7 @@ def _value_html(value: ExactValue | None, digits: int, budget: int | None = None
     if form is None:
         note = "over the term budget" if full is None else f"{len(full)} terms; .exact() gives them"
         return f'<span title="{html.escape(note)}">&asymp; {html.escape(decimal)}</span>'
-    return f'<span title="{html.escape(str(form))} &asymp; {html.escape(decimal)}">${html.escape(radical_latex(form))}$</span>'
+    return f'<span title="{html.escape(str(form))} &asymp; {html.escape(decimal)}">${html.escape(form.latex())}$</span>'
 
 
 def _rational_html(q) -> str:
@@ -157,15 +138,17 @@ def result_html(result, digits: int = DISPLAY_DIGITS) -> str:
     p = result.problem
     rows = []
     for jump in result.jumps[:DISPLAY_ROWS]:
-        rows.append([
-            _text(jump.k),
-            _value_html(jump.tau, digits),
-            _text(jump.tau.decimal(digits)),
-            _text(_neurons_text(jump)),
-            _text(jump.samples.size),
-            _text(_samples_text(jump.samples)),
-            _rational_html(jump.plateau_loss),
-        ])
+        rows.append(
+            [
+                _text(jump.k),
+                _value_html(jump.tau, digits),
+                _text(jump.tau.decimal(digits)),
+                _text(_neurons_text(jump)),
+                _text(jump.samples.size),
+                _text(_samples_text(jump.samples)),
+                _rational_html(jump.plateau_loss),
+            ]
+        )
     more = len(result.jumps) - DISPLAY_ROWS
     if more > 0:
         rows.append(["", _text(f"… ({more} more jumps)"), "", "", "", "", ""])
@@ -205,7 +188,9 @@ def result_latex(result, digits: int = DISPLAY_DIGITS) -> str:
         lines.append(rf"\vdots & \text{{{more} more jumps}} & & & \\")
     lines.append(r"\end{array}$$")
     final = [rf"N = {_norm_latex(result, result.sq_norm, digits)}", rf"N_{{\min}} = {_norm_latex(result, result.min_sq_norm, digits)}"]
-    final.append(r"\text{interpolates}" if result.interpolates else rf"\text{{does not interpolate: }} L = {rational_latex(result.final_loss)}")
+    final.append(
+        r"\text{interpolates}" if result.interpolates else rf"\text{{does not interpolate: }} L = {rational_latex(result.final_loss)}"
+    )
     lines.append("$$" + r",\quad ".join(final) + "$$")
     return "\n".join(lines)
 
@@ -261,7 +246,11 @@ def saddle_html(saddle, digits: int = DISPLAY_DIGITS) -> str:
 
 
 def saddle_latex(saddle, digits: int = DISPLAY_DIGITS) -> str:
-    parts = [rf"\tau = {value_latex(saddle.tau, digits, max_terms=DISPLAY_TERMS)}", rf"L = {rational_latex(saddle.loss)}", rf"F = {_samples_latex(saddle.fitted)}"]
+    parts = [
+        rf"\tau = {value_latex(saddle.tau, digits, max_terms=DISPLAY_TERMS)}",
+        rf"L = {rational_latex(saddle.loss)}",
+        rf"F = {_samples_latex(saddle.fitted)}",
+    ]
     if saddle.sq_norm is not None:
         parts.append(rf"N = {value_latex(saddle.sq_norm, digits, max_terms=DISPLAY_TERMS)}")
     return rf"$$\text{{saddle {saddle.k}: }} " + r",\quad ".join(parts) + "$$"
@@ -306,9 +295,33 @@ def require_pandas():
     return pandas
 
 
-_JUMP_COLUMNS = ("k", "tau", "tau_decimal", "neurons", "block_size", "samples", "plateau_loss", "plateau_loss_decimal", "tie", "tie_certified")
-_SADDLE_COLUMNS = ("k", "tau", "tau_decimal", "loss", "loss_decimal", "fitted", "neurons", "determined", "sq_norm", "sq_norm_decimal",
-                   "unstable", "min_eigenvalue", "min_eigenvalue_decimal")
+_JUMP_COLUMNS = (
+    "k",
+    "tau",
+    "tau_decimal",
+    "neurons",
+    "block_size",
+    "samples",
+    "plateau_loss",
+    "plateau_loss_decimal",
+    "tie",
+    "tie_certified",
+)
+_SADDLE_COLUMNS = (
+    "k",
+    "tau",
+    "tau_decimal",
+    "loss",
+    "loss_decimal",
+    "fitted",
+    "neurons",
+    "determined",
+    "sq_norm",
+    "sq_norm_decimal",
+    "unstable",
+    "min_eigenvalue",
+    "min_eigenvalue_decimal",
+)
 
 
 def _pair(value: ExactValue | None, budget: int | None = None) -> tuple[str | None, float | None]:
@@ -321,18 +334,20 @@ def jumps_frame(result):
     rows = []
     for jump in result.jumps:
         tau, tau_decimal = _pair(jump.tau)
-        rows.append({
-            "k": jump.k,
-            "tau": tau,
-            "tau_decimal": tau_decimal,
-            "neurons": list(jump.neurons),
-            "block_size": int(jump.samples.size),
-            "samples": _samples(jump.samples),
-            "plateau_loss": rational_string(jump.plateau_loss),
-            "plateau_loss_decimal": float(jump.plateau_loss),
-            "tie": jump.tie,
-            "tie_certified": jump.tie_certified,
-        })
+        rows.append(
+            {
+                "k": jump.k,
+                "tau": tau,
+                "tau_decimal": tau_decimal,
+                "neurons": list(jump.neurons),
+                "block_size": int(jump.samples.size),
+                "samples": _samples(jump.samples),
+                "plateau_loss": rational_string(jump.plateau_loss),
+                "plateau_loss_decimal": float(jump.plateau_loss),
+                "tie": jump.tie,
+                "tie_certified": jump.tie_certified,
+            }
+        )
     return require_pandas().DataFrame(rows, columns=list(_JUMP_COLUMNS))
 
 
@@ -344,19 +359,21 @@ def saddles_frame(result):
         tau, tau_decimal = _pair(saddle.tau)
         sq_norm, sq_norm_decimal = _pair(saddle.sq_norm, budget)
         eig, eig_decimal = _pair(saddle.min_eigenvalue)
-        rows.append({
-            "k": saddle.k,
-            "tau": tau,
-            "tau_decimal": tau_decimal,
-            "loss": rational_string(saddle.loss),
-            "loss_decimal": float(saddle.loss),
-            "fitted": _samples(saddle.fitted),
-            "neurons": sorted(saddle.escaped),
-            "determined": saddle.determined,
-            "sq_norm": sq_norm,
-            "sq_norm_decimal": sq_norm_decimal,
-            "unstable": len(saddle.unstable),
-            "min_eigenvalue": eig,
-            "min_eigenvalue_decimal": eig_decimal,
-        })
+        rows.append(
+            {
+                "k": saddle.k,
+                "tau": tau,
+                "tau_decimal": tau_decimal,
+                "loss": rational_string(saddle.loss),
+                "loss_decimal": float(saddle.loss),
+                "fitted": _samples(saddle.fitted),
+                "neurons": sorted(saddle.escaped),
+                "determined": saddle.determined,
+                "sq_norm": sq_norm,
+                "sq_norm_decimal": sq_norm_decimal,
+                "unstable": len(saddle.unstable),
+                "min_eigenvalue": eig,
+                "min_eigenvalue_decimal": eig_decimal,
+            }
+        )
     return require_pandas().DataFrame(rows, columns=list(_SADDLE_COLUMNS))

@@ -73,7 +73,7 @@ def parse_rational(value, field: str) -> Fraction:
         if value != value or value in (float("inf"), float("-inf")):
             raise InputError(field, f"not a finite number: {value!r}")
         return Fraction(value)
-    raise InputError(field, f"not an exact number: {value!r} (use an int or a string like \"3/2\" or \"0.25\")")
+    raise InputError(field, f'not an exact number: {value!r} (use an int or a string like "3/2" or "0.25")')
 
 
 def rational_string(q) -> str:
@@ -323,6 +323,21 @@ class RadicalSum:
 
     def __repr__(self) -> str:
         return f"RadicalSum({self})"
+
+    def latex(self) -> str:
+        """The form in LaTeX, terms in the order of its exact string (rational part first)."""
+        out = ""
+        for key in sorted(self.terms):
+            c = self.terms[key]
+            sign = ("-" if c < 0 else "") if not out else (" - " if c < 0 else " + ")
+            p, q = abs(int(c.p)), int(c.q)
+            if key == 1:
+                term = str(p) if q == 1 else rf"\frac{{{p}}}{{{q}}}"
+            else:
+                top = ("" if p == 1 else f"{p} ") + rf"\sqrt{{{key}}}"
+                term = top if q == 1 else rf"\frac{{{top}}}{{{q}}}"
+            out += sign + term
+        return out or "0"
 
 
 _BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
@@ -637,7 +652,10 @@ class Program:
                 f"cannot certify the sign of {_show(self.ball(node, prec))}: its ball contains 0 at {prec} bits "
                 f"and its canonical form exceeds the term budget of {self.term_budget}; "
                 "raise max_precision or term_budget",
-                self.value(node), None, prec, self.term_budget,
+                self.value(node),
+                None,
+                prec,
+                self.term_budget,
             )
         return sign
 
@@ -669,7 +687,10 @@ class Program:
                     raise Uncertified(
                         f"cannot certify the {what} of {_show(x)}: its ball straddles a rounding boundary at "
                         f"{prec} bits and its canonical form exceeds the term budget of {self.term_budget}",
-                        self.value(node), None, prec, self.term_budget,
+                        self.value(node),
+                        None,
+                        prec,
+                        self.term_budget,
                     )
                 q = form.rational_value()
                 if q is not None:
@@ -802,7 +823,10 @@ class ExactValue:
                 f"cannot certify how {_show(prog.ball(self.node, prec))} and {_show(prog.ball(node, prec))} "
                 f"compare: their balls overlap at {prec} bits and a canonical form exceeds the term budget of "
                 f"{prog.term_budget}; raise max_precision or term_budget",
-                self, prog.value(node), prec, prog.term_budget,
+                self,
+                prog.value(node),
+                prec,
+                prog.term_budget,
             )
         return op(sign, 0)
 
@@ -850,10 +874,14 @@ class ExactValue:
         )
         return mpmath.mp.make_mpf(mpf)
 
-    def _repr_latex_(self) -> str:
-        from .display import value_latex
+    def latex(self, digits: int = 12, budget: int | None = None) -> str:
+        """The exact radical in LaTeX (math mode, no delimiters), or ``\\approx`` its certified
+        decimal over the term budget."""
+        form = self.form(budget)
+        return form.latex() if form is not None else rf"\approx {self.decimal(digits)}"
 
-        return f"${value_latex(self)}$"
+    def _repr_latex_(self) -> str:
+        return f"${self.latex()}$"
 
     def __format__(self, spec: str) -> str:
         return format(float(self), spec) if spec else str(self)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from .io.files import atomic_write
 
+__all__ = ["FIGURES", "bias_ratio_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
+
 FIGURES = ("probability", "norm_scaling", "bias_ratio")
 
 
@@ -55,8 +57,14 @@ def probability_figure(rows: list[dict], stem) -> list[str]:
         exact = [float(random_signs_probability(n, m).decimal(17)) for m in widths]
         (line,) = ax.plot([m / log2n for m in widths], exact, lw=1.2, label=f"exact, n = {n}")
         ms = sorted(cells)
-        ax.plot([m / log2n for m in ms], [sum(cells[m]) / len(cells[m]) for m in ms], "o", color=line.get_color(), ms=4,
-                label=f"engine, n = {n} ({len(cells[ms[0]])} seeds)")
+        ax.plot(
+            [m / log2n for m in ms],
+            [sum(cells[m]) / len(cells[m]) for m in ms],
+            "o",
+            color=line.get_color(),
+            ms=4,
+            label=f"engine, n = {n} ({len(cells[ms[0]])} seeds)",
+        )
     ax.axvline(2, color="grey", ls=":", lw=1, label="m = 2 log2 n")
     ax.set_xlabel("m / log2 n")
     ax.set_ylabel("P(interpolate)")
@@ -77,8 +85,14 @@ def _norm_figure(rows: list[dict], stem, value, ylabel: str, reference) -> list[
     for r in determined:
         by_n[r["n"]].append(value(r))
     ns = sorted(by_n)
-    ax.plot([n for n in ns for _ in by_n[n]], [v for n in ns for v in by_n[n]], ".", alpha=0.4, color="C0",
-            label=f"runs ({missing} with undetermined N left out)")
+    ax.plot(
+        [n for n in ns for _ in by_n[n]],
+        [v for n in ns for v in by_n[n]],
+        ".",
+        alpha=0.4,
+        color="C0",
+        label=f"runs ({missing} with undetermined N left out)",
+    )
     ax.plot(ns, [sum(by_n[n]) / len(by_n[n]) for n in ns], "-o", color="C1", label="mean")
     every_n = sorted({r["n"] for r in rows})
     reference(ax, every_n)

@@ -31,6 +31,20 @@ from .process import Result, solve
 from .progress import progress_bar
 from .saddles import critical_point
 
+__all__ = [
+    "CONFIDENCE",
+    "MAX_PATTERNS",
+    "edge_label",
+    "ensemble_graph",
+    "enumerated_initialisations",
+    "node_label",
+    "pattern_count",
+    "read_data",
+    "sampled_initialisations",
+    "transition_graph",
+    "wilson_interval",
+]
+
 if TYPE_CHECKING:  # networkx is imported where graphs are built: the CLI's parser reads CONFIDENCE
     import networkx as nx
 
@@ -54,11 +68,16 @@ def _set_rational(attrs: dict, name: str, value: Fraction) -> None:
 def transition_graph(result: Result) -> nx.DiGraph:
     """The saddles of ``result`` (nodes ``0..K``, saddle ``k`` entered by jump ``k``) and its jumps (edges)."""
     import networkx as nx
+
     p = result.problem
     G = nx.DiGraph(kind="transition", n=p.n, m=p.m, loss_convention=p.loss, interpolates=result.interpolates)
     for saddle in result.saddles:
-        attrs = {"k": saddle.k, "fitted": saddle.fitted.tolist(), "neurons": sorted(saddle.escaped),
-                 "blocks": {str(j): b.tolist() for j, b in sorted(saddle.escaped.items())}}
+        attrs = {
+            "k": saddle.k,
+            "fitted": saddle.fitted.tolist(),
+            "neurons": sorted(saddle.escaped),
+            "blocks": {str(j): b.tolist() for j, b in sorted(saddle.escaped.items())},
+        }
         _set_rational(attrs, "loss", saddle.loss)
         _set_exact(attrs, "tau", saddle.tau)
         _set_exact(attrs, "sq_norm", saddle.sq_norm)
@@ -66,12 +85,15 @@ def transition_graph(result: Result) -> nx.DiGraph:
         attrs["unstable"] = len(saddle.unstable)
         _set_exact(attrs, "min_eigenvalue", saddle.min_eigenvalue)
         G.add_node(saddle.k, **attrs)
-    prog = result.program
     for jump, before in zip(result.jumps, result.saddles):
-        attrs = {"k": jump.k, "neurons": list(jump.neurons), "samples": jump.samples.tolist(),
-                 "blocks": {str(j): b.tolist() for j, b in jump.blocks.items()}}
+        attrs = {
+            "k": jump.k,
+            "neurons": list(jump.neurons),
+            "samples": jump.samples.tolist(),
+            "blocks": {str(j): b.tolist() for j, b in jump.blocks.items()},
+        }
         _set_exact(attrs, "tau", jump.tau)
-        _set_exact(attrs, "dtau", prog.value(prog.sub(jump.tau.node, before.tau.node)))
+        _set_exact(attrs, "dtau", jump.tau - before.tau)
         _set_rational(attrs, "loss_drop", before.loss - jump.plateau_loss)
         attrs["escape_direction"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
         attrs.update(tie=jump.tie, tie_certified=jump.tie_certified, shared=jump.shared.tolist())
@@ -94,7 +116,9 @@ def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE)
 def _base_problem(data) -> Problem:
     """Labels, norms and loss convention of ``data``: a Problem, or a problem's dict without signs/active."""
     if isinstance(data, Problem):
-        return Problem.from_arrays(data.y.num, data.y.den, data.q.num, data.q.den, [], np.zeros((0, (data.n + 7) // 8), np.uint8), loss=data.loss)
+        return Problem.from_arrays(
+            data.y.num, data.y.den, data.q.num, data.q.den, [], np.zeros((0, (data.n + 7) // 8), np.uint8), loss=data.loss
+        )
     if not isinstance(data, dict):
         raise InputError("data", "expected a Problem or a dict with labels (and optionally sq_norms, loss)")
     known = {"labels", "sq_norms", "loss", "signs", "active"}
@@ -215,8 +239,16 @@ def _float(value: ExactValue) -> float:
     return float(value.ball().mid())  # the working precision: its balls are already computed
 
 
-def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: bool = False,
-                   confidence: float = CONFIDENCE, progress: bool = False, **solver) -> nx.DiGraph:
+def ensemble_graph(
+    data,
+    m: int,
+    runs: int | None = None,
+    seed: int = 0,
+    exact: bool = False,
+    confidence: float = CONFIDENCE,
+    progress: bool = False,
+    **solver,
+) -> nx.DiGraph:
     """The saddles of many initialisations with fixed labels and norms, merged by fitted set ``F``.
 
     ``data`` is a :class:`Problem` (its signs and pattern are ignored) or a dict with ``labels`` and
@@ -228,6 +260,7 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     :func:`~limitproc.process.solve`.
     """
     import networkx as nx
+
     base = _base_problem(data)
     if m < 1:
         raise InputError("m", f"must be at least 1, got {m}")
@@ -262,8 +295,16 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
     total_weight = sum(w for _, w in nodes[next(iter(nodes))].taus)  # every run passes the origin
     order = sorted(nodes, key=lambda k: (fitted_sets[k].size, fitted_sets[k].tolist()))
     ids = {key: index for index, key in enumerate(order)}
-    G = nx.DiGraph(kind="ensemble", n=base.n, m=m, loss_convention=base.loss, exact=exact,
-                   runs=None if exact else runs, seed=None if exact else seed, confidence=None if exact else confidence)
+    G = nx.DiGraph(
+        kind="ensemble",
+        n=base.n,
+        m=m,
+        loss_convention=base.loss,
+        exact=exact,
+        runs=None if exact else runs,
+        seed=None if exact else seed,
+        confidence=None if exact else confidence,
+    )
 
     def probability(tally: _Tally) -> dict:
         p = Fraction(tally.weight) / total_weight
@@ -275,9 +316,14 @@ def ensemble_graph(data, m: int, runs: int | None = None, seed: int = 0, exact: 
         _set_rational(attrs, "loss", losses[key])
         G.add_node(ids[key], **attrs)
     for (u, v), tally in sorted(edges.items(), key=lambda item: (ids[item[0][0]], ids[item[0][1]])):
-        attrs = {"samples": sorted(set(fitted_sets[v].tolist()) - set(fitted_sets[u].tolist())), "group_sizes": sorted(tally.sizes),
-                 "tie": bool(tally.tie_weight), "tie_probability": rational_string(Fraction(tally.tie_weight) / total_weight),
-                 "shared": sorted(tally.shared), **probability(tally)}
+        attrs = {
+            "samples": sorted(set(fitted_sets[v].tolist()) - set(fitted_sets[u].tolist())),
+            "group_sizes": sorted(tally.sizes),
+            "tie": bool(tally.tie_weight),
+            "tie_probability": rational_string(Fraction(tally.tie_weight) / total_weight),
+            "shared": sorted(tally.shared),
+            **probability(tally),
+        }
         _set_rational(attrs, "loss_drop", losses[u] - losses[v])
         G.add_edge(ids[u], ids[v], **attrs)
     return G

@@ -10,6 +10,8 @@ from __future__ import annotations
 from .graph import edge_label
 from .process import Result
 
+__all__ = ["loss_staircase", "staircase_graph"]
+
 
 def _new_axes(ax, size):
     if ax is not None:
@@ -46,8 +48,21 @@ def staircase_graph(G, ax=None, min_probability: float = 0.0, title: str | None 
         (x0, y0), (x1, y1) = pos[u], pos[v]
         width = 0.6 + 8 * a["probability_decimal"] if ensemble else 1.6
         style = "arc3,rad=0" if ensemble else "angle,angleA=0,angleB=90,rad=0"  # one run: plateau, then drop
-        ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), connectionstyle=style, arrowstyle="-|>", mutation_scale=12,
-                                     lw=width, color="tab:blue", alpha=0.5 if ensemble else 0.9, shrinkA=6, shrinkB=6, zorder=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                (x0, y0),
+                (x1, y1),
+                connectionstyle=style,
+                arrowstyle="-|>",
+                mutation_scale=12,
+                lw=width,
+                color="tab:blue",
+                alpha=0.5 if ensemble else 0.9,
+                shrinkA=6,
+                shrinkB=6,
+                zorder=1,
+            )
+        )
         if small or not ensemble:
             # one run: beside the drop, on the right unless the next drop follows closely (then the
             # right is crowded and the left, under the previous plateau, is free);
@@ -55,9 +70,17 @@ def staircase_graph(G, ax=None, min_probability: float = 0.0, title: str | None 
             at = (0.4 * x0 + 0.6 * x1, 0.4 * y0 + 0.6 * y1) if ensemble else (x1, (y0 + y1) / 2)
             side = 0 if ensemble else (-1 if any(pos[w][0] - x1 < close for w in H.successors(v)) else 1)
             text = f"{len(a['samples'])}" if ensemble else edge_label(G, u, v)
-            ax.annotate(text, at, xytext=(4 * side, 0), textcoords="offset points", fontsize=7 if ensemble else 8, va="center",
-                        ha={0: "center", 1: "left", -1: "right"}[side],
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}, zorder=1.5)
+            ax.annotate(
+                text,
+                at,
+                xytext=(4 * side, 0),
+                textcoords="offset points",
+                fontsize=7 if ensemble else 8,
+                va="center",
+                ha={0: "center", 1: "left", -1: "right"}[side],
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75},
+                zorder=1.5,
+            )
     xs, ys = zip(*pos.values()) if pos else ((), ())
     if ensemble:
         probs = [a["probability_decimal"] for _, a in H.nodes(data=True)]
@@ -94,6 +117,7 @@ def _label_nodes(ax, H, pos: dict) -> None:
         text = f"{name}\np={H.nodes[u]['probability_decimal']:.2f}"
         x, y = ax.transData.transform(pos[u]) * to_points
         w, h = 4.3 * max(map(len, text.split("\n"))), 18
+
         def overlap(spot):
             (dx, dy), ha, va = spot
             left, bottom = x + dx - (w if ha == "right" else 0), y + dy - (h if va == "top" else 0)

@@ -25,6 +25,23 @@ from flint import fmpz
 from .errors import InputError
 from .exact import parse_rational, rational_string, round_significant
 
+__all__ = [
+    "Dyadic",
+    "balanced",
+    "decimal_string",
+    "interpolation_probability",
+    "monte_carlo",
+    "p_interpolate",
+    "p_interpolate_random_signs",
+    "prob_report",
+    "random_signs_probability",
+    "smallest_width",
+    "thresholds",
+    "union_bound",
+    "union_bound_width",
+    "width_report",
+]
+
 
 def _check_counts(n_pos: int, n_neg: int, m: int) -> None:
     for field, value in (("n_pos", n_pos), ("n_neg", n_neg), ("m", m)):
@@ -316,4 +333,3 @@ def width_report(n: int, delta, digits: int = 20) -> dict:
         "threshold_log_n_over_delta": thresholds(n, delta)["union_bound"],
         "threshold_2_log2_n": thresholds(n, delta)["sharp"],
     }
-

@@ -16,6 +16,8 @@ from .errors import InputError
 from .exact import parse_rational
 from .io.files import FloatLiteral
 
+__all__ = ["LOSS_CONVENTIONS", "Problem", "RationalArray", "draw_initialisation", "generate"]
+
 #: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
 LOSS_CONVENTIONS = {
     "half-mean": lambda n: Fraction(1, 2 * n),
@@ -72,7 +74,13 @@ class RationalArray:
         int64 when ``sum |k_i|`` provably fits, otherwise Python ints.
         """
         D = 1
-        dens = self.den if self.den.dtype == object else np.unique(self.den) if self.den.max(initial=1) != self.den.min(initial=1) else self.den[:1]
+        dens = (
+            self.den
+            if self.den.dtype == object
+            else np.unique(self.den)
+            if self.den.max(initial=1) != self.den.min(initial=1)
+            else self.den[:1]
+        )
         for d in dens:
             D = lcm(D, int(d))
         factor_small = self.den.dtype != object and D < _INT64_SAFE
@@ -166,7 +174,10 @@ class Problem:
             i = nonpos[0]
             raise InputError(f"sq_norms[{i}]", f"squared norm must be positive, got {Fraction(int(self.q.num[i]), int(self.q.den[i]))}")
         if self.packed_active.shape != (m, (n + 7) // 8) or self.packed_active.dtype != np.uint8:
-            raise InputError("active", f"expected packed bits of shape ({m}, {(n + 7) // 8}) and dtype uint8, got {self.packed_active.shape} {self.packed_active.dtype}")
+            raise InputError(
+                "active",
+                f"expected packed bits of shape ({m}, {(n + 7) // 8}) and dtype uint8, got {self.packed_active.shape} {self.packed_active.dtype}",
+            )
         if n % 8 and m and np.any(self.packed_active[:, -1] & np.uint8((1 << (8 - n % 8)) - 1)):
             raise InputError("active", f"bits set past sample {n - 1}")
         if self.magnitudes is not None:
@@ -230,7 +241,9 @@ class Problem:
 
     def covered(self) -> np.ndarray:
         """Samples in some aligned set: exactly the ones the limit fits (theory §5)."""
-        return np.unpackbits(np.bitwise_or.reduce(self.aligned_bits(), axis=0), count=self.n).view(bool) if self.m else np.zeros(self.n, bool)
+        return (
+            np.unpackbits(np.bitwise_or.reduce(self.aligned_bits(), axis=0), count=self.n).view(bool) if self.m else np.zeros(self.n, bool)
+        )
 
     # -- files (limitproc.io.problems) ----------------------------------------------------------
     @classmethod
@@ -308,7 +321,9 @@ def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.nd
     return signs, bits
 
 
-def generate(n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean") -> Problem:
+def generate(
+    n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean"
+) -> Problem:
     """A random problem as in theory §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
 
     The pattern is drawn as random bits: for orthogonal data and isotropic Gaussian ``g_j`` the signs

@@ -27,6 +27,8 @@ from .io.results import result_dict, result_json
 from .problem import Problem
 from .saddles import EscapeDirection, Saddle
 
+__all__ = ["Jump", "Result", "solve"]
+
 
 @dataclass(frozen=True)
 class Jump:
@@ -241,8 +243,21 @@ class _Engine:
                     norm_node = None
                 self._update(live, aligned, union, tau, k)
                 loss = c * Fraction(loss_left, self.loss_den)
-                jumps.append(Jump(k, prog.value(tau), tuple(group), blocks, union, shared, loss, rates,
-                                  certificate if len(group) > 1 else None, radicands, p))
+                jumps.append(
+                    Jump(
+                        k,
+                        prog.value(tau),
+                        tuple(group),
+                        blocks,
+                        union,
+                        shared,
+                        loss,
+                        rates,
+                        certificate if len(group) > 1 else None,
+                        radicands,
+                        p,
+                    )
+                )
                 saddles.append(self._saddle(k, tau, loss, escaped, block_norms, reason is None, norm_node, live))
                 bar.update(len(group))
         Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)

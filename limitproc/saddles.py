@@ -19,6 +19,8 @@ import numpy as np
 from .errors import InputError
 from .exact import sqrt_string
 
+__all__ = ["EscapeDirection", "HessianBlock", "Saddle", "critical_point", "hessian_block", "loss_gradient", "residuals"]
+
 if TYPE_CHECKING:
     import sympy
 
@@ -187,8 +189,11 @@ def hessian_block(problem: Problem, saddle: Saddle, neuron: int) -> HessianBlock
     samples = np.setdiff1d(problem.aligned_set(neuron), saddle.fitted)
     labels, sq_norms = problem.labels, problem.sq_norms
     c2 = 2 * sympy.Rational(problem.loss_factor.numerator, problem.loss_factor.denominator)
-    b = [sympy.Rational(labels[i].numerator, labels[i].denominator) * sympy.sqrt(sympy.Rational(sq_norms[i].numerator, sq_norms[i].denominator))
-         for i in samples]
+    b = [
+        sympy.Rational(labels[i].numerator, labels[i].denominator)
+        * sympy.sqrt(sympy.Rational(sq_norms[i].numerator, sq_norms[i].denominator))
+        for i in samples
+    ]
     size = len(b) + 1
     matrix = sympy.ImmutableMatrix(size, size, lambda r, s: -c2 * (b[s - 1] if r == 0 and s else b[r - 1] if s == 0 and r else 0))
     squares = [labels[i] ** 2 * sq_norms[i] for i in samples]

@@ -27,8 +27,11 @@ from .errors import InputError
 from .io.files import atomic_write
 from .io.sweeprows import format_of, strip_row, write_rows
 
+__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "width_rule"]
+
 LABEL_LAWS = ("pm1", "gauss", "uniform")
 NORM_LAWS = ("unit", "uniform")
+
 
 # -- m rules ------------------------------------------------------------------------------------
 def _functions():

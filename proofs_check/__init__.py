@@ -4,6 +4,7 @@ A claim has an id, a statement, the section of docs/theory.md it comes from, and
 Register your own with :func:`claim` or through the ``proofs_check.claims`` entry-point group.
 """
 
+from . import builtin  # noqa: F401  (registers the built-in claims)
 from .case import Case
 from .registry import ENTRY_POINT_GROUP, Claim, Outcome, claim, claims
 from .report import Report, run

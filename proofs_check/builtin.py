@@ -17,6 +17,33 @@ from limitproc.saddles import loss_gradient, residuals
 
 from .registry import Outcome, claim
 
+__all__ = [
+    "CONSERVATION_TOL",
+    "NORM_TOL",
+    "OFFSET_SPREAD_TOL",
+    "OFFSET_TOL",
+    "PLATEAU_TOL",
+    "RESIDUAL_FITTED",
+    "SHARE_FITTED",
+    "SPLIT_TOL",
+    "TAU_FIT_TOL",
+    "check_alignment",
+    "check_conservation",
+    "check_critical_points",
+    "check_escape_order",
+    "check_interpolation",
+    "check_jump_times",
+    "check_norm_formula",
+    "check_norm_ratio",
+    "check_offsets",
+    "check_plateaus",
+    "check_probability",
+    "check_strict_saddle",
+    "check_tie_split",
+    "coverage_monte_carlo",
+    "wilson_interval",
+]
+
 # tolerances of the simulation-based claims (defaults of the built-in checks)
 PLATEAU_TOL = 1e-3  # |L_sim − L_k| / L_0 inside a plateau
 OFFSET_SPREAD_TOL = 0.1  # spread across λ of the offsets t_k − τ_k log(1/λ)
@@ -61,7 +88,9 @@ def check_plateaus(case) -> Outcome:
     errors = [abs(c * float(((a @ np.maximum(u, 0.0) - y) ** 2).sum()) - L) for (a, u), L in zip(sim.plateau_states, losses)]
     worst = max(errors) / losses[0]
     k = int(np.argmax(errors))
-    return Outcome(worst <= PLATEAU_TOL, worst, PLATEAU_TOL, f"largest at plateau {k} (L_{k} = {case.limit.saddles[k].loss}), relative to L_0")
+    return Outcome(
+        worst <= PLATEAU_TOL, worst, PLATEAU_TOL, f"largest at plateau {k} (L_{k} = {case.limit.saddles[k].loss}), relative to L_0"
+    )
 
 
 @claim(
@@ -106,7 +135,9 @@ def check_offsets(case) -> Outcome:
         return Outcome(False, "n/a", OFFSET_TOL, f"{len(taus)} jumps in the limit, {len(sim.drop_times)} drops simulated")
     simulated = sim.drop_offsets(taus)
     err = float(np.nan_to_num(np.abs(simulated - predicted), nan=np.inf).max(initial=0.0))
-    return Outcome(err <= OFFSET_TOL, err, OFFSET_TOL, f"predicted δ {np.round(predicted, 4).tolist()}, simulated {np.round(simulated, 4).tolist()}")
+    return Outcome(
+        err <= OFFSET_TOL, err, OFFSET_TOL, f"predicted δ {np.round(predicted, 4).tolist()}, simulated {np.round(simulated, 4).tolist()}"
+    )
 
 
 @claim(
@@ -189,7 +220,9 @@ def check_critical_points(case) -> Outcome:
         if nonzero:
             failures.append(f"saddle {saddle.k}: {', '.join(nonzero[:4])}")
         checked += 1
-    detail = "; ".join(failures) or f"{checked} saddles exactly critical" + (f", {skipped} undetermined (overlapping tie) not checked" if skipped else "")
+    detail = "; ".join(failures) or f"{checked} saddles exactly critical" + (
+        f", {skipped} undetermined (overlapping tie) not checked" if skipped else ""
+    )
     return Outcome(not failures, len(failures), 0, detail)
 
 
@@ -262,8 +295,15 @@ def check_interpolation(case) -> Outcome:
     count = len(sim_bad) + int(engine_bad)
     detail = f"simulation disagrees on samples {sim_bad.tolist()}" if len(sim_bad) else ""
     if engine_bad:
-        detail += ("; " if detail else "") + f"engine: final loss {limit.final_loss}, uncovered {limit.uncovered.tolist()}, covered {covered.all()}"
-    return Outcome(count == 0, count, 0, detail or f"{'all covered, interpolates' if covered.all() else f'uncovered {np.flatnonzero(~covered).tolist()} keep r = −y'}")
+        detail += (
+            "; " if detail else ""
+        ) + f"engine: final loss {limit.final_loss}, uncovered {limit.uncovered.tolist()}, covered {covered.all()}"
+    return Outcome(
+        count == 0,
+        count,
+        0,
+        detail or f"{'all covered, interpolates' if covered.all() else f'uncovered {np.flatnonzero(~covered).tolist()} keep r = −y'}",
+    )
 
 
 def _engine_norm(case) -> tuple[float | None, str]:
@@ -286,7 +326,9 @@ def check_norm_formula(case) -> Outcome:
     if N is None:
         return Outcome(False, "n/a", NORM_TOL, f"no N to compare: {how}")
     errs = [abs(s.final_sq_norm - N) / N for s in case.ladder()]
-    return Outcome(errs[-1] <= NORM_TOL, errs[-1], NORM_TOL, f"{how} = {N:.10g}; relative errors along the λ ladder {[f'{e:.2g}' for e in errs]}")
+    return Outcome(
+        errs[-1] <= NORM_TOL, errs[-1], NORM_TOL, f"{how} = {N:.10g}; relative errors along the λ ladder {[f'{e:.2g}' for e in errs]}"
+    )
 
 
 def _min_norm_fitting(limit):
@@ -334,7 +376,9 @@ def check_norm_ratio(case) -> Outcome:
         lower_ok, upper_ok = ratio > 1 - 1e-9, ratio < bound
     else:
         return Outcome(False, "n/a", float(bound), limit.sq_norm_reason or "N undetermined")
-    return Outcome(bool(lower_ok and upper_ok), ratio, float(bound), f"N_min ≤ N: {bool(lower_ok)}; N/N_min < bound: {bool(upper_ok)} ({how})")
+    return Outcome(
+        bool(lower_ok and upper_ok), ratio, float(bound), f"N_min ≤ N: {bool(lower_ok)}; N/N_min < bound: {bool(upper_ok)} ({how})"
+    )
 
 
 def _p_interpolate(n_pos: int, n_neg: int, m: int) -> Fraction:
@@ -380,7 +424,12 @@ def check_probability(case) -> Outcome:
     hits = coverage_monte_carlo(n_pos, n_neg, m, trials, case.seed)
     lo, hi = wilson_interval(hits, trials, case.settings["mc_z"])
     value = float(exact)
-    return Outcome(lo <= value <= hi, value, f"[{lo:.5g}, {hi:.5g}]", f"(n+, n−, m) = ({n_pos}, {n_neg}, {m}); Monte Carlo {hits}/{trials}; exact {exact}")
+    return Outcome(
+        lo <= value <= hi,
+        value,
+        f"[{lo:.5g}, {hi:.5g}]",
+        f"(n+, n−, m) = ({n_pos}, {n_neg}, {m}); Monte Carlo {hits}/{trials}; exact {exact}",
+    )
 
 
 @claim(

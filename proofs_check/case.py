@@ -9,6 +9,8 @@ from limitproc.errors import InputError
 from limitproc.flow.simulate import initial_magnitudes, simulate, with_magnitudes
 from limitproc.flow.ties import TieResolution, solve_resolved
 
+__all__ = ["Case", "DEFAULT_LAMBDAS", "DEFAULT_SETTINGS"]
+
 DEFAULT_LAMBDAS = (1e-10, 1e-20, 1e-40)
 
 #: settings a claim may read, with their defaults

@@ -40,7 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambdas", type=lambdas, default="1e-10,1e-20,1e-40", help="comma-separated λ ladder (default 1e-10,1e-20,1e-40)")
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
     # "md" is the old spelling of "markdown", --report of --format
-    add_option(p, "--format", aliases=("--report",), choices=("text", "markdown", "md", "json"), default="text", metavar="{text,markdown,json}", help="report format (default text)")
+    add_option(
+        p,
+        "--format",
+        aliases=("--report",),
+        choices=("text", "markdown", "md", "json"),
+        default="text",
+        metavar="{text,markdown,json}",
+        help="report format (default text)",
+    )
     add_output(p)
     return parser
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = ["Claim", "ENTRY_POINT_GROUP", "Outcome", "REGISTRY", "claim", "claims", "load_entry_points"]
+
 #: entry-point group through which installed packages contribute claims
 ENTRY_POINT_GROUP = "proofs_check.claims"
 
@@ -70,8 +72,7 @@ def load_entry_points() -> list[str]:
 
 
 def claims() -> dict[str, Claim]:
-    """All registered claims: the built-in ones, the plugins', and any registered in this process."""
-    from . import builtin  # noqa: F401  (registers the built-in claims)
-
+    """All registered claims: the built-in ones (registered when the package is imported), the
+    plugins', and any registered in this process."""
     load_entry_points()
     return REGISTRY

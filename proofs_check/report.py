@@ -11,6 +11,8 @@ from limitproc.progress import progress_bar
 
 from .registry import Outcome, claims
 
+__all__ = ["Report", "run"]
+
 
 @dataclass
 class Report:

@@ -27,11 +27,11 @@ def modules(root: Path, packages) -> dict[str, Path]:
     return found
 
 
-def imports(name: str, path: Path, known) -> list[tuple[str, str]]:
-    """``(module, name)`` of every import in the file: ``name`` is the imported name of a
-    ``from module import name`` that is not itself a module, else ``""``."""
+def imports(name: str, path: Path, known, tree: ast.AST | None = None) -> list[tuple[str, str]]:
+    """``(module, name)`` of every import in the file (or in ``tree``, its parsed source): ``name``
+    is the imported name of a ``from module import name`` that is not itself a module, else ``""``."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree or ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(alias.name, "") for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -140,3 +140,43 @@ def test_the_rules_catch_a_violation(toy):
     ]
     # flow's own ``from . import _x`` is allowed; sub.deep's private name is not
     assert private_violations(toy, ["pkg"], "pkg.flow") == ["pkg.sub.deep imports pkg.flow.run._private"]
+
+
+class _DropTypeChecking(ast.NodeTransformer):
+    """Imports under ``if TYPE_CHECKING:`` exist only for annotations: they never run."""
+
+    def visit_If(self, node: ast.If):
+        test = node.test
+        name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else None
+        if name == "TYPE_CHECKING":
+            return node.orelse or None
+        return self.generic_visit(node)
+
+
+def import_cycles(root: Path, packages) -> list[list[str]]:
+    """The import cycles (strongly connected components of size > 1) among the run-time imports."""
+    import networkx as nx
+
+    known = modules(root, packages)
+    G = nx.DiGraph()
+    for name, path in known.items():
+        G.add_node(name)
+        tree = _DropTypeChecking().visit(ast.parse(path.read_text(), str(path)))
+        for module, _ in imports(name, path, known, tree):
+            if module in known and module != name and not (known[module].name == "__init__.py" and name.startswith(module + ".")):
+                G.add_edge(name, module)
+    return sorted(sorted(c) for c in nx.strongly_connected_components(G) if len(c) > 1)
+
+
+def test_no_import_cycles():
+    assert import_cycles(ROOT, ["limitproc", "proofs_check"]) == []
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from .b import g\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\nfrom .c import h\nif TYPE_CHECKING:\n    from .a import f\n")
+    (pkg / "c.py").write_text("from . import a\n")
+    assert import_cycles(tmp_path, ["pkg"]) == [["pkg.a", "pkg.b", "pkg.c"]]

@@ -115,13 +115,16 @@ def test_sign_flip_can_be_forced_with_a_warning(capsys, tmp_path):
     assert code == 0 and json.loads(out)["jumps"] and "warning" in err and "not established" in err
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["solve", "p.json", "--format", "xml"], "argument --format: invalid choice"),
-    (["solve", "p.json", "--digits", "many"], "argument --digits: expected an integer"),
-    (["solve", "p.json", "--frobnicate"], "unrecognized arguments: --frobnicate"),
-    (["generate", "--n", "0", "--m", "2", "-o", "x.json"], "argument --n: must be at least 1"),
-    (["solve", "p.txt"], "problem: unknown file extension"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["solve", "p.json", "--format", "xml"], "argument --format: invalid choice"),
+        (["solve", "p.json", "--digits", "many"], "argument --digits: expected an integer"),
+        (["solve", "p.json", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["generate", "--n", "0", "--m", "2", "-o", "x.json"], "argument --n: must be at least 1"),
+        (["solve", "p.txt"], "problem: unknown file extension"),
+    ],
+)
 def test_bad_options_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.chdir(tmp_path)
     _problem(tmp_path, GOOD, "p.json")
@@ -165,8 +168,9 @@ def test_atomic_write_leaves_nothing_half_written(tmp_path):
 
 def test_text_summary_shows_a_resolved_tie(capsys, tmp_path):
     # the overlapping tie of two unit-label neurons sharing sample 1, with magnitudes given
-    path = _problem(tmp_path, {"labels": [1, 1, 1], "signs": [1, 1], "active": [[0, 1], [1, 2]],
-                               "magnitudes": [[1.0, 0.5, 0.3], [0.2, 1.5, 1.0]]})
+    path = _problem(
+        tmp_path, {"labels": [1, 1, 1], "signs": [1, 1], "active": [[0, 1], [1, 2]], "magnitudes": [[1.0, 0.5, 0.3], [0.2, 1.5, 1.0]]}
+    )
     code, out, _ = run(capsys, "solve", path)
     assert code == 0 and "(approximate: tie split resolved from the initial magnitudes)" in out
     (line,) = [l for l in out.splitlines() if "sample 1 split" in l]
@@ -187,18 +191,26 @@ def test_simulate_converges_to_the_limit(capsys, example2):
         assert abs(row["tau_extrapolated"] - float(tau)) < 1e-3 and abs(row["delta"]) < 10
 
 
-@pytest.mark.parametrize("lambdas,message", [("2", "--lambdas: must lie in (0, 1)"), ("x", "--lambdas: not a number"), (",", "--lambdas: give at least one")])
+@pytest.mark.parametrize(
+    "lambdas,message", [("2", "--lambdas: must lie in (0, 1)"), ("x", "--lambdas: not a number"), (",", "--lambdas: give at least one")]
+)
 def test_simulate_bad_lambdas(capsys, example2, lambdas, message):
     code, _, err = run(capsys, "simulate", example2, "--lambdas", lambdas)
     assert code == 2 and err.count("\n") == 1 and message in err
 
 
 # -- one word per concept: the old spellings still work, and mean the same ------------------------
-@pytest.mark.parametrize("new,old", [
-    (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--digits", 5], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--decimal", 5]),
-    (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--rational"], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--exact"]),
-    (["table", "prob", "--n", 2, "--m", 2, "--digits", 5, "--format", "csv"], ["table", "prob", "--n", 2, "--m", 2, "--decimal", 5, "--format", "csv"]),
-])
+@pytest.mark.parametrize(
+    "new,old",
+    [
+        (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--digits", 5], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--decimal", 5]),
+        (["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--rational"], ["prob", "--n-pos", 1, "--n-neg", 1, "--m", 2, "--exact"]),
+        (
+            ["table", "prob", "--n", 2, "--m", 2, "--digits", 5, "--format", "csv"],
+            ["table", "prob", "--n", 2, "--m", 2, "--decimal", 5, "--format", "csv"],
+        ),
+    ],
+)
 def test_old_spellings_are_hidden_aliases(capsys, new, old):
     code, out, err = run(capsys, *new)
     assert code == 0 and err == ""
@@ -258,14 +270,26 @@ def test_library_errors_name_api_fields(tmp_path):
     assert "`allow_sign_flip`" in info.value.problem and "--" not in str(info.value)
 
 
-@pytest.mark.parametrize("argv,line", [
-    (["solve", "raw.json", "--ortho-tol", "2"], "limitproc solve: error: --ortho-tol: must be in [0, 1), got 2.0"),
-    (["solve", "raw.json"], "(set --allow-sign-flip to force)"),
-    (["generate", "--n", "3", "--m", "2", "--decimals", "20", "-o", "g.json"], "limitproc generate: error: --decimals: must be between 0 and 15, got 20"),
-    (["graph", "--data", "labels10.json", "--m", "5", "--enumerate"], "error: --enumerate: the enumeration has 10424128 patterns (> 2^20); draw --runs random ones instead"),
-    (["graph", "--data", "labels10.json", "--m", "5", "--runs", "3", "--confidence", "1.5"], "error: --confidence: must be between 0 and 1, got 1.5"),
-    (["bound", "good.json", "--c", "-1"], "limitproc bound: error: --c: must be non-negative, got -1"),
-])
+@pytest.mark.parametrize(
+    "argv,line",
+    [
+        (["solve", "raw.json", "--ortho-tol", "2"], "limitproc solve: error: --ortho-tol: must be in [0, 1), got 2.0"),
+        (["solve", "raw.json"], "(set --allow-sign-flip to force)"),
+        (
+            ["generate", "--n", "3", "--m", "2", "--decimals", "20", "-o", "g.json"],
+            "limitproc generate: error: --decimals: must be between 0 and 15, got 20",
+        ),
+        (
+            ["graph", "--data", "labels10.json", "--m", "5", "--enumerate"],
+            "error: --enumerate: the enumeration has 10424128 patterns (> 2^20); draw --runs random ones instead",
+        ),
+        (
+            ["graph", "--data", "labels10.json", "--m", "5", "--runs", "3", "--confidence", "1.5"],
+            "error: --confidence: must be between 0 and 1, got 1.5",
+        ),
+        (["bound", "good.json", "--c", "-1"], "limitproc bound: error: --c: must be non-negative, got -1"),
+    ],
+)
 def test_library_errors_print_the_flag(capsys, tmp_path, monkeypatch, argv, line):
     monkeypatch.chdir(tmp_path)
     _problem(tmp_path, RAW_SIGN_FLIP, "raw.json")
@@ -288,7 +312,10 @@ def test_describe_error():
     from limitproc.errors import InputError
 
     exc = InputError("exact", "too many; use `runs` or `seed` instead")
-    assert describe_error(exc, {"exact": "--enumerate", "runs": "--runs"}, {"--enumerate", "--runs"}) == "--enumerate: too many; use --runs or `seed` instead"
+    assert (
+        describe_error(exc, {"exact": "--enumerate", "runs": "--runs"}, {"--enumerate", "--runs"})
+        == "--enumerate: too many; use --runs or `seed` instead"
+    )
     assert describe_error(exc, {"exact": "--enumerate"}, set()) == "exact: too many; use `runs` or `seed` instead"
 
 

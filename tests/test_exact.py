@@ -51,7 +51,9 @@ def test_division_by_a_sum_equals_sympy(a_terms, b_terms):
         return total
 
     def symbolic(terms):
-        return sympy.Add(*(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(sympy.Rational(r.numerator, r.denominator)) for c, r in terms))
+        return sympy.Add(
+            *(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(sympy.Rational(r.numerator, r.denominator)) for c, r in terms)
+        )
 
     a, b = form(a_terms), form(b_terms)
     if b.is_zero():

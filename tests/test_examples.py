@@ -79,5 +79,9 @@ def test_escape_direction_of_example_2():
 def test_saddle_unstable_directions_of_example_2():
     # after jump 1, neurons 0, 1, 3 have remaining aligned samples {0}, {2, 4}, {4}: rates 1/6, sqrt(5)/6, 2/6
     saddle = solve(EXAMPLE_2).saddles[1]
-    assert {j: sympy.sympify(v.exact()) for j, v in saddle.unstable.items()} == {0: sympy.Rational(1, 6), 1: sympy.sqrt(5) / 6, 3: sympy.Rational(1, 3)}
+    assert {j: sympy.sympify(v.exact()) for j, v in saddle.unstable.items()} == {
+        0: sympy.Rational(1, 6),
+        1: sympy.sqrt(5) / 6,
+        3: sympy.Rational(1, 3),
+    }
     assert same_number(saddle.min_eigenvalue.exact(), -sympy.sqrt(5) / 6)

@@ -202,8 +202,7 @@ LABELS = {"labels": [1, 1, -1]}
 def _interpolation_probability(n_pos: int, n_neg: int, m: int) -> Fraction:
     """Spec §7, transcribed."""
     return sum(
-        Fraction(math.comb(m, k), 2**m) * (1 - Fraction(1, 2**k)) ** n_pos * (1 - Fraction(1, 2 ** (m - k))) ** n_neg
-        for k in range(m + 1)
+        Fraction(math.comb(m, k), 2**m) * (1 - Fraction(1, 2**k)) ** n_pos * (1 - Fraction(1, 2 ** (m - k))) ** n_neg for k in range(m + 1)
     )
 
 
@@ -255,7 +254,7 @@ def test_sampled_probabilities_converge_to_the_exact_ones():
 
 def test_sampled_initialisations_are_drawn_as_generate_draws_them():
     reference = generate(13, 5, seed=4)
-    (problem, weight), = sampled_initialisations(_base_problem(reference), 5, 1, seed=4)
+    ((problem, weight),) = sampled_initialisations(_base_problem(reference), 5, 1, seed=4)
     assert weight == 1
     assert np.array_equal(problem.signs, reference.signs) and np.array_equal(problem.active_matrix(), reference.active_matrix())
 

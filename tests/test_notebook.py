@@ -24,8 +24,13 @@ def outputs(tmp_path_factory) -> dict[str, dict]:
     nbformat.validate(nb)
     paths = [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(paths))  # the kernel imports this checkout
-    client = NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(tmp_path_factory.mktemp("tour"))}},
-                            startup_timeout=FOREVER, iopub_timeout=FOREVER)
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path_factory.mktemp("tour"))}},
+        startup_timeout=FOREVER,
+        iopub_timeout=FOREVER,
+    )
     client.execute(env=env)  # raises CellExecutionError on any error
     out = {}
     for cell in nb.cells:

@@ -101,7 +101,9 @@ def test_large_n_agrees_with_a_float_evaluation():
     n_pos = n_neg = 50000
     m = 40
     exact = float(interpolation_probability(n_pos, n_neg, m).complement().decimal(17))
-    approx = sum(math.comb(m, k) / 2**m * -math.expm1(n_pos * math.log1p(-(2.0**-k)) + n_neg * math.log1p(-(2.0 ** -(m - k)))) for k in range(1, m))
+    approx = sum(
+        math.comb(m, k) / 2**m * -math.expm1(n_pos * math.log1p(-(2.0**-k)) + n_neg * math.log1p(-(2.0 ** -(m - k)))) for k in range(1, m)
+    )
     approx += 2 / 2**m  # k = 0 or m: a class is never covered
     assert exact == pytest.approx(approx, rel=1e-9)
 
@@ -136,7 +138,14 @@ def test_cli_width_json():
     assert data["threshold_2_log2_n"] == pytest.approx(2 * math.log2(101))
 
 
-@pytest.mark.parametrize("argv,field", [(["--n", "10", "--delta", "1.5"], "delta"), (["--n-pos", "3"], "--n-pos"), (["--n-pos", "-1", "--n-neg", "1", "--m", "2"], "--n-pos: ")])
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["--n", "10", "--delta", "1.5"], "delta"),
+        (["--n-pos", "3"], "--n-pos"),
+        (["--n-pos", "-1", "--n-neg", "1", "--m", "2"], "--n-pos: "),
+    ],
+)
 def test_cli_bad_input(argv, field):
     out = run("prob", *argv)
     assert out.returncode == 2

@@ -12,7 +12,9 @@ from limitproc.problem import RationalArray
 
 def test_decimals_and_fractions_are_read_exactly(tmp_path):
     path = tmp_path / "p.json"
-    path.write_text('{"labels": ["0.1", "-3/2", 0.25, "1e-3"], "sq_norms": [1, "2", "0.5", 3], "signs": [1], "active": [[0]], "loss": "mean"}')
+    path.write_text(
+        '{"labels": ["0.1", "-3/2", 0.25, "1e-3"], "sq_norms": [1, "2", "0.5", 3], "signs": [1], "active": [[0]], "loss": "mean"}'
+    )
     p = Problem.from_file(path)
     assert p.labels == [Fraction(1, 10), Fraction(-3, 2), Fraction(1, 4), Fraction(1, 1000)]
     assert p.sq_norms == [1, 2, Fraction(1, 2), 3] and p.loss == "mean" and p.loss_factor == Fraction(1, 4)

@@ -14,18 +14,41 @@ from proofs_check import Case, Outcome, claim, claims, run
 from proofs_check.cli import main
 from proofs_check.registry import REGISTRY
 
-BUILTIN = ["alignment", "plateaus", "jump-times", "offsets", "escape-order", "critical-points", "strict-saddle", "conservation",
-           "interpolation-iff-covered", "norm-formula", "norm-ratio", "probability", "tie-split"]
+BUILTIN = [
+    "alignment",
+    "plateaus",
+    "jump-times",
+    "offsets",
+    "escape-order",
+    "critical-points",
+    "strict-saddle",
+    "conservation",
+    "interpolation-iff-covered",
+    "norm-formula",
+    "norm-ratio",
+    "probability",
+    "tie-split",
+]
 SPEC_EXAMPLES = {
     "ex1": dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)]),
     "ex2": dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]]),
     "ex3": dict(labels=["1/2", 3, -1], sq_norms=[4, "1/4", 1], signs=[1, 1, -1], active=[[0, 1], [0, 2], [0, 1, 2]]),
 }
 # random cases without ties, whose jump times are well separated at λ ≤ 1e-10
-RANDOM = [(6, 4, "pm1", "unit", 0), (6, 4, "pm1", "unit", 1), (7, 5, "gauss", "uniform", 2),
-          (8, 4, "uniform", "unit", 0), (8, 4, "uniform", "unit", 1), (5, 3, "gauss", "uniform", 1)]
-TIE = dict(labels=[1, 1, 1, -1], signs=[1, 1, -1], active=[[0, 1, 3], [1, 2], [0, 3]],
-           magnitudes=np.abs(np.random.default_rng(3).standard_normal((3, 4))))
+RANDOM = [
+    (6, 4, "pm1", "unit", 0),
+    (6, 4, "pm1", "unit", 1),
+    (7, 5, "gauss", "uniform", 2),
+    (8, 4, "uniform", "unit", 0),
+    (8, 4, "uniform", "unit", 1),
+    (5, 3, "gauss", "uniform", 1),
+]
+TIE = dict(
+    labels=[1, 1, 1, -1],
+    signs=[1, 1, -1],
+    active=[[0, 1, 3], [1, 2], [0, 3]],
+    magnitudes=np.abs(np.random.default_rng(3).standard_normal((3, 4))),
+)
 
 
 def _random(n, m, labels, norms, seed):
@@ -190,7 +213,8 @@ def test_tie_split_catches_a_wrong_split():
     outcome = _check(Case(case.problem, ties=off, simulations=case.simulations), "norm-formula")
     assert not outcome.passed and outcome.measured == pytest.approx(0.01 / 1.01, rel=1e-3)
     assert _check(Case(case.problem, ties=off, simulations=case.simulations), "norm-ratio").measured == pytest.approx(
-        _check(case, "norm-ratio").measured * 1.01, rel=1e-12)
+        _check(case, "norm-ratio").measured * 1.01, rel=1e-12
+    )
 
 
 # -- user claims, entry points, CLI ------------------------------------------------------------

@@ -59,8 +59,12 @@ def test_hessian_block_is_the_hessian_and_its_escape_direction_the_jumps(problem
             block = hessian_block(problem, saddle, j)
             # samples outside F keep residual -y_i; on the positive side relu is the identity
             a, v = sympy.Symbol("a"), sympy.symbols(f"v:{block.samples.size}")
-            loss = sympy.Add(*(sympy.Rational(c) * (a * sympy.sqrt(sympy.Rational(q[i])) * v[t] - sympy.Rational(y[i])) ** 2
-                               for t, i in enumerate(block.samples.tolist())))
+            loss = sympy.Add(
+                *(
+                    sympy.Rational(c) * (a * sympy.sqrt(sympy.Rational(q[i])) * v[t] - sympy.Rational(y[i])) ** 2
+                    for t, i in enumerate(block.samples.tolist())
+                )
+            )
             hessian = sympy.hessian(loss, (a, *v)).subs({s: 0 for s in (a, *v)})
             assert (block.matrix - hessian).applyfunc(sympy.simplify) == sympy.zeros(*hessian.shape)
             mu = block.rate

@@ -89,7 +89,9 @@ def test_extrapolate_recovers_a_line():
     assert np.all(ext.tau_stderr < 1e-9)
 
 
-@pytest.mark.parametrize("kwargs", [dict(lam=2.0), dict(lam="x"), dict(lam=1e-200, coordinates="direct"), dict(lam=1e-5, coordinates="polar")])
+@pytest.mark.parametrize(
+    "kwargs", [dict(lam=2.0), dict(lam="x"), dict(lam=1e-200, coordinates="direct"), dict(lam=1e-5, coordinates="polar")]
+)
 def test_bad_input(kwargs):
     with pytest.raises(InputError):
         simulate(Problem(**EX1), **kwargs)

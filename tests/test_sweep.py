@@ -15,14 +15,17 @@ from limitproc.io.sweeprows import read_rows
 from limitproc.sweep import Cell, SweepConfig, finished, parts_dir, run_sweep, width_rule
 
 
-@pytest.mark.parametrize("rule,n,m", [
-    ("ceil(2*log2(n))", 100, 14),  # 2 log2 100 = 13.29
-    ("ceil(2*log2(n))", 1024, 20),  # exactly 20: no float round-up to 21
-    ("ceil(1.5*log2(n))", 1024, 15),
-    ("floor(sqrt(n)) + 1", 99, 10),
-    ("n**0.5", 100, 10),
-    ("max(3, ceil(log(n)))", 2, 3),
-])
+@pytest.mark.parametrize(
+    "rule,n,m",
+    [
+        ("ceil(2*log2(n))", 100, 14),  # 2 log2 100 = 13.29
+        ("ceil(2*log2(n))", 1024, 20),  # exactly 20: no float round-up to 21
+        ("ceil(1.5*log2(n))", 1024, 15),
+        ("floor(sqrt(n)) + 1", 99, 10),
+        ("n**0.5", 100, 10),
+        ("max(3, ceil(log(n)))", 2, 3),
+    ],
+)
 def test_width_rules(rule, n, m):
     assert width_rule(rule, n) == m
 
@@ -41,8 +44,16 @@ def test_config_grid():
     assert {c.seed for c in cells} == {5, 6}
 
 
-@pytest.mark.parametrize("data,field", [({"n": [10]}, "m"), ({"n": [0], "m": 3}, "n"), ({"n": [10], "m": 3, "labels": "cauchy"}, "labels"),
-                                        ({"n": [10], "m": 3, "seed": 1}, "seed"), ({"n": [10], "m": [2.5]}, "m")])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"n": [10]}, "m"),
+        ({"n": [0], "m": 3}, "n"),
+        ({"n": [10], "m": 3, "labels": "cauchy"}, "labels"),
+        ({"n": [10], "m": 3, "seed": 1}, "seed"),
+        ({"n": [10], "m": [2.5]}, "m"),
+    ],
+)
 def test_bad_config(data, field):
     with pytest.raises(InputError) as exc:
         SweepConfig.from_dict(data)
@@ -75,17 +86,22 @@ def test_tiny_sweep_on_a_local_cluster(tmp_path):
     csv_out = tmp_path / "tiny.csv"
     assert run_sweep(config, csv_out, workers=1, progress=False)["computed"] == 8
     again = read_rows(csv_out)
-    assert [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in again] == \
-           [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in rows]
+    assert [(r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in again] == [
+        (r["n"], r["seed"], r["labels"], r["sq_norm_exact"], r["interpolates"]) for r in rows
+    ]
 
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_without_recomputing(tmp_path):
     config_path = tmp_path / "big.toml"
-    config_path.write_text('[sweep]\nn = [4000]\nm = [24]\nseeds = 150\n')
+    config_path.write_text("[sweep]\nn = [4000]\nm = [24]\nseeds = 150\n")
     out = tmp_path / "big.parquet"
-    proc = subprocess.Popen([sys.executable, "-m", "limitproc", "sweep", str(config_path), "-o", str(out), "--workers", "1"],
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "limitproc", "sweep", str(config_path), "-o", str(out), "--workers", "1"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     parts = parts_dir(out)
     while proc.poll() is None and not (parts.is_dir() and len(list(parts.glob("*.json"))) >= 3):
         time.sleep(0.005)
@@ -114,15 +130,32 @@ def test_killed_sweep_resumes_without_recomputing(tmp_path):
 @pytest.mark.slow
 def test_cli_sweep_with_figures(tmp_path):
     config = tmp_path / "c.toml"
-    config.write_text('[sweep]\nn = [16, 64]\nm = [4, 8, 12]\nseeds = 3\n')
-    out = subprocess.run([sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.csv"), "--workers", "1",
-                          "--figures", str(tmp_path / "fig")], capture_output=True, text=True)
+    config.write_text("[sweep]\nn = [16, 64]\nm = [4, 8, 12]\nseeds = 3\n")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "limitproc",
+            "sweep",
+            str(config),
+            "-o",
+            str(tmp_path / "c.csv"),
+            "--workers",
+            "1",
+            "--figures",
+            str(tmp_path / "fig"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "18 cells (18 computed" in out.stdout
     for name in ("probability", "norm_scaling", "bias_ratio"):
         for ext in ("png", "pdf"):
             assert (tmp_path / "fig" / f"{name}.{ext}").stat().st_size > 1000
-    bad = subprocess.run([sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.txt")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "limitproc", "sweep", str(config), "-o", str(tmp_path / "c.txt")], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "--output" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -114,10 +114,30 @@ def test_probability_table_exact_and_decimal(tmp_path):
 
 
 def row(n, seed, ratio, determined=True):
-    base = {"n": n, "m": 8, "labels": "pm1", "norms": "unit", "seed": seed, "n_pos": n // 2, "n_neg": n - n // 2, "interpolates": True,
-            "uncovered": 0, "sq_norm": 2.0 * ratio, "sq_norm_determined": determined, "sq_norm_undetermined": "" if determined else "tie",
-            "min_sq_norm": 2.0, "ratio": ratio, "sqrt_n_constant": 2.0 * ratio / n**0.5, "sq_norm_exact": "", "min_sq_norm_exact": "2",
-            "jumps": 3, "ties": 0, "first_jump_tau": 1.0, "last_jump_tau": 2.0, "engine_seconds": 0.0}
+    base = {
+        "n": n,
+        "m": 8,
+        "labels": "pm1",
+        "norms": "unit",
+        "seed": seed,
+        "n_pos": n // 2,
+        "n_neg": n - n // 2,
+        "interpolates": True,
+        "uncovered": 0,
+        "sq_norm": 2.0 * ratio,
+        "sq_norm_determined": determined,
+        "sq_norm_undetermined": "" if determined else "tie",
+        "min_sq_norm": 2.0,
+        "ratio": ratio,
+        "sqrt_n_constant": 2.0 * ratio / n**0.5,
+        "sq_norm_exact": "",
+        "min_sq_norm_exact": "2",
+        "jumps": 3,
+        "ties": 0,
+        "first_jump_tau": 1.0,
+        "last_jump_tau": 2.0,
+        "engine_seconds": 0.0,
+    }
     if not determined:
         base |= {"sq_norm": float("nan"), "ratio": float("nan"), "sqrt_n_constant": float("nan")}
     return base

@@ -204,13 +204,13 @@ class Integrator:
             ratio = self._error_ratio(y1, err)
             if ratio <= 1.0 and np.all(np.isfinite(y1)):
                 break
-            h *= max(0.2, 0.9 * ratio ** -0.2) if np.isfinite(ratio) else 0.2
+            h *= max(0.2, 0.9 * ratio**-0.2) if np.isfinite(ratio) else 0.2
             if h < 1e-14 * max(1.0, abs(self.t)):
                 return None
         y0 = self.state
         u0, u1 = y0[m:], y1[m:]
         crossed = np.flatnonzero((u0 > 0) & (u1 <= 0))
-        self.h = max(h * min(5.0, 0.9 * ratio ** -0.2) if ratio > 0 else 5 * h, 1e-12)
+        self.h = max(h * min(5.0, 0.9 * ratio**-0.2) if ratio > 0 else 5 * h, 1e-12)
         if crossed.size:
             ends = {}
             for idx in crossed:

@@ -41,10 +41,21 @@ from ..errors import InputError
 from ..problem import Problem
 from .integrator import Integrator, PerSampleFlow
 
-__all__ = ["DIRECT_MIN_LAMBDA", "Extrapolation", "Simulation", "compare_with_limit", "extrapolate", "float_labels",
-           "initial_magnitudes", "log_inverse", "simulate", "with_magnitudes"]
+__all__ = [
+    "DIRECT_MIN_LAMBDA",
+    "Extrapolation",
+    "Simulation",
+    "compare_with_limit",
+    "extrapolate",
+    "float_labels",
+    "initial_magnitudes",
+    "log_inverse",
+    "simulate",
+    "with_magnitudes",
+]
 #: the smallest λ the direct float64 coordinates accept (theory §9)
 DIRECT_MIN_LAMBDA = 1e-150
+
 
 def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(magnitudes (m, n), a_magnitudes (m,))`` of the problem, drawn with ``seed`` where absent."""
@@ -62,7 +73,9 @@ def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.
 def with_magnitudes(problem: Problem, magnitudes, a_magnitudes=None) -> Problem:
     """``problem`` carrying a concrete initialisation (balanced ``a_magnitudes`` if not given)."""
     p = problem
-    return Problem.from_arrays(p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes, a_magnitudes=a_magnitudes)
+    return Problem.from_arrays(
+        p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes, a_magnitudes=a_magnitudes
+    )
 
 
 def log_inverse(lam) -> float:
@@ -346,8 +359,12 @@ def compare_with_limit(result, simulations, digits: int = 15) -> dict:
             "drop_taus": [number(s.drop_taus[k]) if k < len(s.drop_taus) else None for s in sims],
         }
         if fit is not None and k < len(fit.tau):
-            row.update(tau_extrapolated=number(fit.tau[k]), tau_stderr=number(fit.tau_stderr[k]),
-                       delta=number(fit.delta[k]), delta_stderr=number(fit.delta_stderr[k]))
+            row.update(
+                tau_extrapolated=number(fit.tau[k]),
+                tau_stderr=number(fit.tau_stderr[k]),
+                delta=number(fit.delta[k]),
+                delta_stderr=number(fit.delta_stderr[k]),
+            )
         jumps.append(row)
     return {
         "log_inv_lambdas": [s.log_inv_lambda for s in sims],

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ..errors import InputError
 
+__all__ = ["FloatLiteral", "atomic_write", "parse_json", "read_json"]
+
 
 class FloatLiteral(Fraction):
     """A JSON number written with a fraction or exponent, read as exactly the decimal written.

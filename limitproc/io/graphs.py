@@ -17,6 +17,18 @@ from ..errors import InputError
 from ..graph import edge_label, node_label
 from .files import atomic_write
 
+__all__ = [
+    "FORMATS",
+    "PICTURE_FORMATS",
+    "READABLE_FORMATS",
+    "STRUCTURED_FORMATS",
+    "graph_text",
+    "read_graph",
+    "scalar_graph",
+    "to_dot",
+    "write_graph",
+]
+
 if TYPE_CHECKING:
     import networkx as nx
 
@@ -65,6 +77,7 @@ def to_dot(G: nx.DiGraph) -> str:
 def graph_text(G: nx.DiGraph, fmt: str) -> str:
     """The graph as GraphML, GEXF, node-link JSON or DOT text (networkx's own writers but for DOT)."""
     import networkx as nx
+
     if fmt == "graphml":
         return "\n".join(nx.generate_graphml(scalar_graph(G))) + "\n"
     if fmt == "gexf":

@@ -17,6 +17,8 @@ import numpy as np
 from ..errors import InputError
 from .files import atomic_write, read_json
 
+__all__ = ["problem_from_dict", "problem_from_npz", "problem_to_dict", "read_problem", "write_problem"]
+
 if TYPE_CHECKING:
     from ..problem import Problem
 
@@ -133,7 +135,10 @@ def _float_matrix(value, field):
     if value is None:
         return None
     try:
-        return np.asarray([[float(x) for x in row] for row in value] if value and isinstance(value[0], list) else [float(x) for x in value], dtype=np.float64)
+        return np.asarray(
+            [[float(x) for x in row] for row in value] if value and isinstance(value[0], list) else [float(x) for x in value],
+            dtype=np.float64,
+        )
     except (TypeError, ValueError):
         raise InputError(field, "must be a list of numbers or of lists of numbers") from None
 

@@ -17,6 +17,8 @@ from ..errors import InputError
 from ..exact import parse_rational
 from .files import FloatLiteral
 
+__all__ = ["problem_from_raw"]
+
 
 def _matrix(value, field: str, shape=None) -> tuple[list[list[Fraction]], bool]:
     if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from ..exact import rational_string
 
+__all__ = ["result_dict", "result_json"]
+
 if TYPE_CHECKING:
     from ..process import Result
 

@@ -7,14 +7,31 @@ from pathlib import Path
 from ..errors import InputError
 from .files import atomic_write
 
+__all__ = ["COLUMNS", "format_of", "read_rows", "strip_row", "write_rows"]
+
 # (name, pyarrow type name): the row schema, in output order
 COLUMNS = [
-    ("n", "int64"), ("m", "int64"), ("labels", "string"), ("norms", "string"), ("seed", "int64"),
-    ("n_pos", "int64"), ("n_neg", "int64"), ("interpolates", "bool"), ("uncovered", "int64"),
-    ("sq_norm", "float64"), ("sq_norm_determined", "bool"), ("sq_norm_undetermined", "string"),
-    ("min_sq_norm", "float64"), ("ratio", "float64"), ("sqrt_n_constant", "float64"),
-    ("sq_norm_exact", "string"), ("min_sq_norm_exact", "string"),
-    ("jumps", "int64"), ("ties", "int64"), ("first_jump_tau", "float64"), ("last_jump_tau", "float64"),
+    ("n", "int64"),
+    ("m", "int64"),
+    ("labels", "string"),
+    ("norms", "string"),
+    ("seed", "int64"),
+    ("n_pos", "int64"),
+    ("n_neg", "int64"),
+    ("interpolates", "bool"),
+    ("uncovered", "int64"),
+    ("sq_norm", "float64"),
+    ("sq_norm_determined", "bool"),
+    ("sq_norm_undetermined", "string"),
+    ("min_sq_norm", "float64"),
+    ("ratio", "float64"),
+    ("sqrt_n_constant", "float64"),
+    ("sq_norm_exact", "string"),
+    ("min_sq_norm_exact", "string"),
+    ("jumps", "int64"),
+    ("ties", "int64"),
+    ("first_jump_tau", "float64"),
+    ("last_jump_tau", "float64"),
     ("engine_seconds", "float64"),
 ]
 

@@ -15,6 +15,21 @@ from typing import TYPE_CHECKING
 from ..errors import InputError
 from ..process import Result
 
+__all__ = [
+    "ExactCell",
+    "TABLE_FORMATS",
+    "Table",
+    "drop_columns",
+    "jump_table",
+    "norm_scaling_table",
+    "probability_table",
+    "read_table_config",
+    "render_result",
+    "simulation_table",
+    "summary_lines",
+    "table_header",
+]
+
 if TYPE_CHECKING:
     from ..flow.ties import TieResolution
 
@@ -144,15 +159,17 @@ def jump_table(result: Result, digits: int = 30) -> Table:
     for jump in result.jumps:
         loss = _rational_cell(jump.plateau_loss, digits)
         tie = "" if not jump.tie else f"tie ({jump.tie_certificate or 'NOT certified'})"
-        rows.append([
-            jump.k,
-            ExactCell(jump.tau.exact(), jump.tau.decimal(digits)),
-            jump.tau.decimal(digits),
-            " ".join(map(str, jump.neurons)),
-            int(jump.samples.size),
-            loss,
-            tie,
-        ])
+        rows.append(
+            [
+                jump.k,
+                ExactCell(jump.tau.exact(), jump.tau.decimal(digits)),
+                jump.tau.decimal(digits),
+                " ".join(map(str, jump.neurons)),
+                int(jump.samples.size),
+                loss,
+                tie,
+            ]
+        )
     return Table(["k", "tau", "tau_decimal", "neurons", "block_size", "plateau_loss", "tie"], rows)
 
 
@@ -311,8 +328,29 @@ def norm_scaling_table(rows: list[dict], digits: int = 4) -> Table:
         det = [r for r in runs if r["sq_norm_determined"]]
         mean = (lambda f: sum(f(r) for r in det) / len(det)) if det else (lambda f: None)
         ratios = [r["ratio"] for r in det]
-        out.append([*key, len(runs), sum(bool(r["interpolates"]) for r in runs), len(det),
-                    fmt(mean(lambda r: r["sqrt_n_constant"])), fmt(mean(lambda r: r["ratio"])),
-                    fmt(min(ratios) if ratios else None), fmt(max(ratios) if ratios else None)])
-    columns = ["n", "m", "labels", "norms", "runs", "interpolating", "N determined", "mean N/sqrt(n)", "mean N/N_min", "min N/N_min", "max N/N_min"]
+        out.append(
+            [
+                *key,
+                len(runs),
+                sum(bool(r["interpolates"]) for r in runs),
+                len(det),
+                fmt(mean(lambda r: r["sqrt_n_constant"])),
+                fmt(mean(lambda r: r["ratio"])),
+                fmt(min(ratios) if ratios else None),
+                fmt(max(ratios) if ratios else None),
+            ]
+        )
+    columns = [
+        "n",
+        "m",
+        "labels",
+        "norms",
+        "runs",
+        "interpolating",
+        "N determined",
+        "mean N/sqrt(n)",
+        "mean N/N_min",
+        "min N/N_min",
+        "max N/N_min",
+    ]
     return Table(columns, out, "Norm scaling of the limit network (means over runs with a determined N)")
