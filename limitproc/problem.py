@@ -7,6 +7,7 @@ held as bits: ``numpy.packbits(pattern, axis=1)``.
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 from math import lcm
 
@@ -240,6 +241,12 @@ class Problem:
     def loss_factor(self) -> Fraction:
         """The ``c`` of ``L = c * sum_i r_i^2``."""
         return LOSS_CONVENTIONS[self.loss](self.n)
+
+    def with_scaling(self, scaling: str) -> Problem:
+        """This problem reported in another parameterisation (the limit itself is the same)."""
+        other = copy.copy(self)
+        other.scaling = _check_scaling(scaling, self.m)
+        return other
 
     @property
     def unit_factor(self) -> int:

@@ -253,3 +253,23 @@ def test_mean_field_survives_the_npz_format(tmp_path):
     p = Problem(labels=[1, -2], signs=[1, -1], active=[[0], [1]], scaling="mean-field")
     p.to_file(tmp_path / "p.npz")
     assert Problem.from_file(tmp_path / "p.npz").scaling == "mean-field"
+
+
+def test_cli_takes_the_step_and_the_scaling(tmp_path):
+    import subprocess
+
+    path = tmp_path / "p.json"
+    EXAMPLE_2.to_file(path)
+
+    def run(*args):
+        return subprocess.run(["limitproc", *args], capture_output=True, text=True)
+
+    out = run("solve", str(path), "--lr", "1", "--scaling", "mean-field", "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["lr"] == "1" and data["scaling"] == "mean-field" and data["jumps"][0]["tau"] == "1/log(1 + sqrt(14)/6)"
+    assert data["jumps"][0]["plateau_loss"] == "2"  # 4 neurons times the standard 1/2
+    table = run("table", "jumps", str(path), "--lr", "1", "--format", "csv").stdout
+    assert "3.1569" in table and "2.6832" not in table
+    for bad in ("-1", "x", "9"):
+        err = run("solve", str(path), "--lr", bad)
+        assert err.returncode == 2 and err.stderr.count("\n") == 1 and "--lr:" in err.stderr and "Traceback" not in err.stderr
