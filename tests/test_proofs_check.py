@@ -28,6 +28,7 @@ BUILTIN = [
     "norm-ratio",
     "probability",
     "tie-split",
+    "identical-block-invariance",
 ]
 SPEC_EXAMPLES = {
     "ex1": dict(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)]),
@@ -86,7 +87,8 @@ def test_all_claims_pass_on_an_overlapping_tie():
 # -- every check fails on a deliberately wrong input -------------------------------------------
 @pytest.fixture(scope="module")
 def base():
-    case = Case(Problem(**SPEC_EXAMPLES["ex2"]))
+    case = Case(Problem(**SPEC_EXAMPLES["ex2"]), lambdas=(1e-50, 1e-75, 1e-100))
+    assert not case.shortfall()  # deep enough: a wrong limit fails, it is not inconclusive
     for lam in case.lambdas:
         case.simulation(lam)
     return case
@@ -131,7 +133,7 @@ def test_offsets_catch_a_perturbed_time(base):
     jumps[2] = dataclasses.replace(jumps[2], tau=_shift(jumps[2].tau, Fraction(1, 1000)))
     assert _check(base, "offsets").passed
     outcome = _check(_with(base, dataclasses.replace(base.limit, jumps=jumps)), "offsets")
-    assert not outcome.passed and outcome.measured == pytest.approx(1e-3 * math.log(1e40), abs=1e-3)
+    assert not outcome.passed and outcome.measured == pytest.approx(1e-3 * math.log(1e100), abs=1e-3)
 
 
 def test_escape_order_catches_a_wrong_block(base):
@@ -169,9 +171,9 @@ def test_strict_saddle_catches_a_wrong_rate(base):
 
 def test_conservation_catches_a_drift(base):
     case = _with(base)
-    sim = dataclasses.replace(case.simulation(1e-20), balance=case.simulation(1e-20).balance.copy())
+    sim = dataclasses.replace(case.simulation(1e-75), balance=case.simulation(1e-75).balance.copy())
     sim.balance[len(sim.balance) // 2, 1] += 1e-4
-    case.simulations[1e-20] = sim
+    case.simulations["1e-75"] = sim
     assert not _check(case, "conservation").passed
 
 
@@ -271,10 +273,12 @@ def test_cli_run_json_and_exit_codes(tmp_path, capsys):
     case_file = tmp_path / "ex2.json"
     Problem(**SPEC_EXAMPLES["ex2"]).to_file(case_file)
     out = tmp_path / "report.json"
-    assert main(["run", "--case", str(case_file), "--claim", "plateaus", "--claim", "jump-times", "--report", "json", "-o", str(out)]) == 0
+    args = ["run", "--case", str(case_file), "--claim", "plateaus", "--claim", "jump-times", "--lambdas", "1e-10,1e-20,1e-40"]
+    assert main([*args, "--report", "json", "-o", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["passed"] is True and [c["id"] for c in data["claims"]] == ["plateaus", "jump-times"]
-    assert set(data["claims"][0]) == {"id", "passed", "measured", "tolerance", "detail"}
+    assert set(data["claims"][0]) == {"id", "status", "passed", "measured", "tolerance", "detail"}
+    assert data["status"] == "passed" and data["claims"][0]["status"] == "passed"
     # a single λ cannot extrapolate: the claim fails, exit status 1
     assert main(["run", "--case", str(case_file), "--claim", "jump-times", "--lambdas", "1e-20"]) == 1
     assert main(["run", "--claim", "no-such-claim"]) == 2
