@@ -32,7 +32,7 @@ DEFAULT_SETTINGS = {
     "mc_trials": 40000,  # probability: Monte Carlo trials
     "mc_z": 4.0,  # probability: z of the Wilson interval (a false alarm once in ~16000 runs)
     "rtol": 1e-8,  # simulator tolerance
-    "deepest_digits": 1000,  # the auto ladder goes no deeper than λ = 10^-deepest_digits (cost grows like log(1/λ))
+    "deepest_digits": 400,  # the auto ladder goes no deeper than λ = 10^-deepest_digits (cost grows like log(1/λ))
     "shallowest_digits": 20,  # ... and starts no shallower than λ = 10^-shallowest_digits
 }
 #: a transition is taken as over ``ESCAPE_TIMES`` escape times ``1/μ`` from its middle (e^-12 ≈ 6e-6)

@@ -286,6 +286,8 @@ def simulate(
             a, u = flow.split(integ.state)
             scale = np.exp(flow.log_scales)
             states.append((scale * a, scale[:, None] * u))
+            if len(states) == 1:  # the sign pattern from the held coordinates: e^{κ_j} underflows below λ ≈ 1e-300
+                pattern = u > 0
     drop_times = np.array([times[0] if times else np.nan for times in drops])
 
     a, u = flow.split(integ.state)
@@ -302,7 +304,7 @@ def simulate(
         plateaus=plateaus,
         drop_times=drop_times,
         alignment_time=t_align,
-        pattern_after_alignment=states[0][1] > 0,
+        pattern_after_alignment=pattern,
         plateau_states=states,
         final_a=a.copy(),
         final_u=u.copy(),
