@@ -399,7 +399,9 @@ def _varied_cases(count, seed=0):
 @pytest.mark.parametrize("params", list(_varied_cases(100)), ids=lambda p: "-".join(map(str, p)))
 def test_default_settings_never_fail_a_correct_engine(params):
     n, m, labels, norms, seed = params
-    report = run(Case(generate(n, m, labels=labels, norms=norms, seed=seed), seed=seed))
+    # the auto ladder capped at 1e-60 keeps 100 cases within minutes; a claim the cap leaves
+    # undecided must say so (inconclusive, with its reason), and none may fail
+    report = run(Case(generate(n, m, labels=labels, norms=norms, seed=seed), seed=seed, settings={"deepest_digits": 60}))
     assert not report.failed, report.render()
     for cid, outcome in report.rows:
         assert outcome.status == "passed" or (outcome.status == "inconclusive" and outcome.detail), (cid, outcome)
