@@ -121,15 +121,15 @@ def check_jump_times(case) -> Outcome:
 @claim(
     "offsets",
     """The offsets δ_k of t_k = τ_k log(1/λ) + δ_k are the O(1) quantities predicted, from the initial
-    magnitudes alone, by the chain of λ-free windows of limitproc.flow.ties (alignment prefactors, then each
+    magnitudes alone, by the chain of λ-free windows of limitproc.flow.offsets (alignment prefactors, then each
     jump's coupled escape): at the smallest λ the simulated offsets equal the predicted ones.""",
     "§6, §9",
 )
 def check_offsets(case) -> Outcome:
-    from limitproc.flow.ties import resolve_ties
+    from limitproc.flow.offsets import predict_offsets
 
     taus = np.array([float(j.tau) for j in case.limit.jumps])
-    predicted = np.array(resolve_ties(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)
+    predicted = np.array(predict_offsets(case.reference, case.problem.magnitudes, case.problem.a_magnitudes).offsets)
     sim = case.smallest()
     if len(sim.drop_times) != len(taus):
         return Outcome(False, "n/a", OFFSET_TOL, f"{len(taus)} jumps in the limit, {len(sim.drop_times)} drops simulated")
