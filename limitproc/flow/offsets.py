@@ -126,22 +126,66 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
     return math.log(proj) + log_scale
 
 
+def _first_death(u, yq, P, Q) -> tuple[float, int]:
+    """The smallest ``x = e^{νt} ≥ 1`` at which some ``u_i + yq_i A(t)`` reaches 0, where
+    ``A = P sinh(νt) + Q (cosh(νt) − 1)``, and that ``i``; ``(inf, -1)`` if none does."""
+    # x · (u + yq A) = yq (P+Q)/2 x² + (u − yq Q) x + yq (Q−P)/2: a quadratic in x, positive at x = 1
+    qa, qb, qc = yq * (P + Q) / 2, u - yq * Q, yq * (Q - P) / 2
+    disc = qb * qb - 4 * qa * qc
+    best, first = math.inf, -1
+    for i, (A2, B, C, D) in enumerate(zip(qa, qb, qc, disc)):
+        if D < 0:
+            continue
+        if A2 == 0:
+            roots = [-C / B] if B else []
+        else:
+            w = -(B + math.copysign(math.sqrt(D), B)) / 2  # no cancellation
+            roots = [w / A2] + ([C / w] if w else [])
+        for x in roots:
+            if 1 <= x < best:
+                best, first = x, i
+    return best, first
+
+
 def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
-    """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``."""
+    """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``.
+
+    While it is small the neuron follows the flow linearised at 0 (residual ``−y``), which is solved
+    in closed form between deaths: with ``z = Σ y_i u_i`` over its live coordinates and
+    ``ν = 2c sqrt(Σ y_i² q_i)``, ``(a, z)`` is a 2×2 linear system (``a' = 2c z``, ``z' = 2c R a``) and
+    ``u_i = u_i(0) + y_i q_i ∫ 2c a``. Each misaligned coordinate dies at the root of a quadratic in
+    ``e^{νt}``; ``rtol`` is not needed (kept for the signature of the integrated windows).
+    """
     cols = np.flatnonzero(problem.active_matrix()[j])  # inactive coordinates never move
     y = float_labels(problem)[cols]
     q = np.array([float(x) for x in problem.sq_norms])[cols]
     c = float(problem.loss_factor)
     s = int(problem.signs[j])
-    flow = PerSampleFlow(y, q, c, 1, sources=[False])  # small: residual −y
-    integ = Integrator(flow, np.concatenate([[s * a_magnitude], magnitudes[cols]]), rtol=rtol, first_step=FIRST_STEP, renormalise=True)
-    misaligned = np.flatnonzero(s * y < 0)
-    if misaligned.size:
-        # the largest misaligned coordinate: positive until the last of them dies (exactly 0)
-        _settle(integ, 1e6, [_terminal(lambda t, state: float(state[1:][misaligned].max()))])
+    a, u = s * float(a_magnitude), np.array(magnitudes, float)[cols]
+    alive = np.ones(len(cols), bool)
+    misaligned = s * y < 0
+    t = log_scale = 0.0
+    while (alive & misaligned).any():
+        R = float((y[alive] ** 2 * q[alive]).sum())
+        nu = 2 * c * math.sqrt(R)
+        z = float(y[alive] @ u[alive])
+        P, Q = 2 * c * a / nu, 4 * c * c * z / nu**2
+        dying = np.flatnonzero(alive & misaligned)
+        x, first = _first_death(u[dying], y[dying] * q[dying], P, Q)
+        if not math.isfinite(x):
+            raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
+        A = P * (x - 1 / x) / 2 + Q * ((x + 1 / x) / 2 - 1)
+        a = a * (x + 1 / x) / 2 + 2 * c * z / nu * (x - 1 / x) / 2
+        u = np.where(alive, u + y * q * A, u)
+        u[dying[first]] = 0.0  # exactly, like the integrator's deaths; a rounding below 0 dies too
+        alive &= u > 0
+        u = np.maximum(u, 0.0)
+        t += math.log(x) / nu
+        size = max(abs(a), float(np.abs(u).max()))
+        a, u, log_scale = a / size, u / size, log_scale + math.log(size)
     aligned = np.flatnonzero(s * y > 0)
     mu = 2 * c * np.linalg.norm(y[aligned] * np.sqrt(q[aligned]))
-    return _log_projection(integ.state[0], integ.state[1:], float(flow.log_scales[0]), y, q, aligned, s) - mu * integ.t
+    return _log_projection(a, u, log_scale, y, q, aligned, s) - mu * t
 
 
 def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
