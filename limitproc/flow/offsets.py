@@ -58,7 +58,8 @@ class Window:
 
     ``neurons`` are the escaping neurons (the first ``escaping``) and then the passengers;
     ``samples`` are the window's samples (global indices), of which ``block`` (positions in
-    ``samples``) are the jump's. At each recorded ``s``: ``residuals`` of the block samples and
+    ``samples``) are the jump's. At each recorded ``s``: ``residuals`` of the block samples, their
+    derivatives ``residual_rates`` (for cubic interpolation between the steps), and
     ``log_sq_norms`` of each neuron (``log(a_j² + ||w_j||²)`` without the ``λ``-dependent part
     ``2 (S_j(τ_k) − 1) log(1/λ)``, which is 0 for the escaping neurons). ``a``, ``u`` are the escaping
     neurons' weights at the end (per-sample coordinates on ``samples``).
@@ -72,6 +73,7 @@ class Window:
     offset: float
     s: np.ndarray
     residuals: np.ndarray
+    residual_rates: np.ndarray
     log_sq_norms: np.ndarray
     a: np.ndarray
     u: np.ndarray
@@ -199,6 +201,14 @@ def _log_sq_norms(flow: PerSampleFlow, state, q) -> np.ndarray:
         return np.log(a**2 + (u**2 / q[None, :]).sum(axis=1)) + 2 * flow.log_scales
 
 
+def _residual_rate(flow: PerSampleFlow, state) -> np.ndarray:
+    """``dr/dt`` of every sample (the escaping neurons' outputs move it)."""
+    a, u = flow.split(state)
+    da, du = flow.split(flow(state))
+    weight = np.where(flow.sources, np.exp(2 * flow.log_scales), 0.0)
+    return (weight * da) @ np.maximum(u, 0.0) + (weight * a) @ np.where(u > 0, du, 0.0)
+
+
 def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Offsets:
     """Run the chain of the module docstring over every jump of ``result``, from ``magnitudes``
     (default: the problem's; ``a_magnitudes`` default to the problem's, or balanced)."""
@@ -244,12 +254,15 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
 
         half_fitted.direction = -1
         blocks_fitted = _terminal(lambda t, state: float(np.abs(flow.residual(state)[block]).max()) - tol)
-        ss, residuals, norms = [s0], [flow.residual(integ.state)[block]], [_log_sq_norms(flow, integ.state, q)]
+        ss, residuals, rates, norms = [], [], [], []
 
         def record(t, state):
             ss.append(s0 + t)
             residuals.append(flow.residual(state)[block])
+            rates.append(_residual_rate(flow, state)[block])
             norms.append(_log_sq_norms(flow, state, q))
+
+        record(0.0, integ.state)
 
         status = _settle(integ, -s0 + 1e4 / min(mu.values()), [half_fitted, blocks_fitted], record)
         s1 = s0 + integ.t
@@ -279,6 +292,7 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
                 offset=float(s0 + status.t_events[0][0]),
                 s=np.array(ss),
                 residuals=np.array(residuals),
+                residual_rates=np.array(rates),
                 log_sq_norms=np.array(norms),
                 a=scale * a[: len(movers)],
                 u=scale[:, None] * u[: len(movers)],

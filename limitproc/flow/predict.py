@@ -121,6 +121,22 @@ def _exponents(result: Result, m: int):
     return S
 
 
+#: points per integration step of a window in the predicted curve (cubic Hermite in between)
+REFINE = 4
+
+
+def _refined(w):
+    """The window's times and block residuals on ``REFINE`` points per step, by cubic Hermite interpolation."""
+    theta = np.arange(REFINE) / REFINE
+    h = np.diff(w.s)[:, None]
+    h00, h10, h01, h11 = 2 * theta**3 - 3 * theta**2 + 1, theta**3 - 2 * theta**2 + theta, -2 * theta**3 + 3 * theta**2, theta**3 - theta**2
+    s = (w.s[:-1, None] + h * theta).ravel()
+    r0, r1, f0, f1 = w.residuals[:-1, None], w.residuals[1:, None], w.residual_rates[:-1, None], w.residual_rates[1:, None]
+    hh = h[:, :, None]
+    r = h00[None, :, None] * r0 + (h10[None, :, None] * hh) * f0 + h01[None, :, None] * r1 + (h11[None, :, None] * hh) * f1
+    return np.append(s, w.s[-1]), np.concatenate([r.reshape(-1, r.shape[-1]), w.residuals[-1:]])
+
+
 def separations(result: Result) -> np.ndarray:
     """``σ_k`` per jump: at ``λ``, jump ``k``'s window is ``σ_k log(1/λ)`` e-folds away from the
     others'. It is the smallest of the neighbouring gaps ``μ_k |τ_{k±1} − τ_k|`` (``τ_0 = 0``;
@@ -177,15 +193,16 @@ def predict(
         tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if len(taus) else 1.0
     t_end = tau_end * L
     windows = chain.windows
-    t = np.unique(np.concatenate([[0.0, t_end], taus * L, *[tk * L + w.s for tk, w in zip(taus, windows)]]))
+    refined = [_refined(w) for w in windows]
+    t = np.unique(np.concatenate([[0.0, t_end], taus * L, *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
     t = t[t <= t_end]
 
     # loss: each block's residual from its window, −y before and the fitted value after
     y = float_labels(p)
     residual = np.tile(-y, (len(t), 1))
-    for tk, w in zip(taus, windows):
+    for tk, w, (s, r) in zip(taus, windows, refined):
         for b, i in enumerate(w.samples[w.block]):
-            residual[:, i] = np.interp(t, tk * L + w.s, w.residuals[:, b], left=-y[i], right=w.residuals[-1, b])
+            residual[:, i] = np.interp(t, tk * L + s, r[:, b], left=-y[i], right=r[-1, b])
     loss = float(p.loss_factor) * (residual**2).sum(axis=1)
 
     # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
