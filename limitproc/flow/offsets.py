@@ -61,7 +61,8 @@ class Window:
     ``samples``) are the jump's. At each recorded ``s``: ``residuals`` of the block samples, their
     derivatives ``residual_rates`` (for cubic interpolation between the steps), and
     ``log_sq_norms`` of each neuron (``log(a_j² + ||w_j||²)`` without the ``λ``-dependent part
-    ``2 (S_j(τ_k) − 1) log(1/λ)``, which is 0 for the escaping neurons). ``a``, ``u`` are the escaping
+    ``2 (S_j(τ_k) − 1) log(1/λ)``, which is 0 for the escaping neurons) with their derivatives
+    ``log_sq_norm_rates``. ``a``, ``u`` are the escaping
     neurons' weights at the end (per-sample coordinates on ``samples``).
     """
 
@@ -75,6 +76,7 @@ class Window:
     residuals: np.ndarray
     residual_rates: np.ndarray
     log_sq_norms: np.ndarray
+    log_sq_norm_rates: np.ndarray
     a: np.ndarray
     u: np.ndarray
 
@@ -195,10 +197,13 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-def _log_sq_norms(flow: PerSampleFlow, state, q) -> np.ndarray:
+def _log_sq_norms(flow: PerSampleFlow, state, q) -> tuple[np.ndarray, np.ndarray]:
+    """``log(a_j² + ||w_j||²)`` of each neuron and its time derivative."""
     a, u = flow.split(state)
-    with np.errstate(divide="ignore"):
-        return np.log(a**2 + (u**2 / q[None, :]).sum(axis=1)) + 2 * flow.log_scales
+    da, du = flow.split(flow(state))
+    sq = a**2 + (u**2 / q[None, :]).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(sq) + 2 * flow.log_scales, 2 * (a * da + (u * du / q[None, :]).sum(axis=1)) / sq
 
 
 def _residual_rate(flow: PerSampleFlow, state) -> np.ndarray:
@@ -254,13 +259,15 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
 
         half_fitted.direction = -1
         blocks_fitted = _terminal(lambda t, state: float(np.abs(flow.residual(state)[block]).max()) - tol)
-        ss, residuals, rates, norms = [], [], [], []
+        ss, residuals, rates, norms, norm_rates = [], [], [], [], []
 
         def record(t, state):
             ss.append(s0 + t)
             residuals.append(flow.residual(state)[block])
             rates.append(_residual_rate(flow, state)[block])
-            norms.append(_log_sq_norms(flow, state, q))
+            norm, rate = _log_sq_norms(flow, state, q)
+            norms.append(norm)
+            norm_rates.append(rate)
 
         record(0.0, integ.state)
 
@@ -294,6 +301,7 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
                 residuals=np.array(residuals),
                 residual_rates=np.array(rates),
                 log_sq_norms=np.array(norms),
+                log_sq_norm_rates=np.array(norm_rates),
                 a=scale * a[: len(movers)],
                 u=scale[:, None] * u[: len(movers)],
             )

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..problem import Problem
 from ..process import Result, solve
 from .offsets import predict_offsets
-from .simulate import float_labels, initial_magnitudes, log_inverse
+from .simulate import float_labels, horizon, initial_magnitudes, log_inverse
 
 __all__ = ["METHOD", "SEPARATED", "Prediction", "compare_prediction", "predict", "separations"]
 
@@ -125,16 +125,15 @@ def _exponents(result: Result, m: int):
 REFINE = 4
 
 
-def _refined(w):
-    """The window's times and block residuals on ``REFINE`` points per step, by cubic Hermite interpolation."""
-    theta = np.arange(REFINE) / REFINE
-    h = np.diff(w.s)[:, None]
-    h00, h10, h01, h11 = 2 * theta**3 - 3 * theta**2 + 1, theta**3 - 2 * theta**2 + theta, -2 * theta**3 + 3 * theta**2, theta**3 - theta**2
-    s = (w.s[:-1, None] + h * theta).ravel()
-    r0, r1, f0, f1 = w.residuals[:-1, None], w.residuals[1:, None], w.residual_rates[:-1, None], w.residual_rates[1:, None]
-    hh = h[:, :, None]
-    r = h00[None, :, None] * r0 + (h10[None, :, None] * hh) * f0 + h01[None, :, None] * r1 + (h11[None, :, None] * hh) * f1
-    return np.append(s, w.s[-1]), np.concatenate([r.reshape(-1, r.shape[-1]), w.residuals[-1:]])
+def _refined(s, values, rates):
+    """``(s, values)`` on ``REFINE`` points per step, by cubic Hermite interpolation with ``rates``."""
+    theta = np.arange(REFINE)[None, :, None] / REFINE
+    h = np.diff(s)[:, None, None]
+    v0, v1, f0, f1 = values[:-1, None], values[1:, None], rates[:-1, None], rates[1:, None]
+    out = (2 * theta**3 - 3 * theta**2 + 1) * v0 + (theta**3 - 2 * theta**2 + theta) * h * f0
+    out = out + (3 * theta**2 - 2 * theta**3) * v1 + (theta**3 - theta**2) * h * f1
+    fine = (s[:-1, None] + h[:, :, 0] * theta[0, :, 0]).ravel()
+    return np.append(fine, s[-1]), np.concatenate([out.reshape(-1, values.shape[1]), values[-1:]])
 
 
 def separations(result: Result) -> np.ndarray:
@@ -188,13 +187,10 @@ def predict(
         magnitudes, a_magnitudes = initial_magnitudes(p, seed)
     chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
     taus = np.array([float(j.tau) for j in result.jumps])
-    if tau_end is None:  # the simulator's horizon: room for the offsets and the last convergence
-        rates = [min(float(r) for r in j.rates.values()) for j in result.jumps]
-        tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if len(taus) else 1.0
-    t_end = tau_end * L
+    t_end = (horizon(result, L) if tau_end is None else tau_end) * L
     windows = chain.windows
-    refined = [_refined(w) for w in windows]
-    t = np.unique(np.concatenate([[0.0, t_end], taus * L, *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
+    refined = [_refined(w.s, w.residuals, w.residual_rates) for w in windows]
+    t = np.unique(np.concatenate([[0.0, t_end], *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
     t = t[t <= t_end]
 
     # loss: each block's residual from its window, −y before and the fitted value after
@@ -207,19 +203,20 @@ def predict(
 
     # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
     S = _exponents(result, p.m)
+    line = 2 * (S(t / L) - 1) * L  # 2(S_j(τ) − 1) L at every t
     log_sq = np.full((len(t), p.m), np.nan)
     for j, pi in chain.log_prefactors.items():
-        log_sq[:, j] = 2 * (-L + S(t / L)[:, j] * L + pi)
+        log_sq[:, j] = line[:, j] + 2 * pi
         for k, later in chain.prefactor_changes.get(j, []):
-            w = windows[k - 1]
-            after = t > taus[k - 1] * L + w.s[-1]
-            log_sq[after, j] = 2 * (-L + S(t[after] / L)[:, j] * L + later)
+            after = t > taus[k - 1] * L + windows[k - 1].s[-1]
+            log_sq[after, j] = line[after, j] + 2 * later
     for tk, w in zip(taus, windows):
         inside = (t >= tk * L + w.s[0]) & (t <= tk * L + w.s[-1])
         shift = 2 * (S(np.array([tk]))[0] - 1) * L
+        s, norms = _refined(w.s, w.log_sq_norms, w.log_sq_norm_rates)
         for row, j in enumerate(w.neurons):
-            curve = w.log_sq_norms[:, row] + (0.0 if row < w.escaping else shift[j])
-            log_sq[inside, j] = np.interp(t[inside], tk * L + w.s, curve)
+            curve = norms[:, row] + (0.0 if row < w.escaping else shift[j])
+            log_sq[inside, j] = np.interp(t[inside], tk * L + s, curve)
             if row < w.escaping:
                 log_sq[t > tk * L + w.s[-1], j] = curve[-1]
     escaped = [w.log_sq_norms[-1, row] for w in windows for row in range(w.escaping)]
