@@ -197,19 +197,19 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-def _log_sq_norms(flow: PerSampleFlow, state, q) -> tuple[np.ndarray, np.ndarray]:
-    """``log(a_j² + ||w_j||²)`` of each neuron and its time derivative."""
+def _log_sq_norms(flow: PerSampleFlow, state, rate, q) -> tuple[np.ndarray, np.ndarray]:
+    """``log(a_j² + ||w_j||²)`` of each neuron and its time derivative (``rate`` is ``flow(state)``)."""
     a, u = flow.split(state)
-    da, du = flow.split(flow(state))
+    da, du = flow.split(rate)
     sq = a**2 + (u**2 / q[None, :]).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(sq) + 2 * flow.log_scales, 2 * (a * da + (u * du / q[None, :]).sum(axis=1)) / sq
 
 
-def _residual_rate(flow: PerSampleFlow, state) -> np.ndarray:
-    """``dr/dt`` of every sample (the escaping neurons' outputs move it)."""
+def _residual_rate(flow: PerSampleFlow, state, rate) -> np.ndarray:
+    """``dr/dt`` of every sample (the escaping neurons' outputs move it; ``rate`` is ``flow(state)``)."""
     a, u = flow.split(state)
-    da, du = flow.split(flow(state))
+    da, du = flow.split(rate)
     weight = np.where(flow.sources, np.exp(2 * flow.log_scales), 0.0)
     return (weight * da) @ np.maximum(u, 0.0) + (weight * a) @ np.where(u > 0, du, 0.0)
 
@@ -264,8 +264,9 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
         def record(t, state):
             ss.append(s0 + t)
             residuals.append(flow.residual(state)[block])
-            rates.append(_residual_rate(flow, state)[block])
-            norm, rate = _log_sq_norms(flow, state, q)
+            f = flow(state)
+            rates.append(_residual_rate(flow, state, f)[block])
+            norm, rate = _log_sq_norms(flow, state, f, q)
             norms.append(norm)
             norm_rates.append(rate)
 
