@@ -26,6 +26,8 @@ _LAZY = {
     "simulate": "limitproc.flow.simulate",
     "Simulation": "limitproc.flow.simulate",
     "extrapolate": "limitproc.flow.simulate",
+    "predict": "limitproc.flow.predict",
+    "Prediction": "limitproc.flow.predict",
     "resolve_ties": "limitproc.flow.ties",
     "solve_resolved": "limitproc.flow.ties",
     "Resolved": "limitproc.flow.ties",

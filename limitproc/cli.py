@@ -31,6 +31,7 @@ EXAMPLES = {
     "generate": "limitproc generate --n 1000 --m 16 --labels gauss --decimals 3 --seed 1 -o big.npz",
     "demo": "limitproc demo",
     "simulate": "limitproc simulate problem.json --lambdas 1e-10,1e-20,1e-40,1e-400 --format text",
+    "predict": "limitproc predict problem.json --lambda 1e-30 --compare --figure curve.png",
     "bound": "limitproc bound result.json --c 7 --format json",
     "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --digits 30",
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
@@ -71,6 +72,7 @@ FLAG_OF = {
     "rtol": "--rtol",
     "lr": "--lr",
     "scaling": "--scaling",
+    "figure": "--figure",
 }
 
 
@@ -494,11 +496,65 @@ def _run_simulate(args) -> str:
     return simulation_table(comparison).render(args.format)
 
 
+# -- predict ----------------------------------------------------------------------------------
+def _add_predict(sub) -> None:
+    parser = _subparser(
+        sub,
+        "predict",
+        "Predict the finite-λ loss curve and drop times t_k = τ_k log(1/λ) + δ_k without simulating (approximate, float64).",
+    )
+    _add_problem_argument(parser)
+    parser.add_argument("--lambda", dest="lam", type=lambdas, required=True, help="one λ in (0, 1), any depth, e.g. 1e-30 or 1e-10000")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
+    parser.add_argument("--compare", action="store_true", help="also simulate at λ (cost grows with log(1/λ)) and report the difference")
+    parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
+    parser.add_argument("--curves", action="store_true", help="JSON: include the predicted curve (t, tau, loss, log_sq_norms)")
+    parser.add_argument("--figure", metavar="FILE", help="draw the loss curve(s) on the limit's staircase (.png, .pdf or .svg)")
+    add_output(parser)
+
+
+def _run_predict(args) -> str:
+    import json
+
+    from .flow.predict import compare_prediction, predict
+    from .io.tables import prediction_table
+    from .process import solve
+
+    if len(args.lam) != 1:
+        raise InputError("--lambda", "give one λ (simulate takes a ladder)")
+    lam = args.lam[0]
+    problem = _load_problem(args)
+    result = solve(problem)
+    prediction = predict(result, lam, seed=args.seed)
+    record = prediction.to_dict(curves=args.curves)
+    curves = [(f"predicted, λ = {lam}", prediction.tau, prediction.loss)]
+    if args.compare:
+        from .flow.simulate import simulate
+
+        simulation = simulate(problem, lam, result=result, seed=args.seed, progress=True)
+        record["comparison"] = compare_prediction(prediction, simulation)
+        curves.append((f"simulated, λ = {lam}", simulation.tau, simulation.loss))
+    if args.figure:
+        from .figures import loss_curve_figure
+
+        loss_curve_figure(result, curves, args.figure)
+    if args.format == "json":
+        return json.dumps(record, indent=1) + "\n"
+    text = prediction_table(record).render(args.format)
+    if args.format == "text":
+        text += f"log(1/λ) = {prediction.log_inv_lambda:.6g}; final N predicted {prediction.final_sq_norm:.9g}\n"
+        if args.compare:
+            cmp = record["comparison"]
+            text += f"simulated: final N {cmp['final_sq_norm_simulated']:.9g}, largest loss difference {cmp['max_loss_difference']:.3g}\n"
+    return text
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
     "demo": (_add_demo, _run_demo),
     "simulate": (_add_simulate, _run_simulate),
+    "predict": (_add_predict, _run_predict),
     "bound": (_add_bound, _run_bound),
     "prob": (_add_prob, _run_prob),
     "sweep": (_add_sweep, _run_sweep),

@@ -5,6 +5,8 @@
 * ``norm_scaling``: ``N / sqrt(n)`` against ``n`` (and ``N_min / sqrt(n)`` for reference);
 * ``bias_ratio``: ``N / N_min`` against ``n`` with the ``1 + sqrt(2)`` line of the idealised process.
 
+One figure of a single problem: :func:`loss_curve_figure`, finite-λ loss curves on the limit's staircase.
+
 Runs whose norm is undetermined (an overlapping tie) are left out of the norm figures and counted
 in their legends.
 """
@@ -15,9 +17,10 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
+from .errors import InputError
 from .io.files import atomic_write
 
-__all__ = ["FIGURES", "bias_ratio_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
+__all__ = ["FIGURES", "bias_ratio_figure", "loss_curve_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
 
 FIGURES = ("probability", "norm_scaling", "bias_ratio")
 
@@ -40,6 +43,29 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def loss_curve_figure(result, curves, path) -> str:
+    """The limit's loss staircase with ``curves`` (``(label, tau, loss)``) overlaid, written
+    atomically to ``path`` (PNG, PDF or SVG by its suffix)."""
+    from .plots import loss_staircase
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in ("png", "pdf", "svg"):
+        raise InputError("figure", f"{path.name}: give a .png, .pdf or .svg file")
+    _pyplot()
+    fig = loss_staircase(result, curves)
+    metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else {"Software": None}
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150, metadata=metadata), mode="wb")
+    except OSError as exc:
+        raise InputError("figure", f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+    return str(path)
 
 
 def probability_figure(rows: list[dict], stem) -> list[str]:

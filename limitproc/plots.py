@@ -162,14 +162,15 @@ def loss_staircase(result: Result, simulations=(), ax=None, title: str | None = 
     """The limit's loss as a function of ``tau`` (a staircase), with simulated curves overlaid.
 
     ``simulations`` is a list of ``(lam, tau_array, loss_array)``: loss curves of gradient flow at
-    initialisation scale ``lam``, with time already rescaled to ``tau = t / log(1/lam)``.
+    initialisation scale ``lam``, with time already rescaled to ``tau = t / log(1/lam)``; a ``lam``
+    given as text is the curve's label.
     """
     fig, ax = _new_axes(ax, (9, 5))
     taus = [float(s.tau.ball(64).mid()) for s in result.saddles]
     losses = [float(s.loss) for s in result.saddles]
     end = max(taus[-1] * 1.15, taus[-1] + 0.5)
     for lam, tau, loss in simulations:
-        ax.plot(tau, loss, lw=1.2, alpha=0.8, label=f"simulation, λ = {lam:.0e}")
+        ax.plot(tau, loss, lw=1.2, alpha=0.8, label=lam if isinstance(lam, str) else f"simulation, λ = {lam:.0e}")
     ax.step(taus + [end], losses + [losses[-1]], where="post", color="k", lw=2, label="limit λ → 0")
     for x in taus[1:]:
         ax.axvline(x, color="0.7", lw=0.6, ls=":", zorder=0)

@@ -137,7 +137,7 @@ def check_jump_times(case) -> Outcome:
 @claim(
     "offsets",
     """The offsets δ_k of t_k = τ_k log(1/λ) + δ_k are the O(1) quantities predicted, from the initial
-    magnitudes alone, by the chain of λ-free windows of limitproc.flow.ties (alignment prefactors, then each
+    magnitudes alone, by the chain of λ-free windows of limitproc.flow.offsets (alignment prefactors, then each
     jump's coupled escape): at the smallest λ the simulated offsets equal the predicted ones, and equal
     those of an independent integration (the other coordinates where both apply, else a 10× tighter rtol).""",
     "§6, §9",

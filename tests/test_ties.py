@@ -12,8 +12,9 @@ from limitproc import (
     solve,
     solve_resolved,
 )
+from limitproc.flow.offsets import prefactor
 from limitproc.flow.simulate import initial_magnitudes, simulate
-from limitproc.flow.ties import prefactor, resolve_ties
+from limitproc.flow.ties import resolve_ties
 
 RNG_MAGS = np.abs(np.random.default_rng(3).standard_normal((3, 4)))
 # neurons 0 and 1 (both positive) tie with equal rates and share sample 1

@@ -48,6 +48,7 @@ __all__ = [
     "compare_with_limit",
     "extrapolate",
     "float_labels",
+    "horizon",
     "initial_magnitudes",
     "log_inverse",
     "parse_lambda",
@@ -179,6 +180,15 @@ def float_labels(problem: Problem) -> np.ndarray:
     return np.array([float(y) for y in problem.labels])
 
 
+def horizon(result, log_inv_lambda: float) -> float:
+    """The default end ``τ`` of a finite-λ curve: the last jump plus room for offsets of ``O(1/μ)``
+    and for the last neuron to converge."""
+    if not result.jumps:
+        return 1.0
+    slowest = min(float(r) for j in result.jumps for r in j.rates.values())
+    return float(result.jumps[-1].tau) + 40.0 / max(slowest, 1e-300) / log_inv_lambda
+
+
 def simulate(
     problem: Problem,
     lam=1e-20,
@@ -231,10 +241,8 @@ def simulate(
     plateaus = [float(s.loss) for s in result.saddles]
     midpoints = [(plateaus[k - 1] + plateaus[k]) / 2 for k in range(1, len(plateaus))]
     taus = [float(j.tau) for j in result.jumps]
-    rates = [min(float(r) for r in j.rates.values()) for j in result.jumps]
     if tau_end is None:
-        # room for offsets of O(1/μ) and for the last neuron to converge
-        tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
+        tau_end = horizon(result, L)
     t_end = tau_end * L
     # without a jump the one plateau is read at the end (its alignment pattern too)
     t_align = (taus[0] / 2 if taus else tau_end) * L

@@ -34,6 +34,7 @@ __all__ = [
     "drop_columns",
     "jump_table",
     "norm_scaling_table",
+    "prediction_table",
     "probability_table",
     "read_table_config",
     "render_result",
@@ -492,6 +493,27 @@ def simulation_table(comparison: dict) -> Table:
             cells += [num(row.get("tau_extrapolated"), row.get("tau_stderr")), num(row.get("delta"), row.get("delta_stderr"))]
         rows.append(cells)
     return Table(columns, rows, caption="finite-λ gradient flow against the exact limit")
+
+
+def prediction_table(record: dict) -> Table:
+    """One row per jump of ``limitproc predict``'s JSON: the exact tau, the offset and the predicted
+    drop, and with a comparison the simulated drop and the difference."""
+    compared = "comparison" in record
+    columns = ["k", "neurons", "tau (limit)", "delta (offset)", "t predicted", "tau predicted", "separated"]
+    columns += ["t simulated", "predicted - simulated"] if compared else []
+
+    def num(x):
+        return "never" if x is None else f"{x:.6f}"
+
+    rows = []
+    for k, row in enumerate(record["jumps"]):
+        cells = [row["k"], " ".join(map(str, row["neurons"])), row["tau_decimal"], num(row["delta"]), num(row["drop_time"])]
+        cells += [num(row["drop_tau"]), "yes" if row["separated"] else "no"]
+        if compared:
+            cmp = record["comparison"]
+            cells += [num(cmp["simulated_drop_times"][k]), num(cmp["drop_time_differences"][k])]
+        rows.append(cells)
+    return Table(columns, rows, caption=f"predicted finite-λ drops at λ = {record['lambda']} ({record['method']})")
 
 
 def summary_lines(result: Result, digits: int = 30, ties: TieResolution | None = None) -> list[str]:

@@ -1,0 +1,261 @@
+"""The finite-λ loss curve predicted without simulating (theory §9): an approximate path.
+
+At a finite ``λ`` the flow stays near the limit's plateaus and jumps in windows of ``O(1)`` time
+around ``t = τ_k L`` (``L = log(1/λ)``). :func:`predict` builds the curve by matched asymptotics
+from the limit and the jumps' ``λ``-free windows (:func:`~limitproc.flow.offsets.predict_offsets`):
+
+* **Loss.** Each sample's residual is ``−y_i`` until the window of the jump that fits it, follows
+  that window's residual at ``s = t − τ_k L``, and keeps its fitted value after; the loss is
+  ``c Σ r_i²``. Between windows it is the limit's plateau. The drops are at ``t_k = τ_k L + δ_k``.
+* **Norms.** Neuron ``j`` (with an aligned sample) has ``log(a_j² + ||w_j||²) = 2(−L + S_j(τ) L + π_j)``
+  between windows, with ``S_j`` the limit's exponent and ``π_j`` its current log-prefactor; inside a
+  window it follows the window's integration, and after its own escape it keeps its final norm.
+  The first ``O(1)`` time, while the misaligned coordinates die, is drawn on the same line. Neurons
+  without an aligned sample only shrink: their curve is NaN (not predicted).
+
+Nothing here is integrated over the ``O(L)`` plateaus, so the cost does not grow with ``log(1/λ)``
+and any ``λ`` works (as a string, ``"1e-10000"``). The result is **approximate** (float64): it
+differs from the flow by corrections that vanish as a power of ``λ`` where the jumps are separated
+(``(τ_{k+1} − τ_k) L`` large against the windows' widths ``1/μ``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..problem import Problem
+from ..process import Result, solve
+from .offsets import predict_offsets
+from .simulate import float_labels, horizon, initial_magnitudes, log_inverse
+
+__all__ = ["METHOD", "SEPARATED", "Prediction", "compare_prediction", "predict", "separations"]
+
+#: a jump is separated at λ when ``separations(result)[k-1] · log(1/λ)`` is at least this many e-folds
+SEPARATED = 20.0
+METHOD = "approximate (float64): matched asymptotics from the exact limit and the jumps' O(1) windows, not simulated"
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """The predicted curve at one λ. Times are the flow's ``t``; ``tau = t / log(1/λ)``.
+
+    ``loss`` and ``log_sq_norms`` (``(points, m)``, NaN where not predicted) are given at the times
+    ``t``; ``drop_times[k-1] = τ_k log(1/λ) + δ_k`` with ``offsets[k-1] = δ_k``; ``plateaus`` are the
+    limit's losses; ``lam`` is λ as given; ``separated[k-1]`` says whether jump ``k`` is separated
+    at this λ (:func:`separations`), where the prediction is accurate.
+    """
+
+    result: Result = field(repr=False)
+    lam: str
+    log_inv_lambda: float
+    magnitudes: np.ndarray = field(repr=False)
+    a_magnitudes: np.ndarray = field(repr=False)
+    t: np.ndarray = field(repr=False)
+    loss: np.ndarray = field(repr=False)
+    log_sq_norms: np.ndarray = field(repr=False)
+    plateaus: list[float]
+    drop_times: np.ndarray
+    offsets: tuple[float, ...]
+    separated: np.ndarray
+    final_sq_norm: float
+    method: str = METHOD
+
+    @property
+    def problem(self) -> Problem:
+        return self.result.problem
+
+    @property
+    def tau(self) -> np.ndarray:
+        return self.t / self.log_inv_lambda
+
+    @property
+    def drop_taus(self) -> np.ndarray:
+        return self.drop_times / self.log_inv_lambda
+
+    def to_dict(self, digits: int = 15, curves: bool = False) -> dict:
+        """The JSON of ``limitproc predict``: per jump the exact ``tau``, the offset and the predicted drop."""
+        jumps = [
+            {
+                "k": jump.k,
+                "neurons": list(jump.neurons),
+                "tau": jump.tau.exact(),
+                "tau_decimal": jump.tau.decimal(digits),
+                "delta": delta,
+                "drop_time": float(t),
+                "drop_tau": float(t / self.log_inv_lambda),
+                "separated": bool(sep),
+            }
+            for jump, delta, t, sep in zip(self.result.jumps, self.offsets, self.drop_times, self.separated)
+        ]
+        record = {
+            "method": self.method,
+            "lambda": self.lam,
+            "log_inv_lambda": self.log_inv_lambda,
+            "jumps": jumps,
+            "plateaus": self.plateaus,
+            "final_sq_norm_predicted": self.final_sq_norm,
+            "sq_norm": None if self.result.sq_norm is None else self.result.sq_norm.decimal(digits),
+        }
+        if curves:
+            norms = [[None if np.isnan(v) else float(v) for v in row] for row in self.log_sq_norms]
+            record["curve"] = {"t": self.t.tolist(), "tau": self.tau.tolist(), "loss": self.loss.tolist(), "log_sq_norms": norms}
+        return record
+
+
+def _exponents(result: Result, m: int):
+    """``S(τ)``: the limit's exponents ``S_j`` at the times ``tau`` (array), shape ``(len(tau), m)``."""
+    starts = np.array([float(s.tau) for s in result.saddles])
+    ends = np.append(starts[1:], np.inf)
+    rates = np.zeros((len(starts), m))
+    for k, saddle in enumerate(result.saddles):
+        for j, mu in saddle.unstable.items():
+            rates[k, j] = float(mu)
+
+    def S(tau):
+        spent = np.clip(np.asarray(tau, float)[:, None] - starts[None, :], 0.0, (ends - starts)[None, :])
+        return spent @ rates
+
+    return S
+
+
+#: points per integration step of a window in the predicted curve (cubic Hermite in between)
+REFINE = 4
+
+
+def _refined(s, values, rates):
+    """``(s, values)`` on ``REFINE`` points per step, by cubic Hermite interpolation with ``rates``."""
+    theta = np.arange(REFINE)[None, :, None] / REFINE
+    h = np.diff(s)[:, None, None]
+    v0, v1, f0, f1 = values[:-1, None], values[1:, None], rates[:-1, None], rates[1:, None]
+    out = (2 * theta**3 - 3 * theta**2 + 1) * v0 + (theta**3 - 2 * theta**2 + theta) * h * f0
+    out = out + (3 * theta**2 - 2 * theta**3) * v1 + (theta**3 - theta**2) * h * f1
+    fine = (s[:-1, None] + h[:, :, 0] * theta[0, :, 0]).ravel()
+    return np.append(fine, s[-1]), np.concatenate([out.reshape(-1, values.shape[1]), values[-1:]])
+
+
+def separations(result: Result) -> np.ndarray:
+    """``σ_k`` per jump: at ``λ``, jump ``k``'s window is ``σ_k log(1/λ)`` e-folds away from the
+    others'. It is the smallest of the neighbouring gaps ``μ_k |τ_{k±1} − τ_k|`` (``τ_0 = 0``;
+    ``μ_k`` the jump's smallest rate) and of the other unstable neurons' deficits ``1 − S_j(τ_k)``
+    (a neuron about to escape too would be a full participant, not a small passenger). A jump is
+    *separated* when ``σ_k log(1/λ) ≥`` :data:`SEPARATED`; the corrections to the prediction are of
+    order ``e^{−σ_k log(1/λ)}``.
+    """
+    taus = np.array([float(j.tau) for j in result.jumps])
+    if not len(taus):
+        return np.zeros(0)
+    S = _exponents(result, result.problem.m)(taus)
+    gaps = np.diff(np.concatenate([[0.0], taus, [np.inf]]))
+    out = []
+    for k, jump in enumerate(result.jumps):
+        mu = min(float(r) for r in jump.rates.values())
+        others = [1 - S[k, j] for j in result.saddles[k].unstable if j not in jump.neurons]
+        out.append(min([mu * gaps[k], mu * gaps[k + 1], *others]))
+    return np.array(out)
+
+
+def predict(
+    problem_or_result: Problem | Result,
+    lam=None,
+    *,
+    log_inv_lambda: float | None = None,
+    magnitudes=None,
+    a_magnitudes=None,
+    seed: int = 0,
+    tau_end: float | None = None,
+    rtol: float = 1e-8,
+) -> Prediction:
+    """The predicted curve of the flow from scale ``λ`` (or ``exp(−log_inv_lambda)``), without simulating.
+
+    ``magnitudes`` (and ``a_magnitudes``) default to the problem's, or are drawn with ``seed``,
+    exactly as :func:`~limitproc.flow.simulate.simulate` draws them, so both start alike. The curve
+    runs to ``tau_end`` (default: the simulator's horizon).
+    """
+    if (lam is None) == (log_inv_lambda is None):
+        raise InputError("lambda", "give λ or log_inv_lambda (one of them)")
+    L = log_inverse(lam) if log_inv_lambda is None else float(log_inv_lambda)
+    if not L > 0:
+        raise InputError("log_inv_lambda", f"must be positive, got {L}")
+    if not rtol > 0:
+        raise InputError("rtol", f"must be positive, got {rtol}")
+    result = problem_or_result if isinstance(problem_or_result, Result) else solve(problem_or_result)
+    p = result.problem
+    if magnitudes is None:
+        magnitudes, a_magnitudes = initial_magnitudes(p, seed)
+    chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
+    taus = np.array([float(j.tau) for j in result.jumps])
+    t_end = (horizon(result, L) if tau_end is None else tau_end) * L
+    windows = chain.windows
+    refined = [_refined(w.s, w.residuals, w.residual_rates) for w in windows]
+    t = np.unique(np.concatenate([[0.0, t_end], *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
+    t = t[t <= t_end]
+
+    # loss: each block's residual from its window, −y before and the fitted value after
+    y = float_labels(p)
+    residual = np.tile(-y, (len(t), 1))
+    for tk, w, (s, r) in zip(taus, windows, refined):
+        for b, i in enumerate(w.samples[w.block]):
+            residual[:, i] = np.interp(t, tk * L + s, r[:, b], left=-y[i], right=r[-1, b])
+    loss = float(p.loss_factor) * (residual**2).sum(axis=1)
+
+    # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
+    S = _exponents(result, p.m)
+    line = 2 * (S(t / L) - 1) * L  # 2(S_j(τ) − 1) L at every t
+    log_sq = np.full((len(t), p.m), np.nan)
+    for j, pi in chain.log_prefactors.items():
+        log_sq[:, j] = line[:, j] + 2 * pi
+        for k, later in chain.prefactor_changes.get(j, []):
+            after = t > taus[k - 1] * L + windows[k - 1].s[-1]
+            log_sq[after, j] = line[after, j] + 2 * later
+    for tk, w in zip(taus, windows):
+        inside = (t >= tk * L + w.s[0]) & (t <= tk * L + w.s[-1])
+        shift = 2 * (S(np.array([tk]))[0] - 1) * L
+        s, norms = _refined(w.s, w.log_sq_norms, w.log_sq_norm_rates)
+        for row, j in enumerate(w.neurons):
+            curve = norms[:, row] + (0.0 if row < w.escaping else shift[j])
+            log_sq[inside, j] = np.interp(t[inside], tk * L + s, curve)
+            if row < w.escaping:
+                log_sq[t > tk * L + w.s[-1], j] = curve[-1]
+    escaped = [w.log_sq_norms[-1, row] for w in windows for row in range(w.escaping)]
+    return Prediction(
+        result=result,
+        lam=str(lam) if lam is not None else f"exp(-{L:.17g})",
+        log_inv_lambda=L,
+        magnitudes=chain.magnitudes,
+        a_magnitudes=chain.a_magnitudes,
+        t=t,
+        loss=loss,
+        log_sq_norms=log_sq,
+        plateaus=[float(s.loss) for s in result.saddles],
+        drop_times=taus * L + np.array(chain.offsets),
+        offsets=chain.offsets,
+        separated=separations(result) * L >= SEPARATED,
+        final_sq_norm=float(np.exp(escaped).sum()),
+    )
+
+
+def compare_prediction(prediction: Prediction, simulation) -> dict:
+    """The difference between ``prediction`` and a :class:`~limitproc.flow.simulate.Simulation` of
+    the same problem, λ and magnitudes: per jump the simulated drop time and predicted minus
+    simulated; the largest loss difference on the simulation's steps; both final ``N``."""
+    if abs(simulation.log_inv_lambda - prediction.log_inv_lambda) > 1e-9 * prediction.log_inv_lambda:
+        raise InputError("simulation", "was run at another λ than the prediction")
+    sim = simulation.drop_times
+    diff = prediction.drop_times[: len(sim)] - sim[: len(prediction.drop_times)]
+
+    def number(x):
+        return None if not np.isfinite(x) else float(x)
+
+    predicted_loss = np.interp(simulation.t, prediction.t, prediction.loss)
+    return {
+        "simulated_drop_times": [number(x) for x in sim],
+        "drop_time_differences": [number(x) for x in diff],
+        "max_drop_time_difference": number(np.abs(diff).max(initial=0.0)),
+        "max_loss_difference": float(np.abs(predicted_loss - simulation.loss).max()),
+        "final_sq_norm_simulated": simulation.final_sq_norm,
+        "final_sq_norm_predicted": prediction.final_sq_norm,
+        "simulation_steps": simulation.steps,
+    }

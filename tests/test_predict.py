@@ -1,0 +1,183 @@
+"""The predicted finite-λ curve (limitproc.flow.predict) against closed forms and the simulator,
+and the offsets' chain (limitproc.flow.offsets) that tie resolution and prediction share."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from limitproc import InputError, Problem, generate, solve
+from limitproc.cli import main
+from limitproc.flow.offsets import predict_offsets
+from limitproc.flow.predict import SEPARATED, compare_prediction, predict, separations
+from limitproc.flow.simulate import simulate
+from limitproc.flow.ties import resolve_ties
+
+# one neuron on one sample (y = 1, q = 1, half-mean loss: c = 1/2) from a = u = λ M: p = a u obeys
+# the logistic dp/dt = 2p(1 − p), so p(t) = 1 / (1 + (1/p0 − 1) e^{−2t}) with p0 = λ² M²; the loss
+# (1 − p)²/2 crosses the midpoint 1/4 of its plateaus 1/2 and 0 at p* = 1 − 1/√2, i.e. at
+# t = log(1/λ) − log M − log(1 + √2)/2 up to O(λ²): τ = 1 and δ = −log M − log(1 + √2)/2
+M = 0.7
+ONE = Problem(labels=[1], signs=[1], active=[[0]], magnitudes=[[M]])
+# neurons 0 and 1 (both positive) tie with equal rates and share sample 1
+TIE = Problem(
+    labels=[1, 1, 1, -1],
+    signs=[1, 1, -1],
+    active=[[0, 1, 3], [1, 2], [0, 3]],
+    magnitudes=np.abs(np.random.default_rng(3).standard_normal((3, 4))),
+)
+
+
+def logistic(t, L):
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-2 * (t - L + math.log(M))))
+
+
+@pytest.mark.parametrize("lam", ["1e-30", "1e-10000"])
+def test_one_neuron_against_the_logistic(lam):
+    pred = predict(ONE, lam)
+    L = pred.log_inv_lambda
+    assert pred.method.startswith("approximate")
+    assert pred.offsets[0] == pytest.approx(-math.log(M) - math.log(1 + math.sqrt(2)) / 2, abs=1e-6)
+    assert pred.drop_times[0] - L == pytest.approx(pred.offsets[0], abs=1e-6)
+    p = logistic(pred.t, L)
+    assert np.abs(pred.loss - (1 - p) ** 2 / 2).max() < 1e-5  # cubic interpolation between the window's steps
+    # balanced (a = u): a² + u² = 2p, so log(2p); on the plateau the line −2L + 2(t + π) is exact
+    seen = p > 1e-300  # where the closed form does not underflow
+    assert np.abs(pred.log_sq_norms[seen, 0] - np.log(2 * p[seen])).max() < 1e-5
+    assert pred.final_sq_norm == pytest.approx(2.0, rel=1e-7)
+
+
+def test_cost_does_not_grow_with_log_inverse_lambda():
+    # the curve is made of the windows' points and a few plateau points, whatever λ
+    shallow, deep = predict(TIE, "1e-30"), predict(TIE, "1e-10000")
+    assert len(shallow.t) == len(deep.t)
+    assert shallow.offsets == deep.offsets
+
+
+def test_separations_by_hand():
+    # n = 2, c = 1/4: neuron 1 (y = −2) has μ = 1 and jumps at τ = 1, neuron 0 (y = 1) has μ = 1/2
+    # and jumps at τ = 2. At τ = 1 neuron 0's deficit is 1 − 1/2; jump 2 is 1/2 · (2 − 1) after jump 1
+    result = solve(Problem(labels=[1, -2], signs=[1, -1], active=[[0], [1]]))
+    assert [float(j.tau) for j in result.jumps] == [1.0, 2.0]
+    assert separations(result) == pytest.approx([0.5, 0.5])
+    assert predict(result, log_inv_lambda=2 * SEPARATED).separated.tolist() == [True, True]
+    assert predict(result, log_inv_lambda=1.9 * SEPARATED).separated.tolist() == [False, False]
+
+
+def test_moved_offsets_equal_the_tie_resolution_and_the_simulation():
+    result = solve(TIE)
+    chain, ties = predict_offsets(result), resolve_ties(result)
+    assert chain.offsets == ties.offsets and chain.log_prefactors == ties.log_prefactors
+    # the tie resolution's split is the window's: the escaping neurons' shares of sample 1 sum to 1
+    window = chain.windows[0]
+    assert window.neurons[: window.escaping] == (0, 1) and sum(ties.splits[1].shares[1].values()) == pytest.approx(1, abs=1e-8)
+    taus = [float(j.tau) for j in result.jumps]
+    simulated = simulate(TIE, 1e-60, result=result).drop_offsets(taus)
+    assert simulated == pytest.approx(chain.offsets, abs=1e-4)
+
+
+def test_prediction_against_the_simulation_on_a_worked_example():
+    # theory §10 example 2, seed-0 magnitudes: close already at 1e-30
+    p = Problem(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+    result = solve(p)
+    pred = predict(result, "1e-30")
+    comparison = compare_prediction(pred, simulate(p, "1e-30", result=result))
+    assert comparison["max_drop_time_difference"] < 1e-4
+    assert comparison["max_loss_difference"] < 1e-3
+    assert comparison["final_sq_norm_predicted"] == pytest.approx(float(result.sq_norm), rel=1e-6)
+    assert comparison["final_sq_norm_simulated"] == pytest.approx(float(result.sq_norm), rel=1e-6)
+
+
+def random_problems(count=22):
+    rng = np.random.default_rng(0)
+    out = []
+    seed = 0
+    while len(out) < count:
+        p = generate(int(rng.integers(3, 7)), int(rng.integers(2, 5)), labels="gauss", seed=seed)
+        seed += 1
+        result = solve(p)
+        if result.jumps:
+            out.append((p, result))
+    return out
+
+
+@pytest.mark.slow
+def test_prediction_converges_to_the_simulation_as_lambda_decreases():
+    # "separated" (separations): every other window at least SEPARATED e-folds away at λ = 1e-100
+    ladder = ["1e-10", "1e-30", "1e-100"]
+    diffs, separated = [], []
+    for p, result in random_problems():
+        row = []
+        for lam in ladder:
+            pred = predict(result, lam)
+            d = np.abs(pred.drop_times - simulate(p, lam, result=result).drop_times)
+            row.append(np.where(np.isnan(d), np.inf, d))  # a drop the simulation never reached
+        diffs.append(np.array(row))
+        separated.append(pred.separated)
+    d = np.concatenate(diffs, axis=1)[:, np.concatenate(separated)]
+    assert d.shape[1] >= 20  # enough separated jumps to mean something
+    assert (d[-1] < 1e-2).all()
+    totals = d.sum(axis=1)
+    assert totals[0] > totals[1] > totals[2]
+    assert (d[-1] <= d[0] + 1e-4).all()  # each jump: closer at 1e-100 than at 1e-10, up to the integrators' noise
+
+
+def test_input_errors():
+    with pytest.raises(InputError, match="^lambda: "):
+        predict(ONE, "2")
+    with pytest.raises(InputError, match="^lambda: "):
+        predict(ONE)
+    with pytest.raises(InputError, match="^simulation: "):
+        compare_prediction(predict(ONE, "1e-20"), simulate(ONE, 1e-10))
+
+
+def run(capsys, *argv):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def one_file(tmp_path):
+    path = tmp_path / "one.json"
+    ONE.to_file(path)
+    return path
+
+
+def test_cli_json_compare_and_figure(capsys, one_file, tmp_path):
+    figure = tmp_path / "curve.png"
+    code, out, err = run(capsys, "predict", one_file, "--lambda", "1e-20", "--compare", "--format", "json", "--figure", figure)
+    assert code == 0
+    data = json.loads(out)
+    assert data["method"].startswith("approximate") and data["lambda"] == "1e-20"
+    jump = data["jumps"][0]
+    assert jump["tau"] == "1" and jump["drop_time"] == pytest.approx(
+        20 * math.log(10) - math.log(M) - math.log(1 + math.sqrt(2)) / 2, abs=1e-6
+    )
+    assert abs(data["comparison"]["drop_time_differences"][0]) < 1e-5
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_text_and_deep_lambda(capsys, one_file):
+    code, out, _ = run(capsys, "predict", one_file, "--lambda", "1e-10000", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("k,neurons,tau (limit),delta (offset)")
+    t = float(out.splitlines()[1].split(",")[4])
+    assert t == pytest.approx(10000 * math.log(10) - math.log(M) - math.log(1 + math.sqrt(2)) / 2, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--lambda", "2"], "argument --lambda: must lie in (0, 1)"),
+        (["--lambda", "1e-3,1e-4"], "--lambda: give one λ"),
+        (["--lambda", "1e-3", "--figure", "x.txt"], "--figure: x.txt: give a .png, .pdf or .svg file"),
+    ],
+)
+def test_cli_bad_input_is_one_line(capsys, one_file, argv, message):
+    code, out, err = run(capsys, "predict", one_file, *argv)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
