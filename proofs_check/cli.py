@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from limitproc.clitools import EXIT_FAILED, EXIT_OK, Output, add_option, add_output, add_subcommand, command_parser, lambdas, run_command
+from limitproc.clitools import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Output,
+    add_option,
+    add_output,
+    add_subcommand,
+    command_parser,
+    lambdas,
+    nonnegative_int,
+    run_command,
+)
 from limitproc.errors import InputError
 
 __all__ = ["EXAMPLES", "FLAG_OF", "build_parser", "main"]
@@ -15,7 +26,7 @@ EXAMPLES = {
 }
 
 # API field names of library errors, shown as these flags
-FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed"}
+FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed", "limits": "--limit"}
 
 
 def _generate(text: str) -> tuple[int, int, int]:
@@ -23,8 +34,8 @@ def _generate(text: str) -> tuple[int, int, int]:
         n, m, seed = (int(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected n,m,seed, got {text!r}") from None
-    if n < 1 or m < 1:
-        raise argparse.ArgumentTypeError(f"n and m must be at least 1, got {text!r}")
+    if n < 1 or m < 1 or seed < 0:
+        raise argparse.ArgumentTypeError(f"n and m must be at least 1 and seed at least 0, got {text!r}")
     return n, m, seed
 
 
@@ -38,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--case", metavar="FILE", help="problem file (.json or .npz), optionally with magnitudes")
     source.add_argument("--generate", type=_generate, metavar="n,m,seed", help="a random ±1-label problem (default 6,4,0)")
     p.add_argument("--lambdas", type=lambdas, default="1e-10,1e-20,1e-40", help="comma-separated λ ladder (default 1e-10,1e-20,1e-40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn initial magnitudes (default 0)")
     # "md" is the old spelling of "markdown", --report of --format
     add_option(
         p,
