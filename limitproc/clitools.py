@@ -237,6 +237,7 @@ def run_command(prog: str, args: argparse.Namespace, handler, flag_of: dict[str,
     error (its traceback only under ``--debug``), 130 an interrupt. Every message is one line on
     stderr; library warnings are one line each.
     """
+    from .io.files import Terminated
     from .limits import check_at_most, limits
 
     where = f"{prog} {args.command}"
@@ -269,6 +270,9 @@ def run_command(prog: str, args: argparse.Namespace, handler, flag_of: dict[str,
     except KeyboardInterrupt:
         _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
+    except Terminated as exc:
+        _say(f"{prog}: terminated by signal {exc.signum}")
+        return 128 + exc.signum
     except Exception as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()

@@ -15,7 +15,7 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .io.files import atomic_write
+from .plots import save_figure
 
 __all__ = ["FIGURES", "bias_ratio_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
 
@@ -26,9 +26,7 @@ def _save(fig, stem: Path) -> list[str]:
     paths = []
     for fmt in ("png", "pdf"):
         path = stem.with_suffix(f".{fmt}")
-        # no timestamps in the files: the same sweep gives the same bytes
-        metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150, metadata=metadata), mode="wb")
+        save_figure(fig, path, fmt)  # the same sweep gives the same bytes
         paths.append(str(path))
     return paths
 

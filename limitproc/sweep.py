@@ -20,16 +20,17 @@ import os
 import time
 import tomllib
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import InputError
 from .io.files import atomic_write
-from .io.sweeprows import format_of, strip_row, write_rows
+from .io.sweeprows import COLUMNS, format_of, strip_row, write_rows
 from .limits import check_at_most, check_number_text
 from .limits import current as current_limits
 
-__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "width_rule"]
+__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "timing_path", "width_rule"]
 
 LABEL_LAWS = ("pm1", "gauss", "uniform")
 NORM_LAWS = ("unit", "uniform")
@@ -273,7 +274,41 @@ def finished(output) -> dict[str, dict]:
         return {}
     for stale in parts.glob(".*.tmp"):  # left by a run killed mid-write; never a finished cell
         stale.unlink(missing_ok=True)
-    return {p.stem: json.loads(p.read_text()) for p in sorted(parts.glob("*.json"))}
+    done = {}
+    for path in sorted(parts.glob("*.json")):
+        problem = _part_problem(path)
+        if problem:
+            warnings.warn(f"part {path.name}: {problem}; it is computed again", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            done[path.stem] = json.loads(path.read_text())
+    return done
+
+
+_PART_TYPES = {"int64": int, "string": str, "bool": bool, "float64": (float, int)}
+
+
+def _part_problem(path: Path) -> str | None:
+    """What is wrong with a part file, or None: it must hold a full row of the cell its name gives."""
+    try:
+        row = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        return f"unreadable ({type(exc).__name__})"
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for name, kind in COLUMNS:
+        if name not in row:
+            return f"column {name} missing"
+        if not isinstance(row[name], _PART_TYPES[kind]) or (kind != "bool" and isinstance(row[name], bool)):
+            return f"column {name} has the wrong type"
+    if Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"]).key != path.stem:
+        return "its content is of another cell"
+    return None
+
+
+def timing_path(output) -> Path:
+    """Where a sweep writes how long each cell's solve took: kept apart so the data are reproducible."""
+    return Path(str(output) + ".timing.csv")
 
 
 def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers: int = 2, progress: bool = True) -> dict:
@@ -286,12 +321,16 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     done = finished(output)
     todo = [c for c in cells if c.key not in done]
     parts = parts_dir(output)
-    parts.mkdir(parents=True, exist_ok=True)
+    if not parts.parent.is_dir():  # as every other -o: the directory must exist
+        raise InputError("output", f"cannot write {output}: no directory {parts.parent}")
+    parts.mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex
     if todo:
         _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
-    rows = [strip_row(json.loads((parts / f"{c.key}.json").read_text())) for c in cells]
-    write_rows(rows, output, fmt)
+    full = [json.loads((parts / f"{c.key}.json").read_text()) for c in cells]
+    write_rows([strip_row(row) for row in full], output, fmt)
+    timing = "".join(f"{c.key},{row.get('engine_seconds', '')}\n" for c, row in zip(cells, full))
+    atomic_write(timing_path(output), "cell,engine_seconds\n" + timing)
     return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
 
 
