@@ -28,11 +28,11 @@ class Limits:
     precision: int = 1 << 20  # bits of working or maximum precision (--precision, --max-precision)
     prob_samples: int = 10**7  # n (or n_pos + n_neg) of an exact probability; flint's exponents overflow far beyond
     prob_work: int = 10**9  # m^2 * n of one exact probability: about 8 s at the limit
+    problem_samples: int = 10**8  # n of a generated problem, or of a sweep cell (labels and norms: 3.2 GB at the limit)
     problem_size: int = 10**10  # n * m activation bits of a generated problem (1.25 GB at the limit)
     runs: int = 10**8  # initialisations drawn for one ensemble graph
     rule_bits: int = 64  # bits of any intermediate integer of a sweep rule (m = "ceil(2*log2(n))")
     sweep_cells: int = 10**6  # cells of one sweep grid
-    sweep_samples: int = 10**8  # n of one sweep cell
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

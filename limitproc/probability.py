@@ -335,6 +335,7 @@ def prob_report(n_pos: int, n_neg: int, m: int, digits: int = 20, exact: bool = 
 def width_report(n: int, delta, digits: int = 20) -> dict:
     """What ``limitproc prob --n N --delta D`` reports: balanced classes ``(ceil(n/2), floor(n/2))``."""
     delta = _check_delta(parse_rational(delta, "delta"))
+    check_at_most(int(n), "prob_samples", "n")
     n_pos, n_neg = balanced(n)
     m = smallest_width(n_pos, n_neg, delta, progress=True)
     fail = interpolation_probability(n_pos, n_neg, m, progress=True).complement()

@@ -161,7 +161,7 @@ class SweepConfig:
                 raise InputError(key, "missing from [sweep]")
         ns = _int_list(data["n"], "n")
         for n in ns:
-            check_at_most(n, "sweep_samples", "n")
+            check_at_most(n, "problem_samples", "n")
         ms = data["m"] if isinstance(data["m"], list) else [data["m"]]
         for m in ms:
             if isinstance(m, str):

@@ -104,7 +104,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
     except OSError as exc:
         raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
     except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
-        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__})") from None
+        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
     for key, (kinds, ndims) in NPZ_MEMBERS.items():
         if key not in arrays:
             if key not in NPZ_OPTIONAL:
