@@ -232,3 +232,76 @@ def test_hostile_command_lines_succeed_or_refuse_in_one_line(capsys, tmp_path, d
         argv += [flag, tmp_path / value if flag == "-o" and value else value]
     code, _, err = run(capsys, *argv)
     assert_clean(code, err)
+
+
+# -- outputs: atomic writes, exit statuses, sweep parts ---------------------------------------------
+def test_atomic_write_goes_through_a_symlink_and_removes_stale_temps(tmp_path):
+    import os
+
+    from limitproc.io.files import atomic_write
+
+    (tmp_path / "real.txt").write_text("old")
+    (tmp_path / "link.txt").symlink_to("real.txt")
+    dead = tmp_path / ".real.txt.999999999-x.tmp"  # a pid no process has: its writer was killed
+    dead.write_text("partial")
+    mine = tmp_path / f".real.txt.{os.getpid()}-y.tmp"  # a live writer's: left alone
+    mine.write_text("partial")
+    atomic_write(tmp_path / "link.txt", "new")
+    assert (tmp_path / "link.txt").is_symlink() and (tmp_path / "real.txt").read_text() == "new"
+    assert not dead.exists() and mine.exists()
+
+
+def test_atomic_write_to_a_device_writes_directly():
+    from limitproc.io.files import atomic_write
+
+    atomic_write("/dev/null", "discarded")  # replacing it would need a rename over /dev/null
+    assert Path("/dev/null").is_char_device()
+
+
+def test_sigterm_during_a_write_leaves_no_temp_file(tmp_path):
+    import os
+    import signal
+
+    from limitproc.io.files import Terminated, atomic_write
+
+    def write(fh):
+        fh.write("partial")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Terminated):
+        atomic_write(tmp_path / "out.txt", write)
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_internal_error_is_exit_3_with_the_traceback_only_under_debug(capsys, monkeypatch):
+    import limitproc.cli
+
+    def broken(args):
+        raise TypeError("a bug")
+
+    monkeypatch.setitem(limitproc.cli.COMMANDS, "demo", (limitproc.cli.COMMANDS["demo"][0], broken))
+    code, _, err = run(capsys, "demo")
+    assert code == 3 and err == "limitproc demo: internal error: TypeError: a bug (rerun with --debug for the traceback)\n"
+    code, _, err = run(capsys, "--debug", "demo")
+    assert code == 3 and "Traceback" in err
+
+
+def test_bad_sweep_parts_are_recomputed_with_a_warning(tmp_path):
+    from limitproc.io.sweeprows import COLUMNS
+    from limitproc.sweep import Cell, finished, parts_dir
+
+    cell = Cell(4, 2, "pm1", "unit", 0)
+    row = {name: {"int64": 1, "string": "", "bool": False, "float64": 0.5}[kind] for name, kind in COLUMNS}
+    row |= {"n": 4, "m": 2, "labels": "pm1", "norms": "unit", "seed": 0}
+    parts = parts_dir(tmp_path / "out.csv")
+    parts.mkdir()
+    (parts / f"{cell.key}.json").write_text(json.dumps(row))
+    other = Cell(4, 3, "pm1", "unit", 0)
+    (parts / f"{other.key}.json").write_text(json.dumps(row))  # names the cell m = 2 under m = 3
+    (parts / "n4_m4_pm1_unit_s0.json").write_bytes(b"\x00\xff")
+    with pytest.warns(UserWarning) as caught:
+        done = finished(tmp_path / "out.csv")
+    assert set(done) == {cell.key}
+    assert sorted(str(w.message).split(":")[0] for w in caught) == ["part n4_m3_pm1_unit_s0.json", "part n4_m4_pm1_unit_s0.json"]
+    assert sorted(p.name for p in parts.iterdir()) == [f"{cell.key}.json"]
