@@ -16,9 +16,9 @@ from .clitools import (
     add_output,
     add_subcommand,
     command_parser,
+    float_between,
     lambdas,
     nonnegative_int,
-    positive_float,
     positive_int,
     run_command,
 )
@@ -73,6 +73,7 @@ FLAG_OF = {
     "lr": "--lr",
     "scaling": "--scaling",
     "figure": "--figure",
+    "limits": "--limit",
 }
 
 
@@ -180,7 +181,7 @@ def _add_generate(sub) -> None:
     parser.add_argument("--m", type=positive_int, required=True, help="number of neurons")
     parser.add_argument("--labels", choices=("pm1", "gauss", "uniform"), default="pm1", help="label law (default pm1)")
     parser.add_argument("--norms", choices=("unit", "uniform"), default="unit", help="squared-norm law (default unit)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (default 0)")
     parser.add_argument("--decimals", type=int, default=3, help="decimal places of non-integer labels and norms (default 3)")
     parser.add_argument(
         "--loss", choices=("half-mean", "mean", "half-sum"), default="half-mean", help="loss convention (default half-mean)"
@@ -245,7 +246,7 @@ def _add_graph(sub) -> None:
         action="store_true",
         help="every initialisation with its exact probability (at most 2^20 patterns)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed of --runs (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="random seed of --runs (default 0)")
     parser.add_argument("--confidence", type=float, default=CONFIDENCE, help=f"level of the Wilson intervals (default {CONFIDENCE})")
     parser.add_argument("--format", choices=FORMATS, help="output format (default: from the extension of -o, else json)")
     parser.add_argument(
@@ -471,8 +472,15 @@ def _add_simulate(sub) -> None:
         default="1e-10,1e-20,1e-40",
         help="comma-separated λ; below 1e-150 the log-scale coordinates are used, e.g. 1e-400 (default 1e-10,1e-20,1e-40)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
-    parser.add_argument("--rtol", type=positive_float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)"
+    )
+    parser.add_argument(
+        "--rtol",
+        type=float_between(1e-13, 1e-2),
+        default=1e-8,
+        help="relative tolerance of the integrator, in [1e-13, 1e-2] (default 1e-8)",
+    )
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
     parser.add_argument("--curves", action="store_true", help="JSON: include every run's loss curve (tau, loss)")
     add_output(parser)

@@ -13,15 +13,19 @@ and the API name otherwise (``labels`` of a problem file stays ``labels``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
+import traceback
 import warnings
 from dataclasses import dataclass
 
-from .errors import InputError
+from .errors import Error, InputError
 
 __all__ = [
+    "ARGUMENT_LIMITS",
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
@@ -32,6 +36,7 @@ __all__ = [
     "add_subcommand",
     "command_parser",
     "describe_error",
+    "float_between",
     "int_at_least",
     "lambdas",
     "lambdas_or_auto",
@@ -45,7 +50,11 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and reports a failure (proofs-check: a claim failed)
 EXIT_USAGE = 2  # bad input or bad options: one line on stderr
+EXIT_INTERNAL = 3  # a bug: one line on stderr, the traceback with --debug
 EXIT_INTERRUPTED = 130
+
+#: argument (dest) -> the guard of :mod:`limitproc.limits` its value must respect, checked before the handler runs
+ARGUMENT_LIMITS = {"digits": "digits", "precision": "precision", "max_precision": "precision", "runs": "runs"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,8 +76,26 @@ def command_parser(prog: str, description: str, examples: dict[str, str]):
         epilog="examples:\n" + "\n".join(f"  {e}" for e in examples.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--debug", action="store_true", help="on an internal error, print the traceback")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="NAME=VALUE",
+        help="raise a resource guard, e.g. --limit number_digits=20000 (repeatable; see docs/engine.md, Guards)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser, required=True)
     return parser, sub
+
+
+def _limit(text: str) -> tuple[str, int]:
+    from .limits import Limits
+
+    name, _, value = text.partition("=")
+    if name.strip() not in Limits.names():
+        raise argparse.ArgumentTypeError(f"unknown limit {name.strip()!r} (choose {', '.join(Limits.names())})")
+    return name.strip(), int_at_least(1)(value)
 
 
 def add_subcommand(sub, name: str, help: str, example: str) -> Parser:
@@ -118,6 +145,21 @@ def int_at_least(minimum: int):
 
 positive_int = int_at_least(1)
 nonnegative_int = int_at_least(0)
+
+
+def float_between(low: float, high: float):
+    """An argparse ``type``: a float in ``[low, high]``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {text}")
+        return value
+
+    return parse
 
 
 def positive_float(text: str) -> float:
@@ -173,44 +215,80 @@ def write_output(text: str | None, output: str | None) -> None:
     """Write ``text`` to the file ``output`` atomically, or to stdout; nothing if ``text`` is None."""
     if text is None:
         return
-    if output:
+    if output is not None:
         from .io.files import atomic_write
 
+        if not output:
+            raise InputError("output", "empty file name (leave out -o to write to stdout)")
         try:
             atomic_write(output, text)
         except OSError as exc:
             raise InputError("output", f"cannot write {output}: {exc.strerror}") from None
     else:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        except OSError as exc:
+            raise InputError("stdout", f"cannot write: {exc.strerror or exc}") from None
 
 
 def run_command(prog: str, args: argparse.Namespace, handler, flag_of: dict[str, str]) -> int:
     """Run ``handler(args)``, write what it returns to ``args.output`` or stdout, return the exit status.
 
-    The one place errors become exit statuses: bad input (:class:`InputError`, an unreadable file)
-    is one line on stderr and status 2, an interrupt 130. Library warnings are one line each.
+    The one place errors become exit statuses: 0 done, 1 a reported failure (the handler's
+    :class:`Output`), 2 bad input (:class:`InputError`, an unreadable file, a guard of
+    :mod:`limitproc.limits`, or another library :class:`~limitproc.errors.Error`), 3 an internal
+    error (its traceback only under ``--debug``), 130 an interrupt. Every message is one line on
+    stderr; library warnings are one line each.
     """
+    from .io.files import Terminated
+    from .limits import check_at_most, limits
+
     where = f"{prog} {args.command}"
-    options = args.command_parser.option_strings()
+    options = args.command_parser.option_strings() | {"--limit"}
+    # numbers read are bounded by the limits on digits and exponents, so printing them may take any length
+    sys.set_int_max_str_digits(0)
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(limits(**dict(getattr(args, "limit", []))))
+            for dest, limit in ARGUMENT_LIMITS.items():
+                if isinstance(getattr(args, dest, None), int):
+                    check_at_most(getattr(args, dest), limit, dest)
+            caught = stack.enter_context(warnings.catch_warnings(record=True))
             warnings.simplefilter("always", UserWarning)
             try:
                 result = handler(args)
             finally:
                 _show_warnings(caught, where)
-        output = result if isinstance(result, Output) else Output(result)
-        write_output(output.text, getattr(args, "output", None))
+            output = result if isinstance(result, Output) else Output(result)
+            write_output(output.text, getattr(args, "output", None))
     except InputError as exc:
-        print(f"{where}: error: {describe_error(exc, flag_of, options)}", file=sys.stderr)
+        _say(f"{where}: error: {describe_error(exc, flag_of, options)}")
+        return EXIT_USAGE
+    except Error as exc:  # certified arithmetic that could not decide, an integration that failed
+        _say(f"{where}: error: {type(exc).__name__}: {exc}")
         return EXIT_USAGE
     except OSError as exc:
-        print(f"{where}: error: {exc.filename or ''}: {exc.strerror}", file=sys.stderr)
+        _say(f"{where}: error: {exc.filename}: {exc.strerror}" if exc.filename else f"{where}: error: {exc.strerror or exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        _say(f"{prog}: interrupted")
         return EXIT_INTERRUPTED
+    except Terminated as exc:
+        _say(f"{prog}: terminated by signal {exc.signum}")
+        return 128 + exc.signum
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        _say(f"{where}: internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)")
+        return EXIT_INTERNAL
     return output.status
+
+
+def _say(line: str) -> None:
+    """One line on stderr, whatever the message holds: control characters escaped, length capped."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+    print(line if len(line) <= 2000 else line[:2000] + "...", file=sys.stderr)
 
 
 def _show_warnings(caught, where: str) -> None:

@@ -36,6 +36,7 @@ from math import gcd, isqrt
 from flint import arb, ctx, fmpq
 
 from .errors import BudgetExceeded, InputError, Uncertified
+from .limits import check_number_text
 
 __all__ = [
     "DEFAULT_MAX_PRECISION",
@@ -67,6 +68,7 @@ def parse_rational(value, field: str) -> Fraction:
     if isinstance(value, (int, Fraction)):
         return Fraction(value)
     if isinstance(value, str) and _RATIONAL.match(value):
+        check_number_text(value, field)
         num, _, den = value.partition("/")
         try:
             q = Fraction(num.strip())
@@ -77,7 +79,13 @@ def parse_rational(value, field: str) -> Fraction:
         if value != value or value in (float("inf"), float("-inf")):
             raise InputError(field, f"not a finite number: {value!r}")
         return Fraction(value)
-    raise InputError(field, f'not an exact number: {value!r} (use an int or a string like "3/2" or "0.25")')
+    raise InputError(field, f'not an exact number: {_brief(value)} (use an int or a string like "3/2" or "0.25")')
+
+
+def _brief(value) -> str:
+    """``repr`` of a bad value, cut short: error messages stay one readable line."""
+    text = repr(value) if not isinstance(value, (list, dict)) else type(value).__name__
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def rational_string(q) -> str:

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from .errors import InputError
-from .io.files import atomic_write
+from .plots import save_figure
 
 __all__ = ["FIGURES", "bias_ratio_figure", "loss_curve_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
 
@@ -29,9 +29,7 @@ def _save(fig, stem: Path) -> list[str]:
     paths = []
     for fmt in ("png", "pdf"):
         path = stem.with_suffix(f".{fmt}")
-        # no timestamps in the files: the same sweep gives the same bytes
-        metadata = {"CreationDate": None} if fmt == "pdf" else {"Software": None}
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150, metadata=metadata), mode="wb")
+        save_figure(fig, path, fmt)  # the same sweep gives the same bytes
         paths.append(str(path))
     return paths
 
@@ -56,9 +54,8 @@ def loss_curve_figure(result, curves, path) -> str:
         raise InputError("figure", f"{path.name}: give a .png, .pdf or .svg file")
     _pyplot()
     fig = loss_staircase(result, curves)
-    metadata = {"CreationDate": None} if fmt == "pdf" else {"Date": None} if fmt == "svg" else {"Software": None}
     try:
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150, metadata=metadata), mode="wb")
+        save_figure(fig, path, fmt)
     except OSError as exc:
         raise InputError("figure", f"cannot write {path}: {exc.strerror}") from None
     finally:

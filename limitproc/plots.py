@@ -10,7 +10,20 @@ from __future__ import annotations
 from .graph import edge_label
 from .process import Result
 
-__all__ = ["loss_staircase", "staircase_graph"]
+__all__ = ["loss_staircase", "save_figure", "staircase_graph"]
+
+# per format, the metadata matplotlib would stamp with a date or version: left out
+_NO_STAMPS = {"png": {"Software": None}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}
+
+
+def save_figure(fig, path, fmt: str, dpi: int = 150) -> None:
+    """Save ``fig`` atomically, byte-identical across runs: no dates, fixed SVG ids (``svg.hashsalt``)."""
+    import matplotlib
+
+    from .io.files import atomic_write
+
+    with matplotlib.rc_context({"svg.hashsalt": "limitproc"}):
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi, metadata=_NO_STAMPS.get(fmt)), mode="wb")
 
 
 def _new_axes(ax, size):

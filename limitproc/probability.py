@@ -24,6 +24,7 @@ from flint import fmpz
 
 from .errors import InputError
 from .exact import parse_rational, rational_string, round_significant
+from .limits import check_at_most
 
 __all__ = [
     "Dyadic",
@@ -47,6 +48,12 @@ def _check_counts(n_pos: int, n_neg: int, m: int) -> None:
     for field, value in (("n_pos", n_pos), ("n_neg", n_neg), ("m", m)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
             raise InputError(field, f"must be a non-negative integer, got {value!r}")
+
+
+def _check_work(n: int, m: int) -> None:
+    """Refuse sizes whose exact sum would run for minutes, or overflow flint's exponents (a SIGFPE)."""
+    check_at_most(int(n), "prob_samples", "n_pos", "n_pos + n_neg =")
+    check_at_most(int(m) * int(m) * max(int(n), 1), "prob_work", "m", "m^2 * n =")
 
 
 def _binomial_sum(m: int, uncovered_free, progress: bool = False) -> tuple[fmpz, int]:
@@ -175,6 +182,7 @@ def interpolation_probability(n_pos: int, n_neg: int, m: int, progress: bool = F
     ``progress`` shows a bar over the ``m + 1`` terms (seconds each at ``n = 10^6``).
     """
     _check_counts(n_pos, n_neg, m)
+    _check_work(n_pos + n_neg, m)
     return _probability(int(n_pos), int(n_neg), int(m), progress)
 
 
@@ -195,6 +203,7 @@ def p_interpolate_random_signs(n: int, m: int) -> Fraction:
 def random_signs_probability(n: int, m: int) -> Dyadic:
     """:func:`p_interpolate_random_signs` as a :class:`Dyadic`."""
     _check_counts(n, 0, m)
+    _check_work(n, m)
     return Dyadic.of(*_p_interpolate_random_signs_dyadic(int(n), int(m)))
 
 
@@ -216,7 +225,8 @@ def union_bound_width(n: int, delta) -> int:
     delta = _check_delta(delta)
     if n == 0:
         return 0
-    m = max(0, math.floor(math.log(n / delta) / math.log(4 / 3)) - 2)  # a float start, then exact steps
+    check_at_most(int(n), "prob_samples", "n")
+    m = max(0, math.floor(_log_ratio(n, delta) / math.log(4 / 3)) - 2)  # a float start, then exact steps
     while m > 0 and union_bound(n, m - 1) <= delta:
         m -= 1
     while union_bound(n, m) > delta:
@@ -232,6 +242,7 @@ def smallest_width(n_pos: int, n_neg: int, delta, progress: bool = False) -> int
     one below it, walking if the guess was off, so the float never decides.
     """
     _check_counts(n_pos, n_neg, 0)
+    check_at_most(int(n_pos + n_neg), "prob_samples", "n_pos", "n_pos + n_neg =")
     delta = _check_delta(delta)
 
     def enough(m):
@@ -258,7 +269,12 @@ def _approx_p_fail(n_pos: int, n_neg: int, m: int) -> float:
 def thresholds(n: int, delta) -> dict[str, float]:
     """The asymptotic widths (floats, approximate): ``log(n/delta)/log(4/3)`` and ``2 log2 n``."""
     delta = _check_delta(delta)
-    return {"union_bound": math.log(n / float(delta)) / math.log(4 / 3), "sharp": 2 * math.log2(n)}
+    return {"union_bound": _log_ratio(n, delta) / math.log(4 / 3), "sharp": 2 * math.log2(n)}
+
+
+def _log_ratio(n: int, delta: Fraction) -> float:
+    """``log(n / delta)`` for any size of ``delta`` (its float may underflow to 0)."""
+    return math.log(n) + math.log(delta.denominator) - math.log(delta.numerator)
 
 
 def balanced(n: int) -> tuple[int, int]:
@@ -341,6 +357,7 @@ def prob_report(n_pos: int, n_neg: int, m: int, digits: int = 20, exact: bool = 
 def width_report(n: int, delta, digits: int = 20) -> dict:
     """What ``limitproc prob --n N --delta D`` reports: balanced classes ``(ceil(n/2), floor(n/2))``."""
     delta = _check_delta(parse_rational(delta, "delta"))
+    check_at_most(int(n), "prob_samples", "n")
     n_pos, n_neg = balanced(n)
     m = smallest_width(n_pos, n_neg, delta, progress=True)
     fail = interpolation_probability(n_pos, n_neg, m, progress=True).complement()

@@ -16,6 +16,7 @@ import numpy as np
 from .errors import InputError
 from .exact import parse_rational
 from .io.files import FloatLiteral
+from .limits import check_at_most
 
 __all__ = ["LOSS_CONVENTIONS", "SCALINGS", "Problem", "RationalArray", "draw_initialisation", "generate"]
 
@@ -379,6 +380,8 @@ def generate(
         raise InputError("m", f"must be non-negative, got {m}")
     if not 0 <= decimals <= 15:
         raise InputError("decimals", f"must be between 0 and 15, got {decimals}")
+    check_at_most(n, "problem_samples", "n")
+    check_at_most(n * max(m, 1), "problem_size", "n", "n * m =")
     _check_loss(loss)
     rng = np.random.default_rng(seed)
     signs, bits = draw_initialisation(rng, n, m)

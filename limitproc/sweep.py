@@ -20,14 +20,17 @@ import os
 import time
 import tomllib
 import uuid
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .errors import InputError
 from .io.files import atomic_write
-from .io.sweeprows import format_of, strip_row, write_rows
+from .io.sweeprows import COLUMNS, format_of, strip_row, write_rows
+from .limits import check_at_most, check_number_text
+from .limits import current as current_limits
 
-__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "width_rule"]
+__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "timing_path", "width_rule"]
 
 LABEL_LAWS = ("pm1", "gauss", "uniform")
 NORM_LAWS = ("unit", "uniform")
@@ -56,35 +59,56 @@ def width_rule(text: str, n: int) -> int:
     """Evaluate an ``m`` rule such as ``"ceil(2*log2(n))"`` at ``n``, exactly (sympy, no ``eval``).
 
     Allowed: numbers (decimals are read exactly), ``n``, ``+ - * / **``, and the functions
-    ceil, floor, log2, log10, log (natural, or ``log(x, base)``), sqrt, min, max.
+    ceil, floor, log2, log10, log (natural, or ``log(x, base)``), sqrt, min, max. Every
+    intermediate value must fit in the guard ``rule_bits`` (:mod:`limitproc.limits`): a power is
+    refused before it is computed, so ``n**n**n`` fails at once instead of running for hours.
     """
     import sympy
 
     functions = _functions()
+    bits = current_limits().rule_bits
+
+    def bounded(node, result):
+        if result.is_number and result.is_finite is not False:
+            size = abs(sympy.N(result, 15))
+            if size > 2**bits or (result.is_Rational and result.q.bit_length() > bits):
+                raise InputError("m", f"rule {text!r}: {_brief(ast.unparse(node))} is beyond the guard rule_bits = {bits} at n = {n}")
+        return result
+
+    def power(node, base, exponent):
+        magnitude = abs(sympy.N(base, 15))
+        if magnitude not in (0, 1) and abs(sympy.N(exponent, 15)) * abs(sympy.log(magnitude, 2)) > bits:
+            raise InputError("m", f"rule {text!r}: {_brief(ast.unparse(node))} is beyond the guard rule_bits = {bits} at n = {n}")
+        return base**exponent
 
     def value(node):
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-            return sympy.Rational(repr(node.value))
+            check_number_text(repr(node.value), "m")
+            return bounded(node, sympy.Rational(repr(node.value)))
         if isinstance(node, ast.Name) and node.id == "n":
             return sympy.Integer(n)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            return bounded(node, power(node, value(node.left), value(node.right)))
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return getattr(value(node.left), _BINARY[type(node.op)])(value(node.right))
+            return bounded(node, getattr(value(node.left), _BINARY[type(node.op)])(value(node.right)))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             inner = value(node.operand)
             return -inner if isinstance(node.op, ast.USub) else inner
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions and not node.keywords:
-            return functions[node.func.id](*[value(a) for a in node.args])
+            return bounded(node, functions[node.func.id](*[value(a) for a in node.args]))
         raise InputError("m", f"rule {text!r}: {ast.unparse(node)!r} is not allowed (use n, numbers, + - * / **, {', '.join(functions)})")
 
+    if len(text) > 1000:
+        raise InputError("m", f"rule of {len(text)} characters is too long (at most 1000)")
     try:
         tree = ast.parse(text, mode="eval")
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         raise InputError("m", f"rule {text!r} is not a valid expression") from None
     try:
         result = value(tree.body)
     except InputError:
         raise
-    except (TypeError, ValueError, ZeroDivisionError) as exc:
+    except (TypeError, ValueError, ZeroDivisionError, RecursionError) as exc:
         raise InputError("m", f"rule {text!r} fails at n = {n}: {exc}") from None
     if not result.is_Integer or result < 1:
         raise InputError("m", f"rule {text!r} gives {result} at n = {n}, not a positive integer (wrap it in ceil())")
@@ -136,16 +160,22 @@ class SweepConfig:
             if key not in data:
                 raise InputError(key, "missing from [sweep]")
         ns = _int_list(data["n"], "n")
+        for n in ns:
+            check_at_most(n, "problem_samples", "n")
         ms = data["m"] if isinstance(data["m"], list) else [data["m"]]
         for m in ms:
             if isinstance(m, str):
                 for n in ns:
-                    width_rule(m, n)  # fail now, not on a worker
+                    check_at_most(n * width_rule(m, n), "problem_size", "m", "n * m =")  # fail now, not on a worker
             elif isinstance(m, bool) or not isinstance(m, int) or m < 1:
-                raise InputError("m", f"must be positive integers or rule strings, got {m!r}")
+                raise InputError("m", f"must be positive integers or rule strings, got {_brief(repr(m))}")
+            else:
+                check_at_most(max(ns) * m, "problem_size", "m", "n * m =")
         labels = _choice_list(data.get("labels", "pm1"), "labels", LABEL_LAWS)
         norms = _choice_list(data.get("norms", "unit"), "norms", NORM_LAWS)
         seeds = data.get("seeds", 1)
+        count = seeds if isinstance(seeds, int) else len(seeds) if isinstance(seeds, list) else 1
+        check_at_most(len(ns) * len(ms) * len(labels) * len(norms) * count, "sweep_cells", "seeds", "a grid of")
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds < 1:
                 raise InputError("seeds", f"must be at least 1, got {seeds}")
@@ -169,6 +199,10 @@ class SweepConfig:
                     for norms in self.norms:
                         out.update(Cell(n, width, labels, norms, seed) for seed in self.seeds)
         return sorted(out)
+
+
+def _brief(text: str) -> str:
+    return text if len(text) <= 40 else text[:30] + "..."
 
 
 def _int_list(value, field: str, minimum: int = 1) -> list[int]:
@@ -240,7 +274,41 @@ def finished(output) -> dict[str, dict]:
         return {}
     for stale in parts.glob(".*.tmp"):  # left by a run killed mid-write; never a finished cell
         stale.unlink(missing_ok=True)
-    return {p.stem: json.loads(p.read_text()) for p in sorted(parts.glob("*.json"))}
+    done = {}
+    for path in sorted(parts.glob("*.json")):
+        problem = _part_problem(path)
+        if problem:
+            warnings.warn(f"part {path.name}: {problem}; it is computed again", stacklevel=2)
+            path.unlink(missing_ok=True)
+        else:
+            done[path.stem] = json.loads(path.read_text())
+    return done
+
+
+_PART_TYPES = {"int64": int, "string": str, "bool": bool, "float64": (float, int)}
+
+
+def _part_problem(path: Path) -> str | None:
+    """What is wrong with a part file, or None: it must hold a full row of the cell its name gives."""
+    try:
+        row = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        return f"unreadable ({type(exc).__name__})"
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for name, kind in COLUMNS:
+        if name not in row:
+            return f"column {name} missing"
+        if not isinstance(row[name], _PART_TYPES[kind]) or (kind != "bool" and isinstance(row[name], bool)):
+            return f"column {name} has the wrong type"
+    if Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"]).key != path.stem:
+        return "its content is of another cell"
+    return None
+
+
+def timing_path(output) -> Path:
+    """Where a sweep writes how long each cell's solve took: kept apart so the data are reproducible."""
+    return Path(str(output) + ".timing.csv")
 
 
 def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers: int = 2, progress: bool = True) -> dict:
@@ -253,12 +321,16 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     done = finished(output)
     todo = [c for c in cells if c.key not in done]
     parts = parts_dir(output)
-    parts.mkdir(parents=True, exist_ok=True)
+    if not parts.parent.is_dir():  # as every other -o: the directory must exist
+        raise InputError("output", f"cannot write {output}: no directory {parts.parent}")
+    parts.mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex
     if todo:
         _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
-    rows = [strip_row(json.loads((parts / f"{c.key}.json").read_text())) for c in cells]
-    write_rows(rows, output, fmt)
+    full = [json.loads((parts / f"{c.key}.json").read_text()) for c in cells]
+    write_rows([strip_row(row) for row in full], output, fmt)
+    timing = "".join(f"{c.key},{row.get('engine_seconds', '')}\n" for c, row in zip(cells, full))
+    atomic_write(timing_path(output), "cell,engine_seconds\n" + timing)
     return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
 
 

@@ -13,6 +13,7 @@ from limitproc.clitools import (
     add_subcommand,
     command_parser,
     lambdas_or_auto,
+    nonnegative_int,
     run_command,
 )
 from limitproc.errors import InputError
@@ -25,7 +26,7 @@ EXAMPLES = {
 }
 
 # API field names of library errors, shown as these flags
-FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed"}
+FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed", "limits": "--limit"}
 
 
 def _generate(text: str) -> tuple[int, int, int]:
@@ -33,8 +34,8 @@ def _generate(text: str) -> tuple[int, int, int]:
         n, m, seed = (int(x) for x in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected n,m,seed, got {text!r}") from None
-    if n < 1 or m < 1:
-        raise argparse.ArgumentTypeError(f"n and m must be at least 1, got {text!r}")
+    if n < 1 or m < 1 or seed < 0:
+        raise argparse.ArgumentTypeError(f"n and m must be at least 1 and seed at least 0, got {text!r}")
     return n, m, seed
 
 
@@ -55,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="comma-separated λ ladder, e.g. 1e-20,1e-40,1e-400, or auto: chosen from the case's jump gaps and offsets (default auto)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn initial magnitudes (default 0)")
     # "md" is the old spelling of "markdown", --report of --format
     add_option(
         p,

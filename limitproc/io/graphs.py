@@ -97,10 +97,9 @@ def write_graph(G: nx.DiGraph, path, fmt: str | None = None, min_probability: fl
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".")
     if fmt in PICTURE_FORMATS:
-        from ..plots import staircase_graph
+        from ..plots import save_figure, staircase_graph
 
-        fig = staircase_graph(G, min_probability=min_probability)
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150), mode="wb")
+        save_figure(staircase_graph(G, min_probability=min_probability), path, fmt)
     else:
         atomic_write(path, graph_text(G, fmt))
 

@@ -17,7 +17,17 @@ import numpy as np
 from ..errors import InputError
 from .files import atomic_write, read_json
 
-__all__ = ["problem_from_dict", "problem_from_npz", "problem_to_dict", "read_problem", "write_problem"]
+__all__ = [
+    "check_keys",
+    "field_name",
+    "json_type",
+    "problem_from_dict",
+    "problem_from_npz",
+    "problem_to_dict",
+    "read_npz",
+    "read_problem",
+    "write_problem",
+]
 
 if TYPE_CHECKING:
     from ..problem import Problem
@@ -41,14 +51,15 @@ def problem_from_dict(cls, data) -> Problem:
     if not isinstance(data, dict):
         raise InputError("problem", "expected a JSON object")
     known = {"labels", "signs", "active", "sq_norms", "loss", "magnitudes", "a_magnitudes", "scaling"}
-    for key in data:
-        if key not in known:
-            raise InputError(key, f"unknown field (expected {', '.join(sorted(known))})")
+    check_keys(data, known)
     for key in ("labels", "signs", "active"):
         if key not in data:
             raise InputError(key, "missing")
-        if not isinstance(data[key], list):
-            raise InputError(key, "must be a list")
+    for key in ("labels", "signs", "active", "sq_norms", "magnitudes", "a_magnitudes"):
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise InputError(key, f"must be a list, got {json_type(data[key])}")
+    if not isinstance(data.get("loss", ""), str):
+        raise InputError("loss", f"must be a string, got {json_type(data['loss'])}")
     return cls(
         labels=data["labels"],
         signs=data["signs"],
@@ -61,36 +72,73 @@ def problem_from_dict(cls, data) -> Problem:
     )
 
 
-def problem_from_npz(cls, path) -> Problem:
+# member -> (dtype kinds accepted, number of dimensions); magnitudes may be 1-d or 2-d
+NPZ_MEMBERS = {
+    "labels_num": ("i", (1,)),
+    "labels_den": ("i", (1,)),
+    "sq_norms_num": ("i", (1,)),
+    "sq_norms_den": ("i", (1,)),
+    "signs": ("i", (1,)),
+    "active": ("u", (2,)),
+    "loss": ("U", (0,)),
+    "magnitudes": ("f", (1, 2)),
+    "a_magnitudes": ("f", (1,)),
+    "scaling": ("U", (0,)),
+}
+NPZ_OPTIONAL = frozenset({"magnitudes", "a_magnitudes", "scaling"})
+
+
+def read_npz(path) -> dict[str, np.ndarray]:
+    """Every member of a problem ``.npz``, read in full and checked for dtype and shape.
+
+    ``np.load`` reads members lazily, so a corrupt member would only fail when first used; here
+    each is read inside the one ``try``, and no pickle is ever loaded.
+    """
+    arrays = {}
     try:
-        npz = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError("problem", f"cannot read {path} as .npz: {exc}") from None
-    with npz:
-        arrays = {}
-        for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den", "signs", "active", "loss"):
-            if key not in npz.files:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                if key not in NPZ_MEMBERS:
+                    raise InputError(key, f"unknown member of the .npz file (expected {', '.join(NPZ_MEMBERS)})")
+                arrays[key] = np.asarray(npz[key])
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
+        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
+    for key, (kinds, ndims) in NPZ_MEMBERS.items():
+        if key not in arrays:
+            if key not in NPZ_OPTIONAL:
                 raise InputError(key, "missing from the .npz file")
-            arrays[key] = npz[key]
-        init = {key: npz[key] for key in ("magnitudes", "a_magnitudes") if key in npz.files}
-        if "scaling" in npz.files:
-            init["scaling"] = str(npz["scaling"])
-    for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den"):
-        if arrays[key].dtype.kind != "i" or arrays[key].ndim != 1:
-            raise InputError(key, f"expected a 1-d integer array, got {arrays[key].dtype} of shape {arrays[key].shape}")
+            continue
+        arr = arrays[key]
+        if arr.dtype.kind not in kinds or arr.ndim not in ndims:
+            raise InputError(
+                key, f"expected a {'/'.join(map(str, ndims))}-d {_KIND_NAMES[kinds]} array, got {arr.dtype} of shape {arr.shape}"
+            )
+    return arrays
+
+
+_KIND_NAMES = {"i": "integer", "u": "uint8", "U": "string", "f": "float"}
+
+
+def problem_from_npz(cls, path) -> Problem:
+    arrays = read_npz(path)
     if arrays["labels_num"].shape != arrays["labels_den"].shape:
         raise InputError("labels_den", "length differs from labels_num")
     if arrays["sq_norms_num"].shape != arrays["sq_norms_den"].shape:
         raise InputError("sq_norms_den", "length differs from sq_norms_num")
-    if arrays["active"].ndim != 2:
-        raise InputError("active", "expected a 2-d uint8 array of packed bits")
+    init = {key: _finite(arrays[key], key) for key in ("magnitudes", "a_magnitudes") if key in arrays}
+    if "scaling" in arrays:
+        init["scaling"] = str(arrays["scaling"])
     return cls.from_arrays(
         arrays["labels_num"].astype(np.int64),
         arrays["labels_den"].astype(np.int64),
         arrays["sq_norms_num"].astype(np.int64),
         arrays["sq_norms_den"].astype(np.int64),
-        arrays["signs"],
-        arrays["active"],
+        arrays["signs"].astype(np.int64),
+        arrays["active"].astype(np.uint8),
         loss=str(arrays["loss"]),
         **init,
     )
@@ -142,12 +190,46 @@ def _float_matrix(value, field):
     if value is None:
         return None
     try:
-        return np.asarray(
-            [[float(x) for x in row] for row in value] if value and isinstance(value[0], list) else [float(x) for x in value],
-            dtype=np.float64,
-        )
+        rows = value if value and isinstance(value[0], list) else [value]
+        if any(not isinstance(row, list) or isinstance(x, (bool, str)) for row in rows for x in row):
+            raise TypeError
+        matrix = np.asarray([[float(x) for x in row] for row in rows], dtype=np.float64)
     except (TypeError, ValueError):
         raise InputError(field, "must be a list of numbers or of lists of numbers") from None
+    except OverflowError:
+        raise InputError(field, "entries must be finite floats (at most about 1.8e308)") from None
+    return _finite(matrix if rows is value else matrix[0], field)
+
+
+def _finite(values: np.ndarray, field: str) -> np.ndarray:
+    """Float magnitudes the integrator can use: finite, and normal floats when positive."""
+    values = values.astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise InputError(field, "entries must be finite")
+    if np.any((values > 0) & (values < np.finfo(np.float64).tiny)):
+        raise InputError(field, f"entries must not be subnormal floats (below {np.finfo(np.float64).tiny:.3g})")
+    return values
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
+def field_name(key) -> str:
+    """A key of a file as an error's field: escaped, so a message stays one line, and cut short."""
+    text = key if isinstance(key, str) and key.isprintable() else repr(key)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def check_keys(data: dict, known) -> None:
+    for key in data:
+        if key not in known:
+            raise InputError(field_name(key), f"unknown field (expected {', '.join(sorted(known))})")
 
 
 def _json_number(q: Fraction):

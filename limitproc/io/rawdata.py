@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..exact import parse_rational
 from .files import FloatLiteral
+from .problems import check_keys, json_type
 
 __all__ = ["problem_from_raw"]
 
@@ -42,11 +43,10 @@ def _dot(u, v) -> Fraction:
 def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: float = 1e-9):
     if not 0 <= ortho_tol < 1:
         raise InputError("ortho_tol", f"must be in [0, 1), got {ortho_tol}")
-    known = {"inputs", "init", "labels", "loss"}
-    for key in data:
-        if key not in known:
-            raise InputError(key, f"unknown field (expected {', '.join(sorted(known))})")
-    X, approx_x = _matrix(data["inputs"], "inputs")
+    if not isinstance(data, dict):
+        raise InputError("problem", f"expected a JSON object, got {json_type(data)}")
+    check_keys(data, {"inputs", "init", "labels", "loss"})
+    X, approx_x = _matrix(data.get("inputs"), "inputs")
     init = data.get("init")
     if not isinstance(init, dict) or "W" not in init or "a" not in init:
         raise InputError("init", 'must be an object with "W" (m x d) and "a" (m)')
@@ -69,13 +69,13 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         for k in range(i + 1, n):
             d = _dot(X[i], X[k])
             if approx_x:
-                bad = float(d) ** 2 > ortho_tol**2 * float(q[i]) * float(q[k])
+                bad = d * d > Fraction(ortho_tol) ** 2 * q[i] * q[k]
                 how = f"beyond the relative tolerance {ortho_tol:g}"
             else:
                 bad = d != 0
                 how = "exactly"
             if bad:
-                raise InputError("inputs", f"rows {i} and {k} are not orthogonal ({how}): <x_{i}, x_{k}> = {float(d):.3g}")
+                raise InputError("inputs", f"rows {i} and {k} are not orthogonal ({how}): <x_{i}, x_{k}> = {_decimal(d)}")
     signs = []
     for j, (w, aj) in enumerate(zip(W, a)):
         if aj == 0:
@@ -84,13 +84,15 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         w2 = _dot(w, w)
         slack = (1 - ortho_tol) ** 2 if (approx_w or approx_a) else 1
         if aj * aj < w2 * Fraction(slack):
-            message = f"|a_j| = {float(abs(aj)):.6g} < ||w_j|| = {float(w2) ** 0.5:.6g}: the sign of a_j can flip and the limit is not established"
+            message = (
+                f"|a_j| = {_decimal(abs(aj))} < ||w_j|| = sqrt({_decimal(w2)}): the sign of a_j can flip and the limit is not established"
+            )
             if not allow_sign_flip:
                 raise InputError(f"init.a[{j}]", message + " (set `allow_sign_flip` to force)")
             warnings.warn(f"init.a[{j}]: {message}", stacklevel=2)
     pre = [[_dot(w, x) for x in X] for w in W]
     active = np.array([[p > 0 for p in row] for row in pre], dtype=bool).reshape(len(W), n)
-    magnitudes = np.array([[abs(float(p)) for p in row] for row in pre], dtype=np.float64).reshape(len(W), n)
+    magnitudes = np.array([[_float(abs(p), "init.W") for p in row] for row in pre], dtype=np.float64).reshape(len(W), n)
     return cls(
         labels=labels,
         signs=signs,
@@ -98,5 +100,30 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         sq_norms=q,
         loss=data.get("loss", "half-mean"),
         magnitudes=np.where(magnitudes > 0, magnitudes, np.finfo(float).tiny),
-        a_magnitudes=np.array([abs(float(v)) for v in a]),
+        a_magnitudes=np.array([_float(abs(v), "init.a") for v in a]),
     )
+
+
+def _float(q: Fraction, field: str) -> float:
+    """A magnitude for the float paths (simulator, tie resolution), which need normal floats."""
+    try:
+        value = float(q)
+    except OverflowError:
+        value = float("inf")
+    if value == float("inf") or 0 < value < np.finfo(np.float64).tiny:
+        raise InputError(field, f"the initialisation has a magnitude {_decimal(q)} outside the range of float64")
+    return value
+
+
+def _decimal(q: Fraction) -> str:
+    """``q`` to 3 significant digits, at any size (``float`` overflows past 1e308)."""
+    if q == 0:
+        return "0"
+    sign, q = ("-" if q < 0 else ""), abs(q)
+    exponent = int((q.numerator.bit_length() - q.denominator.bit_length()) * 0.30103)
+    scaled = q / Fraction(10) ** exponent
+    while scaled >= 10:
+        scaled, exponent = scaled / 10, exponent + 1
+    while scaled < 1:
+        scaled, exponent = scaled * 10, exponent - 1
+    return f"{sign}{float(scaled):.3g}e{exponent:+d}" if abs(exponent) > 300 else f"{sign}{float(q):.3g}"

@@ -32,7 +32,6 @@ COLUMNS = [
     ("ties", "int64"),
     ("first_jump_tau", "float64"),
     ("last_jump_tau", "float64"),
-    ("engine_seconds", "float64"),
 ]
 
 
