@@ -41,7 +41,17 @@ from ..process import Result, solve
 from .integrator import IntegrationStatus, Integrator, PerSampleFlow
 from .simulate import float_labels, initial_magnitudes, with_magnitudes
 
-__all__ = ["INTERVAL_RTOL", "Resolved", "TieResolution", "TieSplit", "in_interval", "log_prefactor", "prefactor", "resolve_ties", "solve_resolved"]
+__all__ = [
+    "INTERVAL_RTOL",
+    "Resolved",
+    "TieResolution",
+    "TieSplit",
+    "in_interval",
+    "log_prefactor",
+    "prefactor",
+    "resolve_ties",
+    "solve_resolved",
+]
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8

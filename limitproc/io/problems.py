@@ -27,16 +27,16 @@ def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e
     """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
     path = Path(path)
     if path.suffix == ".npz":
-        return problem_from_npz(cls, path)
+        return problem_from_npz(cls, path, allow_sign_flip=allow_sign_flip)
     if path.suffix != ".json":
         raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
     data = read_json(path, "problem")
     if isinstance(data, dict) and "inputs" in data:
         return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
-    return problem_from_dict(cls, data)
+    return problem_from_dict(cls, data, allow_sign_flip=allow_sign_flip)
 
 
-def problem_from_dict(cls, data) -> Problem:
+def problem_from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
     """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
     if not isinstance(data, dict):
         raise InputError("problem", "expected a JSON object")
@@ -57,10 +57,11 @@ def problem_from_dict(cls, data) -> Problem:
         loss=data.get("loss", "half-mean"),
         magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
         a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
+        allow_sign_flip=allow_sign_flip,
     )
 
 
-def problem_from_npz(cls, path) -> Problem:
+def problem_from_npz(cls, path, allow_sign_flip: bool = False) -> Problem:
     try:
         npz = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -89,6 +90,7 @@ def problem_from_npz(cls, path) -> Problem:
         arrays["signs"],
         arrays["active"],
         loss=str(arrays["loss"]),
+        allow_sign_flip=allow_sign_flip,
         **init,
     )
 

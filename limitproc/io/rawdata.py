@@ -99,4 +99,5 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         loss=data.get("loss", "half-mean"),
         magnitudes=np.where(magnitudes > 0, magnitudes, np.finfo(float).tiny),
         a_magnitudes=np.array([abs(float(v)) for v in a]),
+        allow_sign_flip=allow_sign_flip,
     )

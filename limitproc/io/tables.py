@@ -219,7 +219,9 @@ def summary_lines(result: Result, digits: int = 30, ties: TieResolution | None =
         lines.append(f"sq_norm N = {_short(result.norm_exact(result.sq_norm))} ≈ {result.sq_norm.decimal(digits)}")
     if ties is not None and (interval is not None or ties.splits):
         inside = {True: "inside the exact interval", False: "OUTSIDE the exact interval", None: "equal to the exact N"}
-        lines.append(f"resolved N ≈ {ties.sq_norm:.12g} (approximate: tie split resolved from the initial magnitudes), {inside[ties.in_interval]}")
+        lines.append(
+            f"resolved N ≈ {ties.sq_norm:.12g} (approximate: tie split resolved from the initial magnitudes), {inside[ties.in_interval]}"
+        )
         for k, split in sorted(ties.splits.items()):
             for i, shares in sorted(split.shares.items()):
                 parts = ", ".join(f"neuron {j}: {v:.6f}" for j, v in sorted(shares.items()))
@@ -231,7 +233,8 @@ def summary_lines(result: Result, digits: int = 30, ties: TieResolution | None =
     if ties:
         uncertified = sum(1 for j in ties if not j.tie_certified)
         classes = sum(1 for j in ties for c in j.classes if len(c) > 1)
-        lines.append(f"ties: {len(ties)} ({uncertified} not certified; {classes} classes of identical blocks acting as one neuron)")
+        acting = f"; {classes} classes of identical blocks, each acting as one neuron" if classes else ""
+        lines.append(f"ties: {len(ties)} ({uncertified} not certified{acting})")
     return lines
 
 
