@@ -192,3 +192,15 @@ def test_commands_on_no_jump_and_one_class_problems(tmp_path, capsys, data, sq_n
     assert len(graph["nodes"]) == len(record["jumps"]) + 1
     assert main(["table", "jumps", str(path)]) == 0
     capsys.readouterr()
+
+
+def test_bound_reports_the_interval_of_the_ratio():
+    from limitproc.bias import Bias
+
+    bias = Bias.of_result(solve(Problem(**OVERLAP)))
+    d = bias.to_dict()
+    # N_min = 2 ||y_+|| + 2 ||y_-|| = 2 sqrt 3 + 2; N in [2 + 2 sqrt 5, 4 + 2 sqrt 2]
+    N_min = 2 + 2 * sympy.sqrt(3)
+    assert same_number(d["ratio_interval"][0], (2 + 2 * sympy.sqrt(5)) / N_min)
+    assert same_number(d["ratio_interval"][1], (4 + 2 * sympy.sqrt(2)) / N_min)
+    assert Bias.of_result_dict(solve(Problem(**OVERLAP)).to_dict()).to_dict()["ratio_interval"] == d["ratio_interval"]
