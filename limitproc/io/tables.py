@@ -334,7 +334,7 @@ def norm_scaling_table(rows: list[dict], digits: int = 4) -> Table:
     out = []
     for key in sorted(groups):
         runs = groups[key]
-        det = [r for r in runs if r["sq_norm_determined"]]
+        det = [r for r in runs if r["sq_norm_determined"] or r.get("sq_norm_source") == "resolved"]
         mean = (lambda f: sum(f(r) for r in det) / len(det)) if det else (lambda f: None)
         ratios = [r["ratio"] for r in det]
         out.append(
