@@ -70,7 +70,8 @@ class Bias:
     ``sq_norm`` and ``min_sq_norm`` are :class:`~limitproc.exact.ExactValue` (their canonical forms
     are read within ``budget`` terms, their program's term budget by default) or sympify-able
     strings. ``sq_norm``, ``ratio`` and ``sqrt_n_constant`` are None when ``N`` is undetermined
-    (an overlapping tie, theory §6); ``reason`` then says why.
+    (an overlapping tie, theory §6); ``reason`` then says why, and ``sq_norm_interval`` (exact
+    ``(lo, hi)``, as from ``Result.sq_norm_interval``) gives ``ratio_interval`` for ``N/N_min``.
     """
 
     def __init__(
@@ -82,6 +83,7 @@ class Bias:
         interpolates: bool | None = None,
         *,
         budget: int | None = None,
+        sq_norm_interval=None,
     ):
         if n < 1:
             raise InputError("n", f"must be at least 1, got {n}")
@@ -96,6 +98,11 @@ class Bias:
         self._min = prog.sum(self._node(t) for t in n_terms)
         self._sqrt_n = prog.sqrt(n)
         self.min_sq_norm = prog.value(self._min)
+        self.sq_norm_interval = self.ratio_interval = None
+        if sq_norm_interval is not None:
+            ends = [prog.sum(self._node(t) for t in _radical_terms(v, "sq_norm_interval", budget)) for v in sq_norm_interval]
+            self.sq_norm_interval = tuple(prog.value(e) for e in ends)
+            self.ratio_interval = tuple(prog.value(prog.div(e, self._min)) for e in ends)
         if N_terms is None:
             self._N = None
             self.sq_norm = self.ratio = self.sqrt_n_constant = None
@@ -113,7 +120,15 @@ class Bias:
     def of_result(cls, result) -> Bias:
         """From a :class:`~limitproc.process.Result`."""
         budget = max(result.program.term_budget, result.problem.m + 2)  # norms are sums of m + 1 roots: always fit (theory §8)
-        return cls(result.problem.n, result.sq_norm, result.min_sq_norm, result.sq_norm_reason, result.interpolates, budget=budget)
+        return cls(
+            result.problem.n,
+            result.sq_norm,
+            result.min_sq_norm,
+            result.sq_norm_reason,
+            result.interpolates,
+            budget=budget,
+            sq_norm_interval=result.sq_norm_interval,
+        )
 
     @classmethod
     def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9, **solver) -> Bias:
@@ -139,7 +154,14 @@ class Bias:
                 raise InputError(key, "missing from the result JSON")
         if data["sq_norm"] is None and not data.get("sq_norm_undetermined"):
             raise InputError("sq_norm", "is null but the result gives no reason (sq_norm_undetermined)")
-        return cls(int(data["n"]), data["sq_norm"], data["min_sq_norm"], data.get("sq_norm_undetermined"), data.get("interpolates"))
+        return cls(
+            int(data["n"]),
+            data["sq_norm"],
+            data["min_sq_norm"],
+            data.get("sq_norm_undetermined"),
+            data.get("interpolates"),
+            sq_norm_interval=data.get("sq_norm_interval"),
+        )
 
     def _compare(self, a: int, b: int) -> tuple[int, bool]:
         return self.program.compare(a, b)
@@ -176,6 +198,9 @@ class Bias:
         out |= pair(self.min_sq_norm, "min_sq_norm")
         out |= pair(self.ratio, "ratio")
         out |= pair(self.sqrt_n_constant, "sqrt_n_constant")
+        for key, ends in (("sq_norm_interval", self.sq_norm_interval), ("ratio_interval", self.ratio_interval)):
+            out[key] = None if ends is None else [v.exact() for v in ends]
+            out[f"{key}_decimal"] = None if ends is None else [v.decimal(digits) for v in ends]
         lower = self.lower_bound()
         out["min_sq_norm_le_sq_norm"] = None if lower is None else lower.holds
         if C is not None:
@@ -202,7 +227,11 @@ class Bias:
         lines.append(f"minimal squared norm of an interpolator  N_min = {d['min_sq_norm']} ≈ {d['min_sq_norm_decimal']}")
         if self.sq_norm is None:
             lines.append(f"squared norm of the limit network  N: undetermined ({_short(self.reason, 160)})")
-            lines.append("so N/N_min and N/sqrt(n) are undetermined too; give the initial magnitudes to resolve the tie")
+            if self.sq_norm_interval is not None:
+                lo, hi = d["sq_norm_interval_decimal"]
+                rlo, rhi = d["ratio_interval_decimal"]
+                lines.append(f"N lies in the exact interval [{lo}, {hi}], so N/N_min lies in [{rlo}, {rhi}]")
+            lines.append("N/N_min and N/sqrt(n) are undetermined; give the initial magnitudes to resolve the tie")
         else:
             lines.append(f"squared norm of the limit network  N = {_short(d['sq_norm'])} ≈ {d['sq_norm_decimal']}")
             lines.append(f"implicit-bias ratio  N/N_min = {_short(d['ratio'])} ≈ {d['ratio_decimal']}")

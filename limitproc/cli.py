@@ -186,13 +186,23 @@ def _add_generate(sub) -> None:
     parser.add_argument(
         "--loss", choices=("half-mean", "mean", "half-sum"), default="half-mean", help="loss convention (default half-mean)"
     )
+    parser.add_argument("--magnitudes", action="store_true", help="also draw the initial magnitudes from the same seed")
     parser.add_argument("-o", "--output", metavar="FILE", required=True, help="problem file to write: .json or .npz")
 
 
 def _run_generate(args) -> None:
     from .problem import generate
 
-    problem = generate(args.n, args.m, labels=args.labels, norms=args.norms, seed=args.seed, decimals=args.decimals, loss=args.loss)
+    problem = generate(
+        args.n,
+        args.m,
+        labels=args.labels,
+        norms=args.norms,
+        seed=args.seed,
+        decimals=args.decimals,
+        loss=args.loss,
+        magnitudes=args.magnitudes,
+    )
     problem.to_file(args.output)
 
 

@@ -8,6 +8,7 @@ held as bits: ``numpy.packbits(pattern, axis=1)``.
 from __future__ import annotations
 
 import copy
+import warnings
 from fractions import Fraction
 from math import lcm
 
@@ -18,7 +19,7 @@ from .exact import parse_rational
 from .io.files import FloatLiteral
 from .limits import check_at_most
 
-__all__ = ["LOSS_CONVENTIONS", "SCALINGS", "Problem", "RationalArray", "draw_initialisation", "generate"]
+__all__ = ["LOSS_CONVENTIONS", "SCALINGS", "SIGN_FLIP_ULPS", "Problem", "RationalArray", "draw_initialisation", "generate"]
 
 #: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
 LOSS_CONVENTIONS = {
@@ -34,6 +35,10 @@ LOSS_CONVENTIONS = {
 SCALINGS = ("standard", "mean-field")
 
 _INT64_SAFE = 2**62
+#: ``a_magnitudes[j]² < (1 - SIGN_FLIP_ULPS · n · eps) Σ_i magnitudes[j, i]² / q_i`` (float64 ``eps``)
+#: is a sign-flipping start: the float sum of ``n`` rounded quotients is good to a few ulps per term,
+#: so a balanced start computed in floats is not refused (``allow_sign_flip`` forces, with a warning)
+SIGN_FLIP_ULPS = 4
 
 
 def _check_scaling(scaling, m: int) -> str:
@@ -134,7 +139,9 @@ class Problem:
     ``|<g_j, x_i>|``) and ``a_magnitudes`` (``|a_j(0)|`` at scale 1) optionally fix a concrete
     initialisation, for the simulator and for resolving ties. ``scaling`` is the parameterisation
     the user trains in (``standard`` or ``mean-field``, see :data:`SCALINGS`): results are reported
-    in its units.
+    in its units; ``a_magnitudes[j]`` below ``||w_j|| =
+    sqrt(Σ_i magnitudes[j, i]² / q_i)`` lets ``a_j`` change sign (theory §1) and is refused unless
+    ``allow_sign_flip`` (then with a warning).
 
     >>> p = Problem(labels=[1, 1, -1], signs=[1, -1], active=[[0, 1, 2], [2]])
     >>> p.n, p.m, [list(p.aligned_set(j)) for j in range(p.m)]
@@ -142,7 +149,16 @@ class Problem:
     """
 
     def __init__(
-        self, labels, signs, active, sq_norms=None, loss: str = "half-mean", magnitudes=None, a_magnitudes=None, scaling: str = "standard"
+        self,
+        labels,
+        signs,
+        active,
+        sq_norms=None,
+        loss: str = "half-mean",
+        magnitudes=None,
+        a_magnitudes=None,
+        allow_sign_flip: bool = False,
+        scaling: str = "standard",
     ):
         y = labels if isinstance(labels, RationalArray) else RationalArray.from_values(labels, "labels")
         n = len(y)
@@ -153,9 +169,9 @@ class Problem:
         else:
             q = RationalArray.from_values(sq_norms, "sq_norms")
         signs = _signs_array(signs)
-        self._init(y, q, signs, _pack_active(active, n, len(signs)), loss, magnitudes, a_magnitudes, scaling)
+        self._init(y, q, signs, _pack_active(active, n, len(signs)), loss, magnitudes, a_magnitudes, allow_sign_flip, scaling)
 
-    def _init(self, y, q, signs, packed, loss, magnitudes, a_magnitudes, scaling="standard"):
+    def _init(self, y, q, signs, packed, loss, magnitudes, a_magnitudes, allow_sign_flip=False, scaling="standard"):
         self.y, self.q = y, q
         self.signs = signs
         self.packed_active = packed
@@ -164,6 +180,7 @@ class Problem:
         self.magnitudes = None if magnitudes is None else np.asarray(magnitudes, dtype=np.float64)
         self.a_magnitudes = None if a_magnitudes is None else np.asarray(a_magnitudes, dtype=np.float64)
         self._validate()
+        self._check_sign_flip(allow_sign_flip)
 
     @classmethod
     def from_arrays(cls, labels_num, labels_den, sq_norms_num, sq_norms_den, signs, active_bits, loss="half-mean", **init) -> Problem:
@@ -179,6 +196,7 @@ class Problem:
             loss,
             init.get("magnitudes"),
             init.get("a_magnitudes"),
+            init.get("allow_sign_flip", False),
             init.get("scaling", "standard"),
         )
         return self
@@ -220,6 +238,18 @@ class Problem:
                 raise InputError("a_magnitudes", f"expected {m} entries, got {self.a_magnitudes.shape}")
             if not np.all(np.isfinite(self.a_magnitudes)) or np.any(self.a_magnitudes <= 0):
                 raise InputError("a_magnitudes", "entries must be positive and finite")
+
+    def _check_sign_flip(self, allow: bool) -> None:
+        if self.magnitudes is None or self.a_magnitudes is None:
+            return
+        q = np.array([float(x) for x in self.sq_norms]) if self.m else np.zeros(0)
+        w2 = (self.magnitudes**2 / q[None, :]).sum(axis=1)
+        rtol = SIGN_FLIP_ULPS * self.n * float(np.finfo(np.float64).eps)
+        for j in np.flatnonzero(self.a_magnitudes**2 < w2 * (1 - rtol)).tolist():
+            message = f"{self.a_magnitudes[j]:.6g} < ||w_{j}|| = {np.sqrt(w2[j]):.6g}: the sign of a_{j} can flip and the limit is not established"
+            if not allow:
+                raise InputError(f"a_magnitudes[{j}]", message + " (set `allow_sign_flip` to force)")
+            warnings.warn(f"a_magnitudes[{j}]: {message}", stacklevel=3)
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -295,11 +325,11 @@ class Problem:
         return read_problem(cls, path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
 
     @classmethod
-    def from_dict(cls, data) -> Problem:
+    def from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
         """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
         from .io.problems import problem_from_dict
 
-        return problem_from_dict(cls, data)
+        return problem_from_dict(cls, data, allow_sign_flip=allow_sign_flip)
 
     @classmethod
     def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
@@ -364,7 +394,14 @@ def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.nd
 
 
 def generate(
-    n: int, m: int, labels: str = "pm1", norms: str = "unit", seed: int = 0, decimals: int = 3, loss: str = "half-mean"
+    n: int,
+    m: int,
+    labels: str = "pm1",
+    norms: str = "unit",
+    seed: int = 0,
+    decimals: int = 3,
+    loss: str = "half-mean",
+    magnitudes: bool = False,
 ) -> Problem:
     """A random problem as in theory §7: uniform signs, an i.i.d. Bernoulli(1/2) activation pattern.
 
@@ -373,6 +410,11 @@ def generate(
     (standard normal) or ``uniform`` (on [-1, 1]); ``norms``: ``unit`` or ``uniform`` (squared norms
     uniform on [1/2, 3/2]). Non-integer values are rounded to ``decimals`` decimals and stored
     exactly; a label that rounds to 0 is drawn again. The same arguments give the same problem.
+
+    ``magnitudes=True`` also draws the initial magnitudes ``|<g_j, x_i>|`` from the same seed (after
+    the rest, so the problem is the same as without them): for a Gaussian ``g_j`` they are
+    ``|z| ||x_i||``, independent of the pattern's signs, and ``a_magnitudes`` are balanced
+    (``||w_j||``, ``w_j`` in the data span). The problem then describes a whole initialisation.
     """
     if n < 1:
         raise InputError("n", f"must be at least 1, got {n}")
@@ -403,4 +445,9 @@ def generate(
         q = RationalArray(np.maximum(num, 1), np.full(n, scale, np.int64)).reduced()
     else:
         raise InputError("norms", f"unknown norm law {norms!r} (choose unit, uniform)")
-    return Problem.from_arrays(y.num, y.den, q.num, q.den, signs, bits, loss=loss)
+    init = {}
+    if magnitudes:
+        q_float = q.num.astype(np.float64) / q.den.astype(np.float64)
+        init["magnitudes"] = np.abs(rng.standard_normal((m, n))) * np.sqrt(q_float)[None, :]
+        init["a_magnitudes"] = np.sqrt((init["magnitudes"] ** 2 / q_float[None, :]).sum(axis=1))
+    return Problem.from_arrays(y.num, y.den, q.num, q.den, signs, bits, loss=loss, **init)

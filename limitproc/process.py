@@ -13,6 +13,8 @@ instead of ``mu_j``: the exponents and escape times use ``rho``, everything else
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -33,7 +35,13 @@ from .io.results import result_dict, result_json
 from .problem import Problem
 from .saddles import EscapeDirection, Saddle
 
-__all__ = ["Jump", "Result", "solve"]
+__all__ = ["VERTEX_CAP", "Jump", "Result", "solve"]
+
+#: the most split vertices (each contested sample given whole to one class) enumerated for the upper
+#: end of ``sq_norm_interval``; past it the upper end is the bound of each class fitting its whole block
+VERTEX_CAP = 4096
+#: fixed-point iterations approximating the minimising split (it only tightens the certified lower end)
+DUAL_ITERATIONS = 50
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ class Jump:
     blocks: dict[int, np.ndarray]  # each escaping neuron's block A_j \ F
     samples: np.ndarray  # the union of the blocks
     shared: np.ndarray  # samples in two or more blocks (only in a tie)
+    classes: tuple[tuple[int, ...], ...]  # the escaping neurons grouped by identical blocks (theory §6)
+    contested: np.ndarray  # samples in the blocks of two or more classes: their split changes N
     plateau_loss: Fraction  # the loss of the saddle entered
     rates: dict[int, ExactValue]  # mu_j of each escaping neuron just before it escapes
     tie_certificate: str | None  # "structure", "canonical", or None: a tie not certified
@@ -55,6 +65,11 @@ class Jump:
     @property
     def tie(self) -> bool:
         return len(self.neurons) > 1
+
+    @property
+    def sq_norm_determined(self) -> bool:
+        """True unless classes with different blocks share a sample (a class acts as one neuron, theory §6)."""
+        return not self.contested.size
 
     @property
     def tie_certified(self) -> bool | None:
@@ -93,6 +108,10 @@ class Result:
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
     lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
+    # (lo, hi) containing N when it is undetermined (theory §6), else None; ``sq_norm_hi_attained``
+    # says whether ``hi`` is the maximum over the split vertices or only an upper bound (too many vertices)
+    sq_norm_interval: tuple[ExactValue, ExactValue] | None = None
+    sq_norm_hi_attained: bool | None = None
 
     @property
     def interpolates(self) -> bool:
@@ -191,6 +210,27 @@ def _step(lr) -> Fraction | None:
     return eta or None
 
 
+def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np.ndarray) -> list[list[np.ndarray]]:
+    """The blocks of the classes, grouped into components linked by contested samples."""
+    parent = list(range(len(classes)))
+
+    def root(c: int) -> int:
+        while parent[c] != c:
+            c = parent[c]
+        return c
+
+    owner: dict[int, int] = {}
+    for c, (block, _) in enumerate(classes):
+        for i in np.intersect1d(block, contested).tolist():
+            if i in owner:
+                parent[root(c)] = root(owner[i])
+            owner[i] = c
+    groups: dict[int, list[np.ndarray]] = {}
+    for c, (block, _) in enumerate(classes):
+        groups.setdefault(root(c), []).append(block)
+    return list(groups.values())
+
+
 def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
     """Row sums of ``weights`` over a boolean ``(rows, k)`` mask, exactly."""
     if uniform is not None:
@@ -260,8 +300,12 @@ class _Engine:
         c = p.loss_factor * p.unit_factor
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
-        norm_node: int | None = zero
+        norm_node = zero  # the exactly known part of N
+        lo_node = hi_node = None  # the interval of the undetermined part, once classes share samples
+        hi_attained = True
         reason: str | None = None
+        weights_determined = True
+        class_sizes: dict[int, int] = {}
         jumps: list[Jump] = []
         saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, zero, live)]
 
@@ -273,11 +317,20 @@ class _Engine:
                 k = len(jumps) + 1
                 tau = live[group[0]].T
                 blocks = {j: np.flatnonzero(aligned[j] & ~fitted) for j in group}
+                by_block: dict[tuple, list[int]] = {}
+                for j in group:
+                    by_block.setdefault(tuple(blocks[j].tolist()), []).append(j)
+                classes = [(np.asarray(b, dtype=np.int64), tuple(js)) for b, js in by_block.items()]
                 if len(group) == 1:
                     union, shared = blocks[group[0]], np.zeros(0, dtype=np.int64)
                 else:
                     union, counts = np.unique(np.concatenate(list(blocks.values())), return_counts=True)
                     shared = union[counts > 1]
+                if len(classes) > 1:
+                    samples, counts = np.unique(np.concatenate([b for b, _ in classes]), return_counts=True)
+                    contested = samples[counts > 1]
+                else:
+                    contested = np.zeros(0, dtype=np.int64)
                 fitted[union] = True
                 loss_left -= int(self.loss_w[union].sum())
                 rates, radicands = {}, {}
@@ -287,11 +340,21 @@ class _Engine:
                     radicands[j] = Fraction(state.R, self.rate_den)
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
-                    if norm_node is not None and not shared.size:  # None once a tie left N undetermined
-                        norm_node = prog.add(norm_node, prog.sqrt(self.norm_coef * block_norms[j]))
-                if shared.size and reason is None:
-                    reason = f"jump {k}: tied neurons {list(group)} share samples {shared.tolist()}; their split depends on the initial magnitudes"
-                    norm_node = None
+                for component in _components(classes, contested):
+                    if len(component) == 1:  # a class acts as one neuron: 2 ||y_B||_q whatever its split
+                        norm_node = prog.add(norm_node, prog.sqrt(self.norm_coef * self._sum(self.norm_w, self.norm_den, component[0])))
+                        continue
+                    lo, hi, attained = self._interval(component, contested)
+                    lo_node = lo if lo_node is None else prog.add(lo_node, lo)
+                    hi_node = hi if hi_node is None else prog.add(hi_node, hi)
+                    hi_attained &= attained
+                if contested.size and reason is None:
+                    reason = (
+                        f"jump {k}: tied neurons {list(group)} with different blocks share samples {contested.tolist()}; "
+                        "their split depends on the initial magnitudes (sq_norm_interval bounds N)"
+                    )
+                weights_determined &= not contested.size
+                class_sizes.update({j: len(js) for _, js in classes for j in js})
                 self._update(live, aligned, union, tau, k)
                 loss = c * Fraction(loss_left, self.loss_den)
                 jumps.append(
@@ -302,6 +365,8 @@ class _Engine:
                         blocks,
                         union,
                         shared,
+                        tuple(sorted(js for _, js in classes)),
+                        contested,
                         loss,
                         rates,
                         certificate if len(group) > 1 else None,
@@ -309,11 +374,15 @@ class _Engine:
                         p,
                     )
                 )
-                saddles.append(self._saddle(k, tau, loss, escaped, block_norms, reason is None, norm_node, live))
+                sq_node = norm_node if lo_node is None else None
+                saddles.append(self._saddle(k, tau, loss, escaped, block_norms, weights_determined, sq_node, live, class_sizes))
                 bar.update(len(group))
         Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)
         Qneg = self._sum(self.norm_w, self.norm_den, ~p.positive_labels)
         min_sq_norm = prog.add(prog.sqrt(self.norm_coef * Qpos), prog.sqrt(self.norm_coef * Qneg))
+        interval = None
+        if lo_node is not None and hi_node is not None:
+            interval = (prog.value(prog.add(norm_node, lo_node)), prog.value(prog.add(norm_node, hi_node)))
         return Result(
             problem=p,
             program=prog,
@@ -321,11 +390,80 @@ class _Engine:
             saddles=saddles,
             never_escaped=sorted(set(range(p.m)) - set(escaped)),
             uncovered=np.flatnonzero(~fitted),
-            sq_norm=None if norm_node is None else prog.value(norm_node),
+            sq_norm=None if interval is not None else prog.value(norm_node),
             sq_norm_reason=reason,
             min_sq_norm=prog.value(min_sq_norm),
             lr=self.lr,
+            sq_norm_interval=interval,
+            sq_norm_hi_attained=None if interval is None else hi_attained,
         )
+
+    def _interval(self, component: list[np.ndarray], contested: np.ndarray) -> tuple[int, int, bool]:
+        """Nodes ``(lo, hi)`` bounding ``Σ_classes 2 ||v_c||_q`` over the splits of the classes' blocks
+        ``component`` (theory §6), and whether ``hi`` is attained (the vertex maximum, not a bound)."""
+        prog = self.program
+        w = [Fraction(int(x), self.norm_den) for x in self.norm_w]  # y_i^2 / q_i
+        shared = sorted(set(np.concatenate(component).tolist()) & set(contested.tolist()))
+        private = [Fraction(sum((w[i] for i in b.tolist() if i not in shared), Fraction(0))) for b in component]
+        owners = [[c for c, b in enumerate(component) if i in set(b.tolist())] for i in shared]
+
+        def radical_sum(Qs) -> int:
+            return prog.sum(prog.sqrt(self.norm_coef * Q) for Q in Qs)
+
+        # hi: the convex function is largest at a vertex of the split polytope (each shared sample whole to one class)
+        if math.prod(len(o) for o in owners) <= VERTEX_CAP:
+            vertices = set()
+            for choice in itertools.product(*owners):
+                Qs = list(private)
+                for i, c in zip(shared, choice):
+                    Qs[c] += w[i]
+                vertices.add(tuple(sorted(Qs)))
+            hi = self._certified_max([radical_sum(Qs) for Qs in sorted(vertices)])
+        else:
+            hi = None
+        attained = hi is not None
+        if hi is None:  # each class fitting its whole block bounds every split
+            hi = radical_sum(sum((w[i] for i in b.tolist()), Fraction(0)) for b in component)
+        # lo: each candidate is a valid lower bound, so the float order only picks the tightest
+        union = sum(private, Fraction(0)) + sum((w[i] for i in shared), Fraction(0))
+        candidates = [prog.sqrt(self.norm_coef * union), radical_sum(private), self._dual_bound(component, shared, owners, w)]
+        lo = max(candidates, key=lambda node: float(prog.ball(node, self.precision).mid()))
+        return lo, hi, attained
+
+    def _certified_max(self, nodes: list[int]) -> int | None:
+        """The largest of ``nodes``, certified (None if two cannot be ordered within the budget)."""
+        prog = self.program
+        best = max(nodes, key=lambda node: float(prog.ball(node, self.precision).mid()))
+        for node in nodes:
+            sign, certified = prog.compare(node, best, self.precision, self.max_precision)
+            if not certified:
+                return None
+            if sign > 0:
+                return self._certified_max([x for x in nodes if x != best])
+        return best
+
+    def _dual_bound(self, component, shared, owners, w) -> int:
+        """A lower bound of ``Σ_c 2 ||v_c||_q`` over the splits, exact for any rational shares ``s``:
+        with ``d_ci = s_ci |y_i|``, Cauchy-Schwarz gives ``||v_c||_q ≥ <v_c, d_c>_q / ||d_c||_q``, linear
+        in the split, so its minimum gives each shared sample to the class with the smallest
+        ``s_ci / ||d_c||_q``. At the minimising split the bound is the minimum itself; that split is
+        approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms)."""
+        index = {i: r for r, i in enumerate(shared)}
+        share = [[1 / len(o) if c in o else 0.0 for c in range(len(component))] for o in owners]
+
+        def s(c: int, i: int):
+            return share[index[i]][c] if i in index else 1.0
+
+        for _ in range(DUAL_ITERATIONS):
+            norms = [math.sqrt(sum(s(c, i) ** 2 * float(w[i]) for i in b.tolist())) for c, b in enumerate(component)]
+            share = [[norms[c] / sum(norms[d] for d in o) if c in o else 0.0 for c in range(len(component))] for o in owners]
+        rational = [{i: Fraction(s(c, i)).limit_denominator(10**6) for i in b.tolist()} for c, b in enumerate(component)]
+        D = [sum((x**2 * w[i] for i, x in sc.items()), Fraction(0)) for sc in rational]  # ||d_c||_q^2
+        A = [sum((x * w[i] for i, x in sc.items() if i not in index), Fraction(0)) for sc in rational]
+        for r, i in enumerate(shared):
+            c = min(owners[r], key=lambda c: rational[c][i] ** 2 / D[c] if D[c] else Fraction(0))
+            A[c] += rational[c][i] * w[i]
+        return self.program.sum(self.program.sqrt(self.norm_coef * a * a / d) for a, d in zip(A, D) if d)
 
     def _update(self, live: dict[int, _Neuron], aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
         """Neurons whose remaining aligned samples were just fitted change rate at ``tau``."""
@@ -376,7 +514,7 @@ class _Engine:
         certificate = "structure" if not hows else ("canonical" if all(hows) else None)
         return neurons, certificate
 
-    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live) -> Saddle:
+    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live, class_sizes=None) -> Saddle:
         prog = self.program
         unstable = {j: prog.value(s.mu) for j, s in sorted(live.items())}
         top = max(live.items(), key=lambda item: item[1].R, default=None)
@@ -391,4 +529,5 @@ class _Engine:
             sq_norm=None if norm_node is None else prog.value(norm_node),
             unstable=unstable,
             min_eigenvalue=min_eig,
+            class_sizes=dict(class_sizes or {}),
         )

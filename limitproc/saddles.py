@@ -9,7 +9,7 @@ which the neuron escapes (:class:`EscapeDirection`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -54,8 +54,10 @@ class Saddle:
 
     Every escaped neuron ``j`` with block ``B_j`` has ``a_j = s_j Q_j^(1/4)`` and
     ``u_ji = <w_j, x_i> = y_i / a_j`` on ``B_j``, with ``Q_j = sum_{B_j} y_i^2 / q_i``; the other
-    neurons are 0. ``determined`` is False once an overlapping tie has split samples in a way the
-    limit does not fix.
+    neurons are 0. Tied neurons with identical blocks (a class of ``class_sizes[j]`` neurons, theory
+    §6) share their block's outputs in a split the limit does not fix; every split is a critical point
+    with the same norm, and :meth:`network` gives the even one. ``determined`` is False once classes
+    with different blocks have shared samples: then the split changes the norm too.
     """
 
     k: int
@@ -67,6 +69,7 @@ class Saddle:
     sq_norm: ExactValue | None
     unstable: dict[int, ExactValue]  # not-escaped neurons with mu_j > 0 -> mu_j
     min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
+    class_sizes: dict[int, int] = field(default_factory=dict)  # escaped neuron -> size of its class (1 if absent)
 
     @cached_property
     def fitted(self) -> np.ndarray:
@@ -76,7 +79,8 @@ class Saddle:
         return np.unique(np.concatenate(list(self.escaped.values())))
 
     def network(self, problem: Problem) -> dict[int, tuple]:
-        """Exact parameters ``{j: (a_j, {i: u_ji})}`` as sympy numbers (escaped neurons only)."""
+        """Exact parameters ``{j: (a_j, {i: u_ji})}`` as sympy numbers (escaped neurons only); a class of
+        ``k`` tied neurons with one block splits its outputs evenly, ``a_j = s_j Q_j^(1/4) / sqrt(k)``."""
         import sympy
 
         if not self.determined:
@@ -84,9 +88,9 @@ class Saddle:
         labels = problem.labels
         out = {}
         for j, block in self.escaped.items():
-            Q = self.block_norms[j]
-            a = int(problem.signs[j]) * sympy.Rational(Q.numerator, Q.denominator) ** sympy.Rational(1, 4)
-            out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / a for i in block})
+            Q, k = self.block_norms[j], self.class_sizes.get(j, 1)
+            a = int(problem.signs[j]) * sympy.Rational(Q.numerator, Q.denominator) ** sympy.Rational(1, 4) / sympy.sqrt(k)
+            out[j] = (a, {int(i): sympy.Rational(labels[i].numerator, labels[i].denominator) / (k * a) for i in block})
         return out
 
     def _repr_html_(self) -> str:
@@ -138,7 +142,7 @@ def critical_point(problem: Problem, saddle: Saddle) -> tuple[bool | None, str |
     import sympy
 
     if not saddle.determined:
-        return None, "the weights after an overlapping tie depend on the initial magnitudes"
+        return None, "the weights after a tie of different overlapping blocks depend on the initial magnitudes"
     grad_a, grad_u = loss_gradient(problem, saddle.network(problem))
     for g in (*grad_a.values(), *grad_u.values()):
         if not (g.is_zero is True or sympy.simplify(g) == 0):

@@ -125,10 +125,11 @@ class Cell:
     labels: str
     norms: str
     seed: int
+    resolve_ties: bool = False  # draw magnitudes and resolve an undetermined N (its rows differ: own key)
 
     @property
     def key(self) -> str:
-        return f"n{self.n}_m{self.m}_{self.labels}_{self.norms}_s{self.seed}"
+        return f"n{self.n}_m{self.m}_{self.labels}_{self.norms}_s{self.seed}" + ("_resolved" if self.resolve_ties else "")
 
 
 @dataclass
@@ -139,6 +140,7 @@ class SweepConfig:
     norms: list[str]
     seeds: list[int]
     decimals: int = 3
+    resolve_ties: bool = False
 
     @classmethod
     def from_file(cls, path) -> SweepConfig:
@@ -153,9 +155,11 @@ class SweepConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:
-        unknown = set(data) - {"n", "m", "labels", "norms", "seeds", "seed0", "decimals"}
+        unknown = set(data) - {"n", "m", "labels", "norms", "seeds", "seed0", "decimals", "resolve_ties"}
         if unknown:
-            raise InputError(sorted(unknown)[0], "unknown sweep setting (expected n, m, labels, norms, seeds, seed0, decimals)")
+            raise InputError(
+                sorted(unknown)[0], "unknown sweep setting (expected n, m, labels, norms, seeds, seed0, decimals, resolve_ties)"
+            )
         for key in ("n", "m"):
             if key not in data:
                 raise InputError(key, "missing from [sweep]")
@@ -188,7 +192,10 @@ class SweepConfig:
         decimals = data.get("decimals", 3)
         if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 15:
             raise InputError("decimals", f"must be an integer between 0 and 15, got {decimals!r}")
-        return cls(ns, ms, labels, norms, seeds, decimals)
+        resolve = data.get("resolve_ties", False)
+        if not isinstance(resolve, bool):
+            raise InputError("resolve_ties", f"must be true or false, got {resolve!r}")
+        return cls(ns, ms, labels, norms, seeds, decimals, resolve)
 
     def cells(self) -> list[Cell]:
         out = set()
@@ -197,7 +204,7 @@ class SweepConfig:
                 width = width_rule(m, n) if isinstance(m, str) else m
                 for labels in self.labels:
                     for norms in self.norms:
-                        out.update(Cell(n, width, labels, norms, seed) for seed in self.seeds)
+                        out.update(Cell(n, width, labels, norms, seed, self.resolve_ties) for seed in self.seeds)
         return sorted(out)
 
 
@@ -225,12 +232,19 @@ def _choice_list(value, field: str, choices) -> list[str]:
 
 # -- one cell (runs on a worker) ----------------------------------------------------------------
 def run_cell(cell: Cell, decimals: int = 3) -> dict:
-    """Generate, solve and summarise one cell. Floats come from certified decimals."""
+    """Generate, solve and summarise one cell. Floats come from certified decimals.
+
+    ``sq_norm_source`` says how ``sq_norm`` was obtained: ``exact``; ``resolved`` (``resolve_ties``:
+    the magnitudes drawn with the cell's seed resolve the split, an approximate float inside the
+    exact interval); or ``interval`` (``sq_norm`` is NaN, ``sq_norm_lo`` and ``sq_norm_hi`` bound it).
+    """
     from .bias import Bias
     from .problem import generate
     from .process import solve
 
-    problem = generate(cell.n, cell.m, labels=cell.labels, norms=cell.norms, seed=cell.seed, decimals=decimals)
+    problem = generate(
+        cell.n, cell.m, labels=cell.labels, norms=cell.norms, seed=cell.seed, decimals=decimals, magnitudes=cell.resolve_ties
+    )
     start = time.perf_counter()
     result = solve(problem)
     seconds = time.perf_counter() - start
@@ -240,18 +254,30 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
     def num(value):
         return nan if value is None else float(value.decimal(17))
 
+    source, sq_norm = ("exact", num(bias.sq_norm)) if bias.sq_norm is not None else ("interval", nan)
+    ratio, constant = num(bias.ratio), num(bias.sqrt_n_constant)
+    if source == "interval" and cell.resolve_ties:
+        from .flow.ties import resolve_ties
+
+        source, sq_norm = "resolved", resolve_ties(result).sq_norm
+        ratio, constant = sq_norm / num(bias.min_sq_norm), sq_norm / math.sqrt(cell.n)
+    lo, hi = (nan, nan) if result.sq_norm_interval is None else (num(v) for v in result.sq_norm_interval)
+
     n_pos = int(problem.positive_labels.sum())
     return asdict(cell) | {
         "n_pos": n_pos,
         "n_neg": cell.n - n_pos,
         "interpolates": bool(result.interpolates),
         "uncovered": int(result.uncovered.size),
-        "sq_norm": num(bias.sq_norm),
+        "sq_norm": sq_norm,
         "sq_norm_determined": bias.sq_norm is not None,
+        "sq_norm_source": source,
+        "sq_norm_lo": lo,
+        "sq_norm_hi": hi,
         "sq_norm_undetermined": result.sq_norm_reason or "",
         "min_sq_norm": num(bias.min_sq_norm),
-        "ratio": num(bias.ratio),
-        "sqrt_n_constant": num(bias.sqrt_n_constant),
+        "ratio": ratio,
+        "sqrt_n_constant": constant,
         "sq_norm_exact": "" if bias.sq_norm is None else bias.sq_norm.exact(),
         "min_sq_norm_exact": bias.min_sq_norm.exact(),
         "jumps": len(result.jumps),
@@ -326,7 +352,7 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     parts.mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex
     if todo:
-        _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
+        _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress, config.resolve_ties)
     full = [json.loads((parts / f"{c.key}.json").read_text()) for c in cells]
     write_rows([strip_row(row) for row in full], output, fmt)
     timing = "".join(f"{c.key},{row.get('engine_seconds', '')}\n" for c, row in zip(cells, full))
@@ -334,7 +360,7 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
 
 
-def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, progress: bool) -> None:
+def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, progress: bool, resolve: bool = False) -> None:
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -355,7 +381,7 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
         with progress_bar(total=len(todo), desc="sweep cells", enabled=progress) as bar:
             for future in as_completed(futures):
                 row = future.result()
-                key = Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"]).key
+                key = Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"], resolve).key
                 atomic_write(parts / f"{key}.json", json.dumps(row | {"run_id": run_id, "pid": os.getpid()}) + "\n")
                 bar.update(1)
     finally:

@@ -170,7 +170,7 @@ def test_everything_is_escaped(result):
     assert tags(text) <= ALLOWED_TAGS and "<script>" not in text
     assert "&lt;script&gt;" in text and hostile in fields(tables(text)[0])["N (squared norm)"]
 
-    undetermined = solve(Problem(labels=[1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [0, 1], [2]]))  # a tie sharing {0, 1}
+    undetermined = solve(Problem(labels=[1, 1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [1, 2], [3]]))  # blocks share 1
     undetermined.sq_norm_reason = hostile
     text = undetermined._repr_html_()
     assert tags(text) <= ALLOWED_TAGS and hostile in fields(tables(text)[1])["N (squared norm)"]

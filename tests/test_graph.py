@@ -84,13 +84,13 @@ def test_example_3_norms_and_escape_direction():
 
 
 def test_overlapping_tie_is_one_edge_with_shared_samples():
-    # identical neurons: both escape at once and share samples 0 and 1
-    problem = Problem(labels=[1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [0, 1], [2]])
+    # neurons 0 and 1 escape at once with different blocks sharing sample 1 (identical blocks would fix N)
+    problem = Problem(labels=[1, 1, 1, -1], signs=[1, 1, -1], active=[[0, 1], [1, 2], [3]])
     G = transition_graph(solve(problem))
     tie = [a for _, _, a in G.edges(data=True) if a["tie"]]
     assert len(tie) == 1
-    assert tie[0]["neurons"] == [0, 1] and tie[0]["shared"] == [0, 1] and tie[0]["samples"] == [0, 1]
-    assert tie[0]["blocks"] == {"0": [0, 1], "1": [0, 1]} and tie[0]["tie_certified"] is True
+    assert tie[0]["neurons"] == [0, 1] and tie[0]["shared"] == [1] and tie[0]["samples"] == [0, 1, 2]
+    assert tie[0]["blocks"] == {"0": [0, 1], "1": [1, 2]} and tie[0]["tie_certified"] is True
     after = G.nodes[G.number_of_nodes() - 1]
     assert after["critical_point"] is None and "tie" in after["critical_point_reason"]
     assert after["sq_norm"] is None and after["sq_norm_decimal"] is None

@@ -181,3 +181,24 @@ def test_unreachable_scheduler_is_an_input_error(tmp_path):
     with pytest.raises(InputError) as exc, dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         run_sweep(config, tmp_path / "x.csv", scheduler="tcp://127.0.0.1:9", progress=False)
     assert exc.value.field == "scheduler"  # the API field; the CLI shows --scheduler
+
+
+def test_resolve_ties_keeps_every_row_and_says_how_N_was_obtained():
+    from limitproc.sweep import run_cell
+
+    assert SweepConfig.from_dict({"n": 8, "m": 4, "resolve_ties": True}).cells()[0].resolve_ties is True
+    with pytest.raises(InputError):
+        SweepConfig.from_dict({"n": 8, "m": 4, "resolve_ties": "yes"})
+    sources = set()
+    for seed in range(40):
+        plain, resolved = run_cell(Cell(12, 6, "pm1", "unit", seed)), run_cell(Cell(12, 6, "pm1", "unit", seed, True))
+        sources.add(resolved["sq_norm_source"])
+        if plain["sq_norm_source"] == "exact":
+            assert resolved["sq_norm_source"] == "exact" and resolved["sq_norm"] == plain["sq_norm"]
+            assert math.isnan(plain["sq_norm_lo"])
+            continue
+        assert plain["sq_norm_source"] == "interval" and math.isnan(plain["sq_norm"]) and plain["sq_norm_lo"] <= plain["sq_norm_hi"]
+        assert resolved["sq_norm_source"] == "resolved"
+        assert plain["sq_norm_lo"] * (1 - 1e-6) <= resolved["sq_norm"] <= plain["sq_norm_hi"] * (1 + 1e-6)
+        assert resolved["ratio"] == pytest.approx(resolved["sq_norm"] / resolved["min_sq_norm"], rel=1e-12)
+    assert sources == {"exact", "resolved"}

@@ -42,8 +42,9 @@ def test_identical_neurons_split_evenly():
     p = Problem(labels=[1], signs=[1, 1], active=[[0], [0]], magnitudes=[[0.8], [0.8]])
     resolved = solve_resolved(p)
     assert resolved.ties.splits[1].shares == {0: {0: pytest.approx(0.5, abs=1e-8), 1: pytest.approx(0.5, abs=1e-8)}}
-    assert resolved.result.sq_norm is None and resolved.ties.sq_norm == pytest.approx(2.0, rel=1e-8)
-    assert "resolved from the initial magnitudes" in resolved.to_dict()["sq_norm_undetermined"]
+    # one class of identical blocks: N = 2 ||y||_q = 2 exactly, whatever the split (theory §6)
+    assert resolved.result.sq_norm.exact() == "2" and resolved.ties.sq_norm == pytest.approx(2.0, rel=1e-8)
+    assert resolved.to_dict()["sq_norm_undetermined"] is None
 
 
 def test_larger_start_takes_the_larger_share():

@@ -21,9 +21,12 @@ from ..process import Result, solve
 from .offsets import predict_offsets
 from .simulate import float_labels
 
-__all__ = ["Resolved", "TieResolution", "TieSplit", "resolve_ties", "solve_resolved"]
+__all__ = ["INTERVAL_RTOL", "Resolved", "TieResolution", "TieSplit", "in_interval", "resolve_ties", "solve_resolved"]
 
 METHOD = "approximate (float64): O(1)-time coupled dynamics of the tied neurons from the initial magnitudes"
+#: relative tolerance of the check that the resolved N lies in the exact interval: the float chain
+#: is accurate to about its integrator tolerance, and a split at a vertex attains an end exactly
+INTERVAL_RTOL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,15 @@ class TieResolution:
     offsets: tuple[float, ...]
     log_prefactors: dict[int, float]
     method: str = METHOD
+    #: whether ``sq_norm`` lies in the exact ``Result.sq_norm_interval`` (relative tolerance
+    #: :data:`INTERVAL_RTOL`, the float chain's accuracy); None when ``N`` is exact
+    in_interval: bool | None = None
 
     def to_dict(self) -> dict:
         return {
             "method": self.method,
             "sq_norm": self.sq_norm,
+            "in_interval": self.in_interval,
             "offsets": list(self.offsets),
             "log_prefactors": {str(j): v for j, v in self.log_prefactors.items()},
             "splits": {str(k): split.to_dict() for k, split in self.splits.items()},
@@ -77,9 +84,17 @@ class TieResolution:
     def annotate(self, record: dict) -> dict:
         """The JSON record of the result (``Result.to_dict``) with each split as ``tie_split`` on its
         jump, the resolved ``sq_norm_resolved``, and ``sq_norm_undetermined`` saying how it was obtained."""
-        out = dict(record, jumps=[self._annotate_jump(jump) for jump in record["jumps"]], sq_norm_resolved=self.sq_norm)
+        out = dict(
+            record,
+            jumps=[self._annotate_jump(jump) for jump in record["jumps"]],
+            sq_norm_resolved=self.sq_norm,
+            sq_norm_resolved_in_interval=self.in_interval,
+        )
         if out["sq_norm_undetermined"] is not None:
-            out["sq_norm_undetermined"] += f"; resolved from the initial magnitudes: N ≈ {self.sq_norm:.12g} ({self.method})"
+            where = "inside" if self.in_interval else "OUTSIDE"
+            out["sq_norm_undetermined"] += (
+                f"; resolved from the initial magnitudes: N ≈ {self.sq_norm:.12g}, {where} the exact interval ({self.method})"
+            )
         return out
 
     def _annotate_jump(self, jump: dict) -> dict:
@@ -132,4 +147,12 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
         splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
     tied = {j: split.sq_norms[j] for split in splits.values() for j in split.neurons}
     sq_norm = sum(tied[j] if j in tied else 2 * math.sqrt(float(Q)) for j, Q in result.final.block_norms.items())
-    return TieResolution(splits, float(sq_norm), chain.offsets, chain.log_prefactors)
+    return TieResolution(splits, float(sq_norm), chain.offsets, chain.log_prefactors, in_interval=in_interval(result, float(sq_norm)))
+
+
+def in_interval(result: Result, sq_norm: float) -> bool | None:
+    """Whether a float ``N`` lies in ``result.sq_norm_interval`` up to :data:`INTERVAL_RTOL` (None without one)."""
+    if result.sq_norm_interval is None:
+        return None
+    lo, hi = (float(v.ball().mid()) for v in result.sq_norm_interval)
+    return lo * (1 - INTERVAL_RTOL) <= sq_norm <= hi * (1 + INTERVAL_RTOL)

@@ -37,16 +37,16 @@ def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e
     """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
     path = Path(path)
     if path.suffix == ".npz":
-        return problem_from_npz(cls, path)
+        return problem_from_npz(cls, path, allow_sign_flip=allow_sign_flip)
     if path.suffix != ".json":
         raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
     data = read_json(path, "problem")
     if isinstance(data, dict) and "inputs" in data:
         return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
-    return problem_from_dict(cls, data)
+    return problem_from_dict(cls, data, allow_sign_flip=allow_sign_flip)
 
 
-def problem_from_dict(cls, data) -> Problem:
+def problem_from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
     """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
     if not isinstance(data, dict):
         raise InputError("problem", "expected a JSON object")
@@ -69,6 +69,7 @@ def problem_from_dict(cls, data) -> Problem:
         magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
         a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
         scaling=data.get("scaling", "standard"),
+        allow_sign_flip=allow_sign_flip,
     )
 
 
@@ -123,7 +124,7 @@ def read_npz(path) -> dict[str, np.ndarray]:
 _KIND_NAMES = {"i": "integer", "u": "uint8", "U": "string", "f": "float"}
 
 
-def problem_from_npz(cls, path) -> Problem:
+def problem_from_npz(cls, path, allow_sign_flip: bool = False) -> Problem:
     arrays = read_npz(path)
     if arrays["labels_num"].shape != arrays["labels_den"].shape:
         raise InputError("labels_den", "length differs from labels_num")
@@ -140,6 +141,7 @@ def problem_from_npz(cls, path) -> Problem:
         arrays["signs"].astype(np.int64),
         arrays["active"].astype(np.uint8),
         loss=str(arrays["loss"]),
+        allow_sign_flip=allow_sign_flip,
         **init,
     )
 

@@ -101,6 +101,7 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
         loss=data.get("loss", "half-mean"),
         magnitudes=np.where(magnitudes > 0, magnitudes, np.finfo(float).tiny),
         a_magnitudes=np.array([_float(abs(v), "init.a") for v in a]),
+        allow_sign_flip=allow_sign_flip,
     )
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 def result_dict(result: Result, digits: int = 30, escape_directions: bool = False) -> dict:
     """The jumps, final state and norms of ``result``: exact strings, decimals to ``digits`` digits."""
     p = result.problem
+    interval = result.sq_norm_interval
     jumps = []
     for jump in result.jumps:
         record = {
@@ -32,6 +33,8 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
             record["tie_certified"] = jump.tie_certified
             record["tie_certificate"] = jump.tie_certificate
             record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
+            record["classes"] = [list(c) for c in jump.classes]  # neurons with identical blocks act as one
+            record["contested"] = jump.contested.tolist()  # shared by classes with different blocks
         if escape_directions:
             record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
         jumps.append(record)
@@ -46,7 +49,11 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
         "sq_norm": None if result.sq_norm is None else result.norm_exact(result.sq_norm),
         "sq_norm_decimal": None if result.sq_norm is None else result.sq_norm.decimal(digits),
         "sq_norm_undetermined": result.sq_norm_reason,
+        "sq_norm_interval": None if interval is None else [result.norm_exact(v) for v in interval],
+        "sq_norm_interval_decimal": None if interval is None else [v.decimal(digits) for v in interval],
+        "sq_norm_interval_hi": None if interval is None else ("vertex maximum" if result.sq_norm_hi_attained else "upper bound"),
         "sq_norm_resolved": None,  # filled by a tie resolution (limitproc.flow.ties.TieResolution.annotate)
+        "sq_norm_resolved_in_interval": None,  # likewise, when N has an interval
         "min_sq_norm": result.norm_exact(result.min_sq_norm),
         "min_sq_norm_decimal": result.min_sq_norm.decimal(digits),
         "never_escaped": result.never_escaped,

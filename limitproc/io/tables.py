@@ -526,23 +526,32 @@ def summary_lines(result: Result, digits: int = 30, ties: TieResolution | None =
         lines.append(
             f"interpolates: no; {result.uncovered.size} uncovered samples, final loss {ExactCell.of_rational(result.final_loss, digits)}"
         )
-    if result.sq_norm is None and ties is not None:
-        lines.append(f"sq_norm N ≈ {ties.sq_norm:.12g} (approximate: tie split resolved from the initial magnitudes)")
+    interval = result.sq_norm_interval
+    if interval is not None:
+        lo, hi = interval
+        kind = "the maximum over split vertices" if result.sq_norm_hi_attained else "an upper bound"
+        lines.append(f"sq_norm N in [{_short(result.norm_exact(lo), 50)}, {_short(result.norm_exact(hi), 50)}]")
+        lines.append(f"  ≈ [{lo.decimal(digits)}, {hi.decimal(digits)}] (exact; the upper end is {kind}): {result.sq_norm_reason}")
+    elif result.sq_norm is not None:
+        lines.append(f"sq_norm N = {_short(result.norm_exact(result.sq_norm))} ≈ {result.sq_norm.decimal(digits)}")
+    if ties is not None and (interval is not None or ties.splits):
+        inside = {True: "inside the exact interval", False: "OUTSIDE the exact interval", None: "equal to the exact N"}
+        lines.append(
+            f"resolved N ≈ {ties.sq_norm:.12g} (approximate: tie split resolved from the initial magnitudes), {inside[ties.in_interval]}"
+        )
         for k, split in sorted(ties.splits.items()):
             for i, shares in sorted(split.shares.items()):
                 parts = ", ".join(f"neuron {j}: {v:.6f}" for j, v in sorted(shares.items()))
                 lines.append(f"  jump {k}, sample {i} split: {parts}")
-    elif result.sq_norm is None:
-        lines.append(f"sq_norm N: undetermined ({result.sq_norm_reason})")
-    else:
-        lines.append(f"sq_norm N = {_short(result.norm_exact(result.sq_norm))} ≈ {result.sq_norm.decimal(digits)}")
     lines.append(f"min_sq_norm N_min = {_short(result.norm_exact(result.min_sq_norm))} ≈ {result.min_sq_norm.decimal(digits)}")
     if result.never_escaped:
         lines.append(f"never escaped: {len(result.never_escaped)} neurons {_short(str(result.never_escaped))}")
     ties = [j for j in result.jumps if j.tie]
     if ties:
         uncertified = sum(1 for j in ties if not j.tie_certified)
-        lines.append(f"ties: {len(ties)} ({uncertified} not certified)")
+        classes = sum(1 for j in ties for c in j.classes if len(c) > 1)
+        acting = f"; {classes} classes of identical blocks, each acting as one neuron" if classes else ""
+        lines.append(f"ties: {len(ties)} ({uncertified} not certified{acting})")
     return lines
 
 
@@ -651,7 +660,7 @@ def norm_scaling_table(rows: list[dict], digits: int = 4) -> Table:
     out = []
     for key in sorted(groups):
         runs = groups[key]
-        det = [r for r in runs if r["sq_norm_determined"]]
+        det = [r for r in runs if r["sq_norm_determined"] or r.get("sq_norm_source") == "resolved"]
         mean = (lambda f: sum(f(r) for r in det) / len(det)) if det else (lambda f: None)
         ratios = [r["ratio"] for r in det]
         out.append(
