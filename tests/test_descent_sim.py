@@ -1,0 +1,173 @@
+"""Gradient descent with a finite step in the simulator (theory §11), against a float ρ process derived here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from limitproc import InputError, Problem, solve
+from limitproc.flow.descent import Descent
+from limitproc.flow.integrator import PerSampleFlow
+from limitproc.flow.simulate import extrapolate, simulate
+
+EX2 = dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+LAMBDAS = (1e-20, 1e-40, 1e-60, 1e-80)
+
+
+def rho_process(y, q, signs, active, lr):
+    """Jump times of theory §4 with every rate μ_j(F) replaced by ρ_j = log(1 + η μ_j)/η (§11), in floats."""
+    n = len(y)
+    aligned = [{i for i in act if signs[j] * y[i] > 0} for j, act in enumerate(active)]
+    fitted, escaped, S, tau, times = set(), set(), [0.0] * len(signs), 0.0, []
+    while True:
+        rates = {}
+        for j in range(len(signs)):
+            if j not in escaped:
+                mu = math.sqrt(sum(y[i] ** 2 * q[i] for i in aligned[j] - fitted)) / n
+                if mu > 0:
+                    rates[j] = math.log1p(lr * mu) / lr
+        if not rates:
+            return times
+        dt, j = min(((1 - S[j]) / r, j) for j, r in rates.items())
+        for k, r in rates.items():
+            S[k] += r * dt
+        tau += dt
+        times.append(tau)
+        escaped.add(j)
+        fitted |= aligned[j]
+
+
+def ex2_rho_times(lr):
+    return rho_process(EX2["labels"], [1] * 6, EX2["signs"], EX2["active"], lr)
+
+
+def test_rho_process_of_example_2_matches_the_spec():
+    # theory §11 quotes 2.063, 3.157, 4.311 at η = 1 and 1.749, 2.831, 4.098 at η = 0.3
+    assert ex2_rho_times(1.0) == pytest.approx([2.063, 3.157, 4.311], abs=1e-3)
+    assert ex2_rho_times(0.3) == pytest.approx([1.749, 2.831, 4.098], abs=1e-3)
+    # first jump by hand: μ = sqrt(14)/6 for neuron 2, τ_1 = 1/ρ = 1/log(1 + sqrt(14)/6)
+    assert ex2_rho_times(1.0)[0] == pytest.approx(1 / math.log(1 + math.sqrt(14) / 6), rel=1e-12)
+
+
+@pytest.mark.parametrize("coordinates", ["direct", "log-scale"])
+def test_descent_drops_extrapolate_to_the_rho_process(coordinates):
+    p = Problem(**EX2)
+    flow_limit = solve(p)  # plateaus are the same under descent (§11); only times move
+    runs = [simulate(p, lam, result=flow_limit, method="gd", lr=1.0, tau_end=8.0, coordinates=coordinates) for lam in LAMBDAS]
+    fit = extrapolate(runs)
+    assert fit.tau == pytest.approx(ex2_rho_times(1.0), abs=1e-2)
+    # ... and not to the flow limit, which is 0.3 to 0.5 earlier
+    assert np.abs(fit.tau - [float(j.tau) for j in flow_limit.jumps]).min() > 0.25
+    assert runs[-1].final_sq_norm == pytest.approx(2 + 2 * math.sqrt(5) + 2 * math.sqrt(14), rel=1e-8)
+    assert all(r.method == "gd" and r.lr == 1.0 and r.t[1] == 1.0 for r in runs)  # t = η·k
+
+
+def test_direct_and_log_scale_descent_are_the_same_map():
+    p = Problem(**EX2)
+    r = solve(p)
+    a = simulate(p, 1e-30, result=r, method="gd", lr=0.5, tau_end=6.0, coordinates="direct")
+    b = simulate(p, 1e-30, result=r, method="gd", lr=0.5, tau_end=6.0, coordinates="log-scale")
+    assert a.steps == b.steps
+    assert a.drop_times == pytest.approx(b.drop_times, rel=1e-9)
+    assert a.loss == pytest.approx(b.loss, rel=1e-9, abs=1e-12)  # the residual cancels to ~1e-15 at the end
+
+
+@pytest.mark.slow
+def test_log_scale_descent_below_float_range():
+    p = Problem(**EX2)
+    r = solve(p)
+    tiny = simulate(p, "1e-400", result=r, method="gd", lr=1.0, tau_end=5.0)
+    assert tiny.coordinates == "log-scale"
+    # the offsets t_k − τ_k log(1/λ) are λ-free: the same at 1e-80 and 1e-400
+    rho = np.array(ex2_rho_times(1.0))
+    ref = simulate(p, 1e-80, result=r, method="gd", lr=1.0, tau_end=5.0)
+    assert tiny.drop_offsets(rho) == pytest.approx(ref.drop_offsets(rho), abs=0.05)
+
+
+def test_small_step_approaches_the_flow():
+    p = Problem(**EX2)
+    r = solve(p)
+    flow = simulate(p, 1e-20, result=r, tau_end=6.0).drop_times
+    gaps = [np.abs(simulate(p, 1e-20, result=r, method="gd", lr=lr, tau_end=6.0).drop_times - flow).max() for lr in (0.2, 0.05)]
+    # the ρ correction is first order in η: a step 4 times smaller moves the drops about 4 times less
+    assert gaps[1] < gaps[0] / 3
+    assert gaps[1] < 2.0
+
+
+def full_descent_step(X, y, W, a, lr, c):
+    """One step of gradient descent on L = c Σ (a·σ(W x_i) − y_i)² in the original weights (backprop by hand)."""
+    pre = W @ X.T  # (m, n)
+    r = a @ np.maximum(pre, 0) - y
+    grad_a = 2 * c * np.maximum(pre, 0) @ r
+    grad_W = 2 * c * ((a[:, None] * (pre > 0)) * r[None, :]) @ X
+    return W - lr * grad_W, a - lr * grad_a
+
+
+def test_descent_step_is_gradient_descent_on_the_weights():
+    rng = np.random.default_rng(3)
+    n, d, m, lr = 4, 7, 3, 0.7
+    X = np.linalg.qr(rng.standard_normal((d, n)))[0].T * rng.uniform(0.5, 2, n)[:, None]  # orthogonal rows
+    y, W, a = rng.standard_normal(n), rng.standard_normal((m, d)), rng.standard_normal(m)
+    c = 1 / (2 * n)
+    q = (X**2).sum(axis=1)
+    flow = PerSampleFlow(y, q, c, m)
+    state = np.concatenate([a, (W @ X.T).ravel()])
+    W1, a1 = full_descent_step(X, y, W, a, lr, c)
+    new = Descent(flow, state, lr=lr).step(state)
+    expected_u = W1 @ X.T
+    expected_u = np.where((W @ X.T > 0) & (expected_u <= 0), 0.0, expected_u)  # overshoot: dead at 0
+    assert new[:m] == pytest.approx(a1, rel=1e-12)
+    assert new[m:].reshape(m, n) == pytest.approx(expected_u, rel=1e-12, abs=1e-14)
+
+
+def test_torch_sgd_update_reproduced_with_numpy():
+    # torch.optim.SGD (no momentum, no weight decay): p ← p − lr·p.grad; MSELoss(mean) is c = 1/n ("mean").
+    # Its gradient written out by hand for the layers Linear(d, m, bias=False), ReLU, Linear(m, 1, bias=False):
+    # ∂L/∂a_j = (2/n) Σ_i r_i σ(<w_j, x_i>), ∂L/∂w_j = (2/n) Σ_i r_i a_j 1[<w_j, x_i> > 0] x_i.
+    rng = np.random.default_rng(5)
+    n, d, m, lr = 3, 5, 2, 0.3
+    X = np.eye(d)[:n] * np.array([1.0, 2.0, 0.5])[:, None]
+    y = np.array([1.0, -2.0, 0.5])
+    W, a = 1e-3 * rng.standard_normal((m, d)), 1e-3 * rng.standard_normal(m)
+    r = a @ np.maximum(W @ X.T, 0) - y
+    grad_a = np.array([(2 / n) * sum(r[i] * max(W[j] @ X[i], 0) for i in range(n)) for j in range(m)])
+    grad_W = np.array([(2 / n) * sum(r[i] * a[j] * (W[j] @ X[i] > 0) * X[i] for i in range(n)) for j in range(m)])
+    W1, a1 = W - lr * grad_W, a - lr * grad_a
+    p = Problem(labels=[1, -2, "1/2"], signs=[1, 1], active=[[0], [0]], sq_norms=[1, 4, "1/4"], loss="mean")
+    flow = PerSampleFlow(y, (X**2).sum(axis=1), float(p.loss_factor), m)
+    state = np.concatenate([a, (W @ X.T).ravel()])
+    new = Descent(flow, state, lr=lr).step(state)
+    u1 = np.where((W @ X.T > 0) & (W1 @ X.T <= 0), 0.0, W1 @ X.T)
+    assert new[:m] == pytest.approx(a1, rel=1e-12)
+    assert new[m:].reshape(m, n) == pytest.approx(u1, rel=1e-12, abs=1e-18)
+
+
+def test_overshoot_kills_a_coordinate_on_its_step():
+    # one neuron, y = (1, −1), both active; u_01 starts 1000 times smaller than a, so the first step
+    # (u_01 ← u_01 − η·(1/2)·a·r_1·q_1 with r_1 ≈ 1) takes it from +λ·1e-3 to about −λ/4: dead at t = η
+    p = Problem(labels=[1, -1], signs=[1], active=[[0, 1]], magnitudes=[[1.0, 1e-3]])
+    lr = 0.5
+    sim = simulate(p, 1e-10, method="gd", lr=lr, tau_end=1.0, result=solve(p))
+    assert sim.deaths[0] == (lr, 0, 1)
+    assert sim.final_u[0, 1] == 0.0  # it never moves again
+    assert sim.final_u[0, 0] > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        (dict(method="gd"), "lr"),
+        (dict(method="gd", lr=0.0), "lr"),
+        (dict(method="gd", lr=-1.0), "lr"),
+        (dict(method="gd", lr=float("nan")), "lr"),
+        (dict(lr=0.5), "lr"),
+        (dict(method="adam", lr=0.5), "method"),
+    ],
+)
+def test_bad_descent_settings(kwargs, field):
+    p = Problem(**EX2)
+    with pytest.raises(InputError) as err:
+        simulate(p, 1e-10, result=solve(p), **kwargs)
+    assert err.value.field == field
