@@ -68,6 +68,9 @@ FLAG_OF = {
     "workers": "--workers",
     "lambda": "--lambdas",
     "lambdas": "--lambdas",
+    "lr": "--lr",
+    "method": "--method",
+    "figure": "--figure",
     "rtol": "--rtol",
 }
 
@@ -425,9 +428,24 @@ def _add_simulate(sub) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
     parser.add_argument("--rtol", type=positive_float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
+    parser.add_argument(
+        "--method", choices=("flow", "gd"), default="flow", help="gradient flow, or gradient descent with step --lr (default flow)"
+    )
+    parser.add_argument("--lr", type=_step, help="step η of --method gd, e.g. 1 or 0.3 (compared with the ρ process of theory §11)")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
-    parser.add_argument("--curves", action="store_true", help="JSON: include every run's loss curve (tau, loss)")
+    parser.add_argument(
+        "--curves",
+        action="store_true",
+        help="JSON: include every run's loss curve and per-neuron log squared norms (tau, loss, log_sq_norms)",
+    )
+    parser.add_argument("--figure", metavar="FILE", help="also draw the loss and per-neuron norm trajectories to FILE (.png, .svg, .pdf)")
     add_output(parser)
+
+
+def _step(text: str) -> str:
+    """An argparse ``type``: a positive step, kept as written (the exact engine reads ``0.3`` as 3/10)."""
+    positive_float(text)
+    return text
 
 
 def _run_simulate(args) -> str:
@@ -437,13 +455,31 @@ def _run_simulate(args) -> str:
     from .io.tables import simulation_table
     from .process import solve
 
+    if (args.method == "gd") != (args.lr is not None):
+        raise InputError("--lr", "give a step with --method gd, and only then")
     problem = _load_problem(args)
-    result = solve(problem)
-    runs = [simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, progress=True) for lam in args.lambdas]
+    result = solve(problem, lr=args.lr) if args.lr is not None else solve(problem)
+    lr = None if args.lr is None else float(args.lr)
+    runs = [
+        simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, method=args.method, lr=lr, progress=True)
+        for lam in args.lambdas
+    ]
     comparison = compare_with_limit(result, runs)
+    if args.figure:
+        from .plots import norm_trajectories, save_figure
+
+        save_figure(norm_trajectories(runs), args.figure, "figure")
     if args.format == "json":
         if args.curves:
-            comparison["curves"] = [{"log_inv_lambda": s.log_inv_lambda, "tau": s.tau.tolist(), "loss": s.loss.tolist()} for s in runs]
+            comparison["curves"] = [
+                {
+                    "log_inv_lambda": s.log_inv_lambda,
+                    "tau": s.tau.tolist(),
+                    "loss": s.loss.tolist(),
+                    "log_sq_norms": s.log_sq_norms.tolist(),
+                }
+                for s in runs
+            ]
         return json.dumps(comparison, indent=1) + "\n"
     return simulation_table(comparison).render(args.format)
 

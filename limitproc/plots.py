@@ -7,10 +7,16 @@ float ``*_decimal`` twins: pictures are for display only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from .errors import InputError
 from .graph import edge_label
+from .io.files import atomic_write
 from .process import Result
 
-__all__ = ["loss_staircase", "staircase_graph"]
+__all__ = ["loss_staircase", "norm_trajectories", "save_figure", "staircase_graph"]
+
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 def _new_axes(ax, size):
@@ -180,4 +186,48 @@ def loss_staircase(result: Result, simulations=(), ax=None, title: str | None = 
     ax.set_title(title or f"loss staircase: n={p.n}, m={p.m}, {len(result.jumps)} jumps")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def save_figure(fig, path, field: str = "output") -> None:
+    """Write ``fig`` atomically as PNG, SVG or PDF (by the extension of ``path``), without timestamps."""
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise InputError(field, f"unknown figure extension {Path(path).suffix!r} (use .png, .svg or .pdf)")
+    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=150, metadata=metadata), mode="wb")
+    except OSError as exc:
+        raise InputError(field, f"cannot write {path}: {exc.strerror}") from None
+
+
+def norm_trajectories(simulations, title: str | None = None):
+    """Loss and per-neuron norms of simulated runs against ``tau``; returns the figure.
+
+    Top: the loss of each run. Bottom: ``log(a_j² + ||w_j||²) / (2 log(1/λ))`` per neuron, which
+    starts at −1 (size λ) and tends to the limit's ``S_j(τ) − 1`` until the neuron escapes (theory §4).
+    """
+    from matplotlib.figure import Figure
+
+    sims = list(simulations)
+    fig = Figure(figsize=(9, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    styles = ["-", "--", ":", "-."]
+    for k, sim in enumerate(sims):
+        style = styles[k % len(styles)]
+        label = f"λ = e^-{sim.log_inv_lambda:.4g}" + (f", gd η = {sim.lr:g}" if sim.method == "gd" else "")
+        top.semilogy(sim.tau, sim.loss, style, lw=1.2, label=label)
+        exponents = sim.log_sq_norms / (2 * sim.log_inv_lambda)
+        for j in range(exponents.shape[1]):
+            bottom.plot(sim.tau, exponents[:, j], style, lw=1.0, color=f"C{j % 10}", label=f"neuron {j}" if k == 0 else None)
+    top.set_ylabel("loss")
+    top.legend(fontsize=8)
+    bottom.set_ylabel("log(a_j² + ||w_j||²) / (2 log(1/λ))")
+    bottom.set_xlabel("τ = t / log(1/λ)")
+    bottom.legend(fontsize=8, ncol=2)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    if sims:
+        p = sims[0].problem
+        fig.suptitle(title or f"loss and neuron norms: n={p.n}, m={p.m}")
     return fig

@@ -171,3 +171,39 @@ def test_bad_descent_settings(kwargs, field):
     with pytest.raises(InputError) as err:
         simulate(p, 1e-10, result=solve(p), **kwargs)
     assert err.value.field == field
+
+
+def run_cli(capsys, *argv):
+    from limitproc.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # a usage error, reported by argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def example2(tmp_path):
+    path = tmp_path / "ex2.json"
+    Problem(**EX2).to_file(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--method", "gd"], "--lr"),
+        (["--lr", "0.5"], "--lr"),
+        (["--method", "gd", "--lr", "0"], "--lr"),
+        (["--method", "gd", "--lr", "-1"], "--lr"),
+        (["--method", "gd", "--lr", "fast"], "--lr"),
+        (["--method", "adam", "--lr", "1"], "--method"),
+        (["--lambdas", "2"], "--lambdas"),
+    ],
+)
+def test_simulate_bad_descent_flags_one_line_exit_2(capsys, example2, argv, flag):
+    code, out, err = run_cli(capsys, "simulate", example2, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and flag in err and "Traceback" not in err

@@ -240,7 +240,8 @@ def simulate(
         tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
     t_end = tau_end * L
     t_align = (taus[0] / 2 if taus else tau_end / 2) * L
-    stops = [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])] + [t_end]
+    # a horizon inside the process cuts the later plateaus' states to the end state
+    stops = [min(t, t_end) for t in [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])]] + [t_end]
 
     integ: Integrator | Descent
     if method == "gd":
