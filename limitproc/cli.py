@@ -42,6 +42,7 @@ EXAMPLES = {
 FLAG_OF = {
     "allow_sign_flip": "--allow-sign-flip",
     "ortho_tol": "--ortho-tol",
+    "balance_tol": "--balance-tol",
     "digits": "--digits",
     "term_budget": "--term-budget",
     "precision": "--precision",
@@ -108,7 +109,9 @@ def _solve_kwargs(args) -> dict:
 
 
 def _problem_options(args) -> dict:
-    return {"allow_sign_flip": getattr(args, "allow_sign_flip", False), "ortho_tol": getattr(args, "ortho_tol", 1e-9)}
+    return {key: getattr(args, key, None) for key in ("ortho_tol", "balance_tol")} | {
+        "allow_sign_flip": getattr(args, "allow_sign_flip", False)
+    }
 
 
 def _load_problem(args, path=None):
@@ -123,7 +126,15 @@ def _add_problem_argument(parser: argparse.ArgumentParser, help: str = "problem 
         "--allow-sign-flip", action="store_true", help="accept raw data with |a_j| < ||w_j|| (the limit is then not established)"
     )
     parser.add_argument(
-        "--ortho-tol", type=float, default=1e-9, help="relative tolerance for orthogonality of decimal raw inputs (default 1e-9)"
+        "--ortho-tol",
+        type=float,
+        help="relative tolerance for orthogonality of approximate raw inputs (default 1e-9 for JSON decimals, sqrt(eps) of the dtype for .npz)",
+    )
+    parser.add_argument(
+        "--balance-tol",
+        type=float,
+        help="relative tolerance of the balance check |a_j| >= ||w_j|| of approximate raw data "
+        "(default 1e-9 for JSON decimals; for .npz the rounding error of ||w_j|| in the dtype)",
     )
 
 

@@ -207,3 +207,92 @@ def test_simulate_bad_descent_flags_one_line_exit_2(capsys, example2, argv, flag
     code, out, err = run_cli(capsys, "simulate", example2, *argv)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and flag in err and "Traceback" not in err
+
+
+# -- raw data at real sizes (.npz) -----------------------------------------------------------------
+def float32_raw(rng, n=20, d=1000, m=8, norm=1e-20):
+    """Orthonormal float32 inputs and a balanced float32 init a_j = ±||w_j|| with ||w_j|| ≈ ``norm``, as torch makes it."""
+    X = np.linalg.qr(rng.standard_normal((d, n)))[0].T.astype(np.float32)
+    y = np.where(rng.random(n) < 0.5, 1.0, -1.0).astype(np.float32)
+    W = (norm / np.sqrt(d) * rng.standard_normal((m, d))).astype(np.float32)
+    a = (np.sign(rng.standard_normal(m)) * np.sqrt((W * W).sum(axis=1, dtype=np.float32))).astype(np.float32)
+    return X, y, W, a
+
+
+def test_float32_balanced_init_accepted_and_unbalanced_refused(tmp_path):
+    X, y, W, a = float32_raw(np.random.default_rng(0))
+    # the squares of entries ~3e-22 are subnormal in float32: the float32 norms are off by about 1e-4,
+    # so an exact balance check refuses this balanced initialisation
+    exact_norms = np.sqrt((W.astype(np.float64) ** 2).sum(axis=1))
+    assert (np.abs(a) < exact_norms).any()
+    np.savez(tmp_path / "raw.npz", X=X, y=y, W=W, a=a)
+    p = Problem.from_file(tmp_path / "raw.npz")
+    assert (p.n, p.m) == (20, 8)
+    pre = W.astype(np.float64) @ X.astype(np.float64).T
+    assert np.array_equal(p.active_matrix(), pre > 0)
+    assert np.array_equal(p.signs, np.sign(a))
+    assert p.magnitudes == pytest.approx(np.abs(pre), rel=1e-12)
+    # q_i: ||x_i||² rounded to the data's dtype (about 1, a float32 ulp away at most)
+    assert (
+        np.array([float(q) for q in p.sq_norms], np.float32).tolist() == (X.astype(np.float64) ** 2).sum(axis=1).astype(np.float32).tolist()
+    )
+    assert [int(v) for v in p.labels] == y.astype(int).tolist()
+    with pytest.raises(InputError) as err:
+        Problem.from_file(tmp_path / "raw.npz", balance_tol=0.0)
+    assert err.value.field.startswith("a[")
+    # genuinely unbalanced: |a_j| 10 % below ||w_j||, refused by default, accepted when forced
+    np.savez(tmp_path / "unbalanced.npz", X=X, y=y, W=W, a=(0.9 * a).astype(np.float32))
+    with pytest.raises(InputError, match="balance_tol") as err:
+        Problem.from_file(tmp_path / "unbalanced.npz")
+    assert err.value.field == "a[0]"
+    with pytest.warns(UserWarning, match="sign of a_j can flip"):
+        Problem.from_file(tmp_path / "unbalanced.npz", allow_sign_flip=True)
+
+
+def test_float64_orthogonality_tolerance_follows_the_dtype(tmp_path):
+    X, y, W, a = float32_raw(np.random.default_rng(1), norm=1.0)
+    X64 = X.astype(np.float64)
+    X64[1] += 1e-6 * X64[0]  # <x_0, x_1> ≈ 1e-6: within sqrt(eps32) = 3.5e-4, beyond sqrt(eps64) = 1.5e-8
+    np.savez(tmp_path / "f32.npz", X=X64.astype(np.float32), y=y, W=W, a=a)
+    np.savez(tmp_path / "f64.npz", X=X64, y=y, W=W.astype(np.float64), a=a.astype(np.float64) * 1.001)
+    assert Problem.from_file(tmp_path / "f32.npz").n == 20
+    with pytest.raises(InputError, match="not orthogonal") as err:
+        Problem.from_file(tmp_path / "f64.npz")
+    assert err.value.field == "X"
+    assert Problem.from_file(tmp_path / "f64.npz", ortho_tol=1e-5).n == 20
+
+
+def good_raw():
+    X = np.diag([1.0, 2.0, 0.5])
+    return dict(X=X, y=np.array([1.0, -1.0, 2.0]), W=np.array([[1.0, -1.0, 1.0], [0.5, 1.0, -1.0]]), a=np.array([2.0, -2.0]))
+
+
+@pytest.mark.parametrize(
+    ("change", "flag"),
+    [
+        (dict(X=None), "X"),
+        (dict(y=None), "y"),
+        (dict(W=None), "W"),
+        (dict(a=None), "a"),
+        (dict(y=np.array([1.0, 2.0])), "y"),
+        (dict(W=np.ones((2, 4))), "W"),
+        (dict(a=np.array([1.0, 2.0, 3.0])), "a"),
+        (dict(X=np.diag([1.0, np.nan, 1.0])), "X"),
+        (dict(W=np.array([[1.0, np.inf, 1.0], [1.0, 1.0, 1.0]])), "W"),
+        (dict(y=np.array([1.0, 0.0, 1.0])), "y"),
+        (dict(X=np.array([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])), "X"),
+        (dict(a=np.array([0.1, -2.0])), "a[0]"),
+    ],
+)
+def test_bad_raw_npz_one_line_exit_2(capsys, tmp_path, change, flag):
+    arrays = {k: v for k, v in {**good_raw(), **change}.items() if v is not None}
+    np.savez(tmp_path / "raw.npz", **arrays)
+    code, out, err = run_cli(capsys, "solve", tmp_path / "raw.npz")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"limitproc solve: error: {flag}:") and "Traceback" not in err
+
+
+def test_good_raw_npz_solves(capsys, tmp_path):
+    np.savez(tmp_path / "raw.npz", **good_raw())
+    code, out, err = run_cli(capsys, "solve", tmp_path / "raw.npz", "--balance-tol", "0.5", "--format", "json")
+    assert code == 0, err

@@ -23,16 +23,21 @@ if TYPE_CHECKING:
     from ..problem import Problem
 
 
-def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
-    """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
+def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None) -> Problem:
+    """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact, or raw data ``X, y, W, a``)."""
     path = Path(path)
+    raw = {"allow_sign_flip": allow_sign_flip, "ortho_tol": ortho_tol, "balance_tol": balance_tol}
     if path.suffix == ".npz":
+        if _is_raw_npz(path):
+            from .rawdata import problem_from_raw_npz
+
+            return problem_from_raw_npz(cls, path, **raw)
         return problem_from_npz(cls, path)
     if path.suffix != ".json":
         raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
     data = read_json(path, "problem")
     if isinstance(data, dict) and "inputs" in data:
-        return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+        return cls.from_raw(data, **raw)
     return problem_from_dict(cls, data)
 
 
@@ -58,6 +63,15 @@ def problem_from_dict(cls, data) -> Problem:
         magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
         a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
     )
+
+
+def _is_raw_npz(path) -> bool:
+    """A ``.npz`` of raw data has one of ``X, y, W, a`` (the compact format has none of them)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return bool({"X", "y", "W", "a"} & set(npz.files))
+    except (OSError, ValueError) as exc:
+        raise InputError("problem", f"cannot read {path} as .npz: {exc}") from None
 
 
 def problem_from_npz(cls, path) -> Problem:
