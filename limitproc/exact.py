@@ -3,14 +3,18 @@
 Every number of the process lives in Q(sqrt r_1, ..., sqrt r_k) for the rates' radicands r_i.
 Three layers, as theory §8 lays out:
 
-* :class:`Program`, a straight-line program over the rationals and square roots of rationals.
-  It *is* the exact value, at any size.
+* :class:`Program`, a straight-line program over the rationals and square roots of rationals,
+  and logarithms of positive values (the rates of gradient descent, theory §11). It *is* the
+  exact value, at any size.
 * :class:`RadicalSum`, the canonical form ``sum c_k sqrt(k)``. The keys are products of
   distinct atoms of a coprime base of the radicands (:class:`RadicalBasis`), so distinct keys
   are linearly independent over Q and a form is zero iff it has no terms. Forms are produced
   lazily and only within a term budget, because they can double in size per jump.
 * Balls (``flint.arb``): rigorous intervals at any precision, which certify orderings and
   give certified decimals.
+
+A value built with a logarithm has no canonical radical form: its exact string is the program
+written out as an expression (its log-free parts in canonical form), within the term budget.
 
 How hard a program works is one :class:`Precision` context (term budget, working and maximum
 precision of the balls), honoured by every method. :class:`ExactValue` is a node of a program
@@ -442,6 +446,7 @@ class Program:
         self._forms: dict[int, tuple[RadicalSum, int]] = {}  # node -> (form, largest form in its cone)
         self._failed: dict[int, int] = {}  # node -> the budget it exceeded
         self._consts: dict[Fraction, int] = {}
+        self._has_log: list[bool] = []  # node -> a logarithm is in its cone (no canonical form)
 
     @property
     def term_budget(self) -> int:
@@ -452,6 +457,7 @@ class Program:
 
     def _push(self, op: tuple) -> int:
         self._ops.append(op)
+        self._has_log.append(op[0] == "log" or (op[0] not in ("const", "sqrt") and any(self._has_log[a] for a in op[1:])))
         return len(self._ops) - 1
 
     def const(self, q) -> int:
@@ -467,6 +473,15 @@ class Program:
             raise InputError("radicand", f"must be non-negative, got {rational_string(q)}")
         self._pending.append(int(q.p) * int(q.q))
         return self._push(("sqrt", q))
+
+    def log(self, a: int) -> int:
+        """The natural logarithm of a positive value (certified positive, else InputError)."""
+        if self.sign(a) <= 0:
+            raise InputError("log", f"argument must be positive, got {_show(self.ball(a))}")
+        return self._push(("log", a))
+
+    def has_log(self, node: int) -> bool:
+        return self._has_log[node]
 
     def add(self, a: int, b: int) -> int:
         return self._push(("add", a, b))
@@ -525,6 +540,8 @@ class Program:
                     v = arb(op[1])
                 elif kind == "sqrt":
                     v = arb(op[1]).sqrt()
+                elif kind == "log":
+                    v = values[op[1]].log()
                 else:
                     v = _BINARY[kind](values[op[1]], values[op[2]])
                 values.append(v)
@@ -550,6 +567,10 @@ class Program:
         while stack:
             top = stack[-1]
             if self._known(top, budget):
+                stack.pop()
+                continue
+            if self._has_log[top]:  # no canonical form, at any budget
+                self._failed[top] = _NO_FORM
                 stack.pop()
                 continue
             op = self._ops[top]
@@ -597,6 +618,18 @@ class Program:
             return
         self._forms[node] = (form, cone)
         self._failed.pop(node, None)
+
+    # -- expressions (values with logarithms) ---------------------------------------------------
+    def expression(self, node: int, budget: int | None = None) -> str | None:
+        """A sympify-able string of the value: its canonical form, or for a value with logarithms
+        the program written out, log-free parts in canonical form. None if the canonical form, or
+        the expression's count of terms (radical terms and logarithms), exceeds ``budget``."""
+        budget = self.term_budget if budget is None else budget
+        if not self._has_log[node]:
+            form = self.form(node, budget)
+            return None if form is None else str(form)
+        out = _Expression(self, budget).text(node)
+        return None if out is None else out[0]
 
     # -- certified comparison -----------------------------------------------------------------
     def compare(
@@ -702,6 +735,80 @@ def _show(x: arb) -> str:
     return x.str(15)
 
 
+_NO_FORM = 2**63  # in Program._failed: a node with a logarithm exceeds every budget
+_ATOM, _PRODUCT, _SUM = 3, 2, 1  # binding strength of an expression's top operator
+
+
+class _Expression:
+    """Writes a node with logarithms out as a string, counting terms against a budget.
+
+    Each node's text is cached with its binding strength, so a child is parenthesised only where
+    sympy's precedence needs it; adding 0 and multiplying or dividing by 1 are left out.
+    """
+
+    def __init__(self, program: Program, budget: int):
+        self.program, self.budget, self.size = program, budget, 0
+        self._done: dict[int, tuple[str, int, int]] = {}  # node -> (text, strength, terms)
+
+    def text(self, node: int) -> tuple[str, int] | None:
+        got = self._node(node)
+        return None if got is None else got[:2]
+
+    def _node(self, node: int) -> tuple[str, int, int] | None:
+        if node in self._done:
+            return self._done[node]
+        prog = self.program
+        op = prog._ops[node]
+        kind = op[0]
+        out: tuple[str, int, int] | None
+        if not prog._has_log[node]:
+            form = prog.form(node, self.budget)
+            if form is None:
+                return None
+            text = str(form)
+            simple = len(form) <= 1 and not text.startswith("-")
+            strength = (_ATOM if re.fullmatch(r"\d+|sqrt\(\d+\)", text) else _PRODUCT) if simple else _SUM
+            out = (text, strength, max(len(form), 1))
+        elif kind == "log":
+            arg = self._node(op[1])
+            out = None if arg is None else (f"log({arg[0]})", _ATOM, arg[2] + 1)
+        else:
+            a, b = self._node(op[1]), self._node(op[2])
+            if a is None or b is None:
+                return None
+            out = self._combine(kind, a, b, self._rational(op[1]), self._rational(op[2]))
+        if out is None or out[2] > self.budget:
+            return None
+        self._done[node] = out
+        return out
+
+    def _rational(self, node: int) -> Fraction | None:
+        op = self.program._ops[node]
+        return _to_fraction(op[1]) if op[0] == "const" else None
+
+    @staticmethod
+    def _combine(kind, a, b, qa, qb) -> tuple[str, int, int]:
+        terms = a[2] + b[2]
+        wrap = lambda x, least: x[0] if x[1] >= least else f"({x[0]})"  # noqa: E731
+        if kind == "add":
+            if qa == 0 or qb == 0:
+                return b if qa == 0 else a
+            return f"{a[0]} + {wrap(b, _PRODUCT)}", _SUM, terms
+        if kind == "sub":
+            if qb == 0:
+                return a
+            if qa == 0:
+                return f"-{wrap(b, _PRODUCT)}", _SUM, b[2]
+            return f"{a[0]} - {wrap(b, _PRODUCT)}", _SUM, terms
+        if kind == "mul":
+            if qa == 1 or qb == 1:
+                return b if qa == 1 else a
+            return f"{wrap(a, _PRODUCT)}*{wrap(b, _PRODUCT)}", _PRODUCT, terms
+        if qb == 1:
+            return a
+        return f"{wrap(a, _PRODUCT)}/{wrap(b, _ATOM)}", _PRODUCT, terms
+
+
 class ExactValue:
     """An exact real number of the process, held as a node of its :class:`Program`.
 
@@ -733,12 +840,18 @@ class ExactValue:
         return self.program.form(self.node, budget)
 
     def exact(self, budget: int | None = None) -> str | None:
-        form = self.form(budget)
-        return None if form is None else str(form)
+        """A sympify-able string (the canonical form, or with logarithms an expression), None over the budget."""
+        return self.program.expression(self.node, budget)
 
     def sympy(self, budget: int | None = None):
         import sympy
 
+        if self.program.has_log(self.node):
+            budget = self.program.term_budget if budget is None else budget
+            text = self.exact(budget)
+            if text is None:
+                raise BudgetExceeded(f"a sympy number needs the expression, which exceeds the term budget of {budget}", budget)
+            return sympy.sympify(text)
         form = self._form_or_raise(budget, "a sympy number")
         return sympy.Add(*(sympy.Rational(c.numerator, c.denominator) * sympy.sqrt(k) for c, k in form.pairs()))
 
@@ -877,6 +990,11 @@ class ExactValue:
     def latex(self, digits: int = 12, budget: int | None = None) -> str:
         """The exact radical in LaTeX (math mode, no delimiters), or ``\\approx`` its certified
         decimal over the term budget."""
+        if self.program.has_log(self.node):
+            import sympy
+
+            text = self.exact(budget)
+            return sympy.latex(sympy.sympify(text)) if text is not None else rf"\approx {self.decimal(digits)}"
         form = self.form(budget)
         return form.latex() if form is not None else rf"\approx {self.decimal(digits)}"
 
@@ -892,9 +1010,10 @@ class ExactValue:
         return text if text is not None else "≈" + self.decimal(20)
 
     def __repr__(self) -> str:
-        form = self.form()
-        text = None if form is None else str(form)
+        text = self.exact()
         if text is not None and len(text) <= 80:
             return f"ExactValue({text})"
-        size = f"over the term budget of {self.program.term_budget}" if form is None else f"{len(form)} terms"
+        form = self.form()
+        size = "an expression with logarithms" if self.program.has_log(self.node) else None
+        size = size or (f"over the term budget of {self.program.term_budget}" if form is None else f"{len(form)} terms")
         return f"ExactValue(≈{self.decimal(15)}, {size})"

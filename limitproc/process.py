@@ -6,6 +6,9 @@ a neuron's exponent is linear in ``tau``, so the engine keeps, per neuron, the e
 rate change and its escape time ``T_j = tau_c + (1 - S_j(tau_c)) / mu_j``. The next jump is the
 certified minimum of the ``T_j``; a jump only changes the neurons whose remaining aligned samples
 it fits. All values are nodes of one exact :class:`~limitproc.exact.Program`.
+
+Gradient descent with a step ``eta`` (theory §11) grows a small neuron at ``rho_j = log(1 + eta mu_j) / eta``
+instead of ``mu_j``: the exponents and escape times use ``rho``, everything else is unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from .errors import InputError
 from .exact import (
     DEFAULT_MAX_PRECISION,
     DEFAULT_PRECISION,
@@ -22,6 +26,8 @@ from .exact import (
     ExactValue,
     Precision,
     Program,
+    parse_rational,
+    rational_string,
 )
 from .io.results import result_dict, result_json
 from .problem import Problem
@@ -86,6 +92,7 @@ class Result:
     sq_norm: ExactValue | None
     sq_norm_reason: str | None  # why ``sq_norm`` is None
     min_sq_norm: ExactValue
+    lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
 
     @property
     def interpolates(self) -> bool:
@@ -144,6 +151,7 @@ class _Neuron:
 
     R: int  # R_j times the common denominator of the rate weights
     mu: int
+    rho: int  # the growth rate: mu for gradient flow, log(1 + eta mu) / eta for descent
     S: int  # exponent at the anchor time
     anchor: int
     T: int  # escape time if nothing changes
@@ -157,14 +165,30 @@ def solve(
     precision: int = DEFAULT_PRECISION,
     max_precision: int = DEFAULT_MAX_PRECISION,
     progress: bool = False,
+    lr=None,
 ) -> Result:
     """Run the jump process of theory §4 exactly.
+
+    ``lr`` is the step ``eta`` of gradient descent (an exact rational: int, Fraction or a string
+    like ``"0.3"``); None or 0 is gradient flow. With a step, rates become
+    ``rho = log(1 + eta mu) / eta`` (theory §11) and times are exact expressions with logarithms.
+    A step with ``eta mu_j >= 2`` for a neuron with a rate makes descent unstable near the origin,
+    so the limit does not describe it: that raises :class:`~limitproc.errors.InputError` on ``lr``.
 
     ``term_budget`` caps the canonical radical forms (values over it are still exact as programs
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
     ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
     """
-    return _Engine(problem, term_budget, precision, max_precision).run(progress)
+    return _Engine(problem, term_budget, precision, max_precision, _step(lr)).run(progress)
+
+
+def _step(lr) -> Fraction | None:
+    if lr is None:
+        return None
+    eta = parse_rational(lr, "lr")
+    if eta < 0:
+        raise InputError("lr", f"must be positive (or 0 for gradient flow), got {rational_string(eta)}")
+    return eta or None
 
 
 def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
@@ -175,8 +199,8 @@ def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
 
 
 class _Engine:
-    def __init__(self, problem: Problem, term_budget: int, precision: int, max_precision: int):
-        self.problem = problem
+    def __init__(self, problem: Problem, term_budget: int, precision: int, max_precision: int, lr: Fraction | None):
+        self.problem, self.lr = problem, lr
         self.precision, self.max_precision = precision, max_precision
         self.program = Program(precision=Precision(term_budget, precision, max_precision))
         y2 = problem.y * problem.y
@@ -189,6 +213,29 @@ class _Engine:
         self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
         self._histories: dict[tuple, int] = {}
 
+    def _rates(self, R: int) -> tuple[int, int]:
+        """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
+        prog = self.program
+        mu = prog.sqrt(self.rate_coef * R)
+        if self.lr is None:
+            return mu, mu
+        growth = prog.log(prog.add(prog.const(1), prog.mul(prog.const(self.lr), mu)))
+        return mu, prog.mul(prog.const(1 / self.lr), growth)
+
+    def _check_stable(self, radicands: list[int]) -> None:
+        """Rates only fall as samples are fitted, so the initial ones decide stability: eta mu_j < 2."""
+        if self.lr is None:
+            return
+        unstable = [j for j, R in enumerate(radicands) if R > 0 and self.lr**2 * self.rate_coef * R >= 4]
+        if unstable:
+            top = max(radicands)
+            raise InputError(
+                "lr",
+                f"step {rational_string(self.lr)} makes gradient descent unstable at the origin: eta*mu_j >= 2 for neurons "
+                f"{unstable} (largest eta*mu = {float(self.lr * (self.rate_coef * top) ** 0.5):.6g}); "
+                f"the limit needs eta < 2/mu_max = {float(2 / (self.rate_coef * top) ** 0.5):.6g}",
+            )
+
     def _history(self, key: tuple) -> int:
         return self._histories.setdefault(key, len(self._histories))
 
@@ -200,10 +247,12 @@ class _Engine:
         aligned = p.aligned_matrix()
         zero, one = prog.const(0), prog.const(1)
         live: dict[int, _Neuron] = {}
-        for j, R in enumerate(_masked_sums(self.rate_w, self.uniform, aligned)):
+        initial = _masked_sums(self.rate_w, self.uniform, aligned)
+        self._check_stable(initial)
+        for j, R in enumerate(initial):
             if R > 0:
-                mu = prog.sqrt(self.rate_coef * R)
-                live[j] = _Neuron(R, mu, zero, zero, prog.div(one, mu), self._history((R,)))
+                mu, rho = self._rates(R)
+                live[j] = _Neuron(R, mu, rho, zero, zero, prog.div(one, rho), self._history((R,)))
         fitted = np.zeros(p.n, dtype=bool)
         loss_left = int(self.loss_w.sum())
         c = p.loss_factor
@@ -273,6 +322,7 @@ class _Engine:
             sq_norm=None if norm_node is None else prog.value(norm_node),
             sq_norm_reason=reason,
             min_sq_norm=prog.value(min_sq_norm),
+            lr=self.lr,
         )
 
     def _update(self, live: dict[int, _Neuron], aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
@@ -287,14 +337,14 @@ class _Engine:
             if not d:
                 continue
             state = live[j]
-            state.S = prog.add(state.S, prog.mul(state.mu, prog.sub(tau, state.anchor)))
+            state.S = prog.add(state.S, prog.mul(state.rho, prog.sub(tau, state.anchor)))
             state.anchor = tau
             state.R -= d
             if state.R == 0:  # all its samples were fitted by others: it never escapes
                 del live[j]
                 continue
-            state.mu = prog.sqrt(self.rate_coef * state.R)
-            state.T = prog.add(tau, prog.div(prog.sub(one, state.S), state.mu))
+            state.mu, state.rho = self._rates(state.R)
+            state.T = prog.add(tau, prog.div(prog.sub(one, state.S), state.rho))
             state.history = self._history((state.history, k, state.R))
 
     def _earliest(self, live: dict[int, _Neuron]) -> tuple[list[int], str | None]:

@@ -35,7 +35,7 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
         if escape_directions:
             record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
         jumps.append(record)
-    return {
+    out = {
         "n": p.n,
         "m": p.m,
         "loss": p.loss,
@@ -52,6 +52,9 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
         "never_escaped": result.never_escaped,
         "term_budget": result.program.term_budget,
     }
+    if result.lr is not None:  # gradient descent (theory §11); absent for gradient flow
+        out["lr"] = rational_string(result.lr)
+    return out
 
 
 def result_json(result: Result, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
