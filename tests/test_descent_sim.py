@@ -296,3 +296,14 @@ def test_good_raw_npz_solves(capsys, tmp_path):
     np.savez(tmp_path / "raw.npz", **good_raw())
     code, out, err = run_cli(capsys, "solve", tmp_path / "raw.npz", "--balance-tol", "0.5", "--format", "json")
     assert code == 0, err
+
+
+def test_simulate_cli_descent_against_the_rho_process(capsys, example2):
+    import json
+
+    code, out, err = run_cli(capsys, "simulate", example2, "--method", "gd", "--lr", "1", "--lambdas", "1e-20,1e-40,1e-80", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert [float(row["tau_decimal"]) for row in data["jumps"]] == pytest.approx(ex2_rho_times(1.0), rel=1e-12)
+    assert [row["tau_extrapolated"] for row in data["jumps"]] == pytest.approx(ex2_rho_times(1.0), abs=1e-2)
+    assert data["jumps"][0]["tau"] == "1/log(1 + sqrt(14)/6)"
