@@ -19,6 +19,7 @@ from .registry import Outcome, claim
 
 __all__ = [
     "CONSERVATION_TOL",
+    "DESCENT_TAU_TOL",
     "NORM_TOL",
     "OFFSET_SPREAD_TOL",
     "OFFSET_TOL",
@@ -30,6 +31,7 @@ __all__ = [
     "check_alignment",
     "check_conservation",
     "check_critical_points",
+    "check_descent_times",
     "check_escape_order",
     "check_interpolation",
     "check_jump_times",
@@ -41,6 +43,7 @@ __all__ = [
     "check_strict_saddle",
     "check_tie_split",
     "coverage_monte_carlo",
+    "descent_step",
     "wilson_interval",
 ]
 
@@ -455,3 +458,46 @@ def check_tie_split(case) -> Outcome:
                 for j, value in row.items():
                     worst = max(worst, abs(shares[j, i] - value))
     return Outcome(worst <= SPLIT_TOL, worst, SPLIT_TOL, f"{len(splits)} overlapping tie(s), {len(case.lambdas)} λ")
+
+
+DESCENT_TAU_TOL = 1e-2  # |extrapolated τ_k of gradient descent − τ_k of the ρ process|
+
+
+def descent_step(limit) -> float:
+    """The step of the descent claim: the largest power of two with η·μ ≤ 1 for the first escape's rate μ."""
+    mu = max(float(r) for r in limit.jumps[0].rates.values())
+    return 2.0 ** math.floor(math.log2(1 / mu))
+
+
+@claim(
+    "descent-times",
+    """Gradient descent with a finite step η (t = η·k) has the limit process of §4 with every rate μ_j(F)
+    replaced by ρ_j = log(1 + η μ_j)/η: with η the largest power of two such that η μ ≤ 1 for the first
+    escape, the drops of the exact descent map, extrapolated in 1/log(1/λ) over the ladder, match the
+    ρ process's τ_k (and are later than the flow's).""",
+    "§11",
+)
+def check_descent_times(case) -> Outcome:
+    from limitproc import solve
+    from limitproc.flow.simulate import simulate
+
+    if len(case.lambdas) < 2:
+        return Outcome(False, "n/a", DESCENT_TAU_TOL, "needs at least two λ")
+    if not case.reference.jumps:
+        return Outcome(True, 0.0, DESCENT_TAU_TOL, "no jumps")
+    lr = descent_step(case.reference)
+    rho = solve(case.problem, lr=lr)
+    taus = np.array([float(j.tau) for j in rho.jumps])
+    runs = [simulate(case.problem, lam, result=rho, method="gd", lr=lr) for lam in case.lambdas_descending]
+    ext = extrapolate(runs)
+    if len(taus) != len(ext.tau) or np.isnan(ext.drop_times).any():
+        return Outcome(
+            False, "n/a", DESCENT_TAU_TOL, f"η = {lr:g}: {len(taus)} jumps in the ρ process, drops seen: {ext.drop_times.tolist()}"
+        )
+    err = float(np.abs(ext.tau - taus).max())
+    return Outcome(
+        err <= DESCENT_TAU_TOL,
+        err,
+        DESCENT_TAU_TOL,
+        f"η = {lr:g}: extrapolated τ {np.round(ext.tau, 4).tolist()}, ρ process {np.round(taus, 4).tolist()}",
+    )

@@ -301,9 +301,24 @@ def test_good_raw_npz_solves(capsys, tmp_path):
 def test_simulate_cli_descent_against_the_rho_process(capsys, example2):
     import json
 
-    code, out, err = run_cli(capsys, "simulate", example2, "--method", "gd", "--lr", "1", "--lambdas", "1e-20,1e-40,1e-80", "--format", "json")
+    code, out, err = run_cli(
+        capsys, "simulate", example2, "--method", "gd", "--lr", "1", "--lambdas", "1e-20,1e-40,1e-80", "--format", "json"
+    )
     assert code == 0, err
     data = json.loads(out)
     assert [float(row["tau_decimal"]) for row in data["jumps"]] == pytest.approx(ex2_rho_times(1.0), rel=1e-12)
     assert [row["tau_extrapolated"] for row in data["jumps"]] == pytest.approx(ex2_rho_times(1.0), abs=1e-2)
     assert data["jumps"][0]["tau"] == "1/log(1 + sqrt(14)/6)"
+
+
+def test_descent_claim_passes_on_example_2_and_its_step_is_a_power_of_two():
+    from proofs_check.builtin import check_descent_times, descent_step
+    from proofs_check.case import Case
+
+    case = Case(Problem(**EX2), lambdas=(1e-20, 1e-40))
+    lr = descent_step(case.reference)
+    # first escape: μ = sqrt(14)/6 ≈ 0.624, so η = 1 (η μ ≤ 1 < 2 η μ)
+    assert lr == 1.0
+    outcome = check_descent_times(case)
+    assert outcome.passed, outcome.detail
+    assert outcome.measured < 1e-2
