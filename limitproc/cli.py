@@ -36,6 +36,7 @@ EXAMPLES = {
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
     "table": "limitproc table jumps problem.json --format latex -o jumps.tex",
     "graph": "limitproc graph --data labels.json --m 8 --runs 10000 --seed 1 --format graphml -o ensemble.graphml",
+    "overlay": "limitproc overlay run.csv raw.npz --lr 0.5 --lambda 1e-20 --x tau -o overlay.png",
 }
 
 # The library's errors name API fields; the user sees these flags instead (where the command has them).
@@ -71,6 +72,7 @@ FLAG_OF = {
     "lambdas": "--lambdas",
     "lr": "--lr",
     "method": "--method",
+    "x": "--x",
     "figure": "--figure",
     "rtol": "--rtol",
 }
@@ -495,6 +497,42 @@ def _run_simulate(args) -> str:
     return simulation_table(comparison).render(args.format)
 
 
+# -- overlay ----------------------------------------------------------------------------------
+def _add_overlay(sub) -> None:
+    from .overlay import AXES
+
+    parser = _subparser(
+        sub, "overlay", "Draw your own descent run's loss beside the flow and descent limits, and print measured and predicted drop times."
+    )
+    parser.add_argument("run", metavar="RUN", help="the loss log: CSV with a loss column (and iteration), or a JSON list of losses")
+    _add_problem_argument(parser)
+    parser.add_argument("--lr", type=_step, required=True, help="the run's step η")
+    parser.add_argument("--lambda", dest="lam", type=_scale, required=True, help="the run's initialisation scale λ in (0, 1), e.g. 1e-20")
+    parser.add_argument("--x", choices=AXES, default="iterations", help="x axis and unit of the printed times (default iterations)")
+    parser.add_argument(
+        "-o", "--output", dest="figure", metavar="FIG", help="draw the figure here (.png, .svg or .pdf); the times go to stdout"
+    )
+
+
+def _scale(text: str) -> str:
+    """An argparse ``type``: one λ in (0, 1), kept as written."""
+    if "," in text:
+        raise argparse.ArgumentTypeError(f"one λ, got {text!r}")
+    return lambdas(text)[0]
+
+
+def _run_overlay(args) -> str:
+    from .overlay import overlay, read_run
+
+    iterations, loss = read_run(args.run)
+    ov = overlay(_load_problem(args), iterations, loss, args.lr, args.lam)
+    if args.figure:
+        from .plots import overlay_figure, save_figure
+
+        save_figure(overlay_figure(ov, args.x), args.figure)
+    return ov.text(args.x)
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
@@ -505,6 +543,7 @@ COMMANDS = {
     "sweep": (_add_sweep, _run_sweep),
     "table": (_add_table, _run_table),
     "graph": (_add_graph, _run_graph),
+    "overlay": (_add_overlay, _run_overlay),
 }
 
 

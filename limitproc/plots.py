@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .errors import InputError
 from .graph import edge_label
 from .io.files import atomic_write
 from .process import Result
 
-__all__ = ["loss_staircase", "norm_trajectories", "save_figure", "staircase_graph"]
+__all__ = ["loss_staircase", "norm_trajectories", "overlay_figure", "save_figure", "staircase_graph"]
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
@@ -230,4 +232,37 @@ def norm_trajectories(simulations, title: str | None = None):
     if sims:
         p = sims[0].problem
         fig.suptitle(title or f"loss and neuron norms: n={p.n}, m={p.m}")
+    return fig
+
+
+def overlay_figure(ov, x: str = "iterations", title: str | None = None):
+    """A user's loss curve (:class:`~limitproc.overlay.Overlay`) with the flow and descent limits and their drop times.
+
+    The limits are staircases of the plateau losses, jumping at ``τ_k log(1/λ)/η`` iterations (scaled to
+    the axis ``x``); dotted vertical lines mark the descent limit's drops, crosses the measured ones.
+    """
+    scale = ov.scale(x)
+    fig, ax = _new_axes(None, (9, 5))
+    xs = ov.iterations * scale
+    ax.plot(xs, ov.loss, color="tab:blue", lw=1.6, label=f"your run (η = {ov.lr:g})")
+    losses = [float(s.loss) for s in ov.descent.saddles]
+    end = max(float(xs[-1]), 1.1 * float(max(ov.predicted_flow.max(initial=0), ov.predicted_descent.max(initial=0)) * scale))
+    for drops, style, label in (
+        (ov.predicted_descent, dict(color="k", lw=2.0), "descent limit (ρ process)"),
+        (ov.predicted_flow, dict(color="tab:gray", lw=1.4, ls="--"), "flow limit"),
+    ):
+        edges = [0.0] + list(drops * scale) + [end]
+        ax.step(edges, losses + [losses[-1]], where="post", label=label, **style)
+    for d in ov.predicted_descent * scale:
+        ax.axvline(d, color="0.6", lw=0.7, ls=":", zorder=0)
+    seen = ~np.isnan(ov.measured)
+    mids = [(a + b) / 2 for a, b in zip(losses, losses[1:])]
+    ax.plot(ov.measured[seen] * scale, np.array(mids)[seen], "x", color="tab:red", ms=8, label="measured drops")
+    ax.set_xlim(0, end)
+    ax.set_xlabel({"iterations": "iteration k", "t": "t = η·k", "tau": "τ = η·k / log(1/λ)"}[x])
+    ax.set_ylabel("loss")
+    p = ov.descent.problem
+    ax.set_title(title or f"run beside the limits: n={p.n}, m={p.m}, log(1/λ) = {ov.log_inv_lambda:.4g}")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
     return fig

@@ -29,3 +29,99 @@ def test_norm_trajectories_draw_each_neuron_on_the_exponent_scale(tmp_path):
         assert line.get_xdata()[-1] == pytest.approx(3.0)
     save_figure(fig, tmp_path / "norms.svg")
     assert (tmp_path / "norms.svg").read_text().lstrip().startswith("<?xml")
+
+
+def numpy_descent_run(lr, lam, steps, seed=0):
+    """Gradient descent on the weights (W, a) of example 2 with X = I (half-mean loss): the loss log."""
+    rng = np.random.default_rng(seed)
+    y = np.array(EX2["labels"], float)
+    n, m = 6, 4
+    pattern = np.zeros((m, n), bool)
+    for j, act in enumerate(EX2["active"]):
+        pattern[j, act] = True
+    W = lam * np.where(pattern, 1, -1) * rng.uniform(0.5, 1.5, (m, n))
+    a = lam * np.array(EX2["signs"]) * np.linalg.norm(W, axis=1)
+    losses = []
+    for _ in range(steps + 1):
+        r = a @ np.maximum(W, 0) - y
+        losses.append(float(r @ r) / (2 * n))
+        grad_a = np.maximum(W, 0) @ r / n
+        grad_W = (a[:, None] * (W > 0)) * r[None, :] / n
+        W, a = W - lr * grad_W, a - lr * grad_a
+    return np.array(losses)
+
+
+def test_overlay_of_a_numpy_run(tmp_path, capsys):
+    from test_descent_sim import ex2_rho_times
+
+    from limitproc.cli import main
+    from limitproc.overlay import overlay, read_run
+
+    lr, lam = 1.0, 1e-20
+    losses = numpy_descent_run(lr, lam, 600)
+    run = tmp_path / "run.csv"
+    run.write_text("iteration,loss\n" + "".join(f"{k},{float(v)!r}\n" for k, v in enumerate(losses)))
+    iterations, loss = read_run(run)
+    assert iterations.tolist() == list(range(601)) and loss.tolist() == losses.tolist()
+    p = Problem(**EX2)
+    ov = overlay(p, iterations, loss, "1", lam)
+    L = math.log(1e20)
+    assert ov.predicted_descent == pytest.approx(np.array(ex2_rho_times(1.0)) * L, rel=1e-12)
+    assert ov.predicted_flow == pytest.approx(np.array([float(j.tau) for j in solve(p).jumps]) * L, rel=1e-12)
+    # each measured drop: the first k where the loss falls through the midpoint of the plateaus 5/3, 1/2, 1/12, 0
+    for k, mid in enumerate([(5 / 3 + 1 / 2) / 2, (1 / 2 + 1 / 12) / 2, 1 / 24]):
+        i = int(np.flatnonzero(losses <= mid)[0])
+        assert i - 1 < ov.measured[k] <= i
+    # at λ = 1e-20 the offsets δ_k/log(1/λ) are still visible, but the ρ process is much closer than the flow
+    assert np.abs(ov.measured - ov.predicted_descent).max() < np.abs(ov.measured - ov.predicted_flow).min()
+    p.to_file(tmp_path / "ex2.json")
+    code = main(
+        ["overlay", str(run), str(tmp_path / "ex2.json"), "--lr", "1", "--lambda", "1e-20", "--x", "tau", "-o", str(tmp_path / "o.png")]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert (tmp_path / "o.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = out.splitlines()
+    assert lines[1].split() == ["k", "measured", "descent", "limit", "flow", "limit"]
+    first = [float(v) for v in lines[2].split()]
+    assert first[1] == pytest.approx(ov.measured[0] / L, rel=1e-5)
+    assert first[2:] == pytest.approx([ex2_rho_times(1.0)[0], 3 * math.sqrt(14) / 7], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("run_text", "argv", "flag"),
+    [
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lr", "0"], "--lr"),
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lr", "-0.1"], "--lr"),
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lr", "x"], "--lr"),
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lambda", "1"], "--lambda"),
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lambda", "0"], "--lambda"),
+        ("iteration,loss\n0,1\n1,0.5\n", ["--lambda", "2e3"], "--lambda"),
+        ("iteration,error\n0,1\n1,0.5\n", [], "run:"),
+        ("iteration,loss\n0,1\n2,0.5\n2,0.4\n", [], "run:"),
+        ("iteration,loss\n0,1\n3,0.5\n1,0.4\n", [], "run:"),
+        ("iteration,loss\n0,1\n1,nan\n", [], "run:"),
+        ("", [], "run:"),
+    ],
+)
+def test_overlay_bad_input_one_line_exit_2(tmp_path, capsys, run_text, argv, flag):
+    from limitproc.cli import main
+
+    (tmp_path / "run.csv").write_text(run_text)
+    Problem(**EX2).to_file(tmp_path / "ex2.json")
+    options = {"--lr": "1", "--lambda": "1e-20"}
+    options.update(dict(zip(argv[::2], argv[1::2])))
+    try:
+        code = main(["overlay", str(tmp_path / "run.csv"), str(tmp_path / "ex2.json"), *[x for kv in options.items() for x in kv]])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and err.count("\n") == 1 and flag in err and "Traceback" not in err
+
+
+def test_json_run_is_a_list_of_losses(tmp_path):
+    from limitproc.overlay import read_run
+
+    (tmp_path / "run.json").write_text("[2.0, 1.5, 0.25]")
+    iterations, loss = read_run(tmp_path / "run.json")
+    assert iterations.tolist() == [0, 1, 2] and loss.tolist() == [2.0, 1.5, 0.25]
