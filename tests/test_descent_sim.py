@@ -322,3 +322,14 @@ def test_descent_claim_passes_on_example_2_and_its_step_is_a_power_of_two():
     outcome = check_descent_times(case)
     assert outcome.passed, outcome.detail
     assert outcome.measured < 1e-2
+
+
+@pytest.mark.parametrize(("i", "k"), [(0, 1), (1, 7), (6, 2), (8, 7), (4, 5)])
+def test_blocked_gram_check_finds_every_pair(monkeypatch, i, k):
+    import limitproc.io.rawdata as rawdata
+
+    monkeypatch.setattr(rawdata, "GRAM_BLOCK", 3)  # pairs inside a block, across blocks, below and above the diagonal
+    X = np.eye(9)
+    X[i, k] = 1e-3  # <x_i, x_k> = 1e-3 for this pair only
+    with pytest.raises(InputError, match=rf"rows {min(i, k)} and {max(i, k)} are not orthogonal"):
+        rawdata.problem_from_raw_arrays(Problem, X, np.ones(9), np.ones((1, 9)), np.array([5.0]))

@@ -15,7 +15,7 @@ exact for those; the magnitudes ``|<w_j, x_i>|`` and ``|a_j|`` are floats, as in
 The tolerances follow the dtype (``eps`` its machine epsilon, ``tiny`` its smallest subnormal):
 
 * orthogonality, ``|<x_i, x_k>| <= ortho_tol·||x_i||·||x_k||`` over the whole Gram matrix (computed
-  in blocks of rows): default ``sqrt(eps)`` (3.5e-4 for float32, 1.5e-8 for float64);
+  in float64, in blocks of rows, its upper triangle only): default ``sqrt(eps)`` (3.5e-4 for float32, 1.5e-8 for float64);
 * balance, ``|a_j| >= (1 − balance_tol)·||w_j||``: default ``d·(eps + tiny/||w_j||²)`` per neuron,
   a bound on the rounding error of ``||w_j||`` computed in the data's dtype (``d`` products and
   additions, each off by ``eps`` relative or, once the squares are subnormal, by ``tiny``). So a
@@ -210,12 +210,14 @@ def problem_from_raw_arrays(
     tol = eps**0.5 if ortho_tol is None else ortho_tol
     norms = np.sqrt(q)
     for start in range(0, n, GRAM_BLOCK):
-        block = X64[start : start + GRAM_BLOCK] @ X64.T
-        block /= norms[start : start + GRAM_BLOCK, None] * norms[None, :]
-        block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = 0.0
+        # the Gram matrix is symmetric: each block of rows against itself and the rows after it
+        block = X64[start : start + GRAM_BLOCK] @ X64[start:].T
+        block /= norms[start : start + GRAM_BLOCK, None] * norms[None, start:]
+        diagonal = np.arange(block.shape[0])
+        block[diagonal, diagonal] = 0.0
         worst = np.unravel_index(np.argmax(np.abs(block)), block.shape)
         if abs(block[worst]) > tol:
-            i, k = start + int(worst[0]), int(worst[1])
+            i, k = start + int(worst[0]), start + int(worst[1])
             raise InputError(
                 "X",
                 f"rows {i} and {k} are not orthogonal: <x_i, x_k>/(||x_i|| ||x_k||) = {block[worst]:.3g} beyond `ortho_tol` = {tol:.3g}",
