@@ -125,3 +125,22 @@ def test_json_run_is_a_list_of_losses(tmp_path):
     (tmp_path / "run.json").write_text("[2.0, 1.5, 0.25]")
     iterations, loss = read_run(tmp_path / "run.json")
     assert iterations.tolist() == [0, 1, 2] and loss.tolist() == [2.0, 1.5, 0.25]
+
+
+def test_torch_example_run_follows_the_descent_limit(tmp_path):
+    pytest.importorskip("torch")  # the one optional dependency: this test runs where torch is installed
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "torch_descent.py"
+    done = subprocess.run([sys.executable, str(example), "--out", str(tmp_path)], capture_output=True, text=True, check=True)
+    rows = [line.split() for line in done.stdout.splitlines() if line.split() and line.split()[0].isdigit()]
+    measured, descent, flow = (np.array([float(r[c]) for r in rows]) for c in (1, 2, 3))
+    assert len(rows) >= 2
+    # on the τ scale at λ = 1e-20 the offsets δ_k / log(1/λ) are below 0.1; the flow limit is further off
+    assert np.abs(measured - descent).max() < 0.1
+    assert np.abs(measured - descent).max() < np.abs(measured - flow).min()
+    assert (tmp_path / "overlay.png").stat().st_size > 0
+    raw = np.load(tmp_path / "raw.npz")
+    assert set(raw.files) >= {"X", "y", "W", "a"} and str(raw["loss"]) == "mean"
