@@ -75,6 +75,8 @@ FLAG_OF = {
     "x": "--x",
     "figure": "--figure",
     "rtol": "--rtol",
+    "lr": "--lr",
+    "scaling": "--scaling",
 }
 
 
@@ -104,10 +106,33 @@ def _add_solver_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MAX_PRECISION,
         help=f"precision at which near-ties go to canonical forms (default {DEFAULT_MAX_PRECISION})",
     )
+    _add_step_option(parser)
+
+
+def _add_step_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lr",
+        metavar="ETA",
+        help="step of gradient descent, an exact rational like 1 or 0.3: its limit (theory §11); 0 or absent: gradient flow",
+    )
+
+
+def _add_scaling_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scaling",
+        choices=("standard", "mean-field"),
+        help="report losses and norms in this parameterisation (default: the problem file's, else standard)",
+    )
 
 
 def _solve_kwargs(args) -> dict:
-    return {"term_budget": args.term_budget, "precision": args.precision, "max_precision": args.max_precision, "progress": True}
+    return {
+        "term_budget": args.term_budget,
+        "precision": args.precision,
+        "max_precision": args.max_precision,
+        "progress": True,
+        "lr": args.lr,
+    }
 
 
 def _problem_options(args) -> dict:
@@ -119,7 +144,10 @@ def _problem_options(args) -> dict:
 def _load_problem(args, path=None):
     from .problem import Problem
 
-    return Problem.from_file(path or args.problem, **_problem_options(args))
+    problem = Problem.from_file(path or args.problem, **_problem_options(args))
+    if getattr(args, "scaling", None):
+        problem = problem.with_scaling(args.scaling)
+    return problem
 
 
 def _add_problem_argument(parser: argparse.ArgumentParser, help: str = "problem file: .json (problem or raw data) or .npz") -> None:
@@ -147,6 +175,7 @@ def _add_solve(sub) -> None:
     parser.add_argument("--format", choices=("text", "json", "csv", "latex"), default="text", help="output format (default text)")
     parser.add_argument("--escape-directions", action="store_true", help="include the exact escape directions in the JSON")
     _add_solver_options(parser)
+    _add_scaling_option(parser)
     add_output(parser)
 
 
@@ -236,6 +265,8 @@ def _add_graph(sub) -> None:
     parser.add_argument(
         "--min-probability", type=float, default=0.0, help="pictures of ensembles: leave out rarer saddles and jumps (default 0)"
     )
+    _add_step_option(parser)
+    _add_scaling_option(parser)
     add_output(parser)
 
 
@@ -260,11 +291,13 @@ def _run_graph(args) -> str | None:
     suffix = args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else None
     fmt = args.format or (suffix if suffix in FORMATS else "json")
     if ensemble:
-        G = ensemble_graph(data, m, runs=args.runs, seed=args.seed, exact=args.enumerate, confidence=args.confidence, progress=True)
+        G = ensemble_graph(
+            data, m, runs=args.runs, seed=args.seed, exact=args.enumerate, confidence=args.confidence, progress=True, lr=args.lr
+        )
     else:
         from .process import solve
 
-        G = transition_graph(solve(data, progress=True))
+        G = transition_graph(solve(data, progress=True, lr=args.lr))
     if fmt not in PICTURE_FORMATS:
         return graph_text(G, fmt)
     if not args.output:
@@ -384,6 +417,8 @@ def _add_table(sub) -> None:
         help="significant digits: jumps: of the decimal column (default 12); prob: decimals instead of exact rationals",
     )
     parser.add_argument("--decimals", type=nonnegative_int, metavar="P", help="norms: decimal places of the means (default 8)")
+    _add_step_option(parser)
+    _add_scaling_option(parser)
     parser.add_argument("--no-decimal-column", action="store_true", help="jumps: leave out the tau decimal column")
     parser.add_argument(
         "--format", choices=("latex", "csv", "markdown", "json", "text"), default="latex", help="output format (default latex)"
@@ -414,7 +449,7 @@ def _run_table(args) -> str:
         if args.kind == "jumps":
             from .process import solve
 
-            table = jump_table(solve(_load_problem(args, args.input)), args.digits or 12)
+            table = jump_table(solve(_load_problem(args, args.input), lr=args.lr), args.digits or 12)
             if args.no_decimal_column:
                 table = drop_columns(table, ["tau_decimal"])
         else:

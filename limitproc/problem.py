@@ -7,6 +7,7 @@ held as bits: ``numpy.packbits(pattern, axis=1)``.
 
 from __future__ import annotations
 
+import copy
 from fractions import Fraction
 from math import lcm
 
@@ -16,7 +17,7 @@ from .errors import InputError
 from .exact import parse_rational
 from .io.files import FloatLiteral
 
-__all__ = ["LOSS_CONVENTIONS", "Problem", "RationalArray", "draw_initialisation", "generate"]
+__all__ = ["LOSS_CONVENTIONS", "SCALINGS", "Problem", "RationalArray", "draw_initialisation", "generate"]
 
 #: loss convention -> the factor c of L = c * sum_i (f(x_i) - y_i)^2, as a function of n
 LOSS_CONVENTIONS = {
@@ -25,7 +26,21 @@ LOSS_CONVENTIONS = {
     "half-sum": lambda n: Fraction(1, 2),
 }
 
+#: parameterisations: "standard" f = sum_j a_j relu(<w_j, x>) (the spec's); "mean-field" (Dana et al.)
+#: f = (1/m) sum_j ..., loss multiplied by m. Mean-field parameters are sqrt(m) times standard ones
+#: that follow the same flow in the same time, so times and rates agree and losses and squared
+#: norms are m times the spec's (docs/theory.md, "Conventions").
+SCALINGS = ("standard", "mean-field")
+
 _INT64_SAFE = 2**62
+
+
+def _check_scaling(scaling, m: int) -> str:
+    if scaling not in SCALINGS:
+        raise InputError("scaling", f"unknown convention {scaling!r} (choose {', '.join(SCALINGS)})")
+    if scaling == "mean-field" and m == 0:
+        raise InputError("scaling", "mean-field divides the output by m, which needs at least one neuron")
+    return scaling
 
 
 def _check_loss(loss) -> str:
@@ -116,14 +131,18 @@ class Problem:
     ``<w_j(0), x_i> > 0`` (or ``active`` is an ``(m, n)`` boolean array). ``loss`` is the loss
     convention (``half-mean``, ``mean`` or ``half-sum``). ``magnitudes`` (``(m, n)`` floats,
     ``|<g_j, x_i>|``) and ``a_magnitudes`` (``|a_j(0)|`` at scale 1) optionally fix a concrete
-    initialisation, for the simulator and for resolving ties.
+    initialisation, for the simulator and for resolving ties. ``scaling`` is the parameterisation
+    the user trains in (``standard`` or ``mean-field``, see :data:`SCALINGS`): results are reported
+    in its units.
 
     >>> p = Problem(labels=[1, 1, -1], signs=[1, -1], active=[[0, 1, 2], [2]])
     >>> p.n, p.m, [list(p.aligned_set(j)) for j in range(p.m)]
     (3, 2, [[0, 1], [2]])
     """
 
-    def __init__(self, labels, signs, active, sq_norms=None, loss: str = "half-mean", magnitudes=None, a_magnitudes=None):
+    def __init__(
+        self, labels, signs, active, sq_norms=None, loss: str = "half-mean", magnitudes=None, a_magnitudes=None, scaling: str = "standard"
+    ):
         y = labels if isinstance(labels, RationalArray) else RationalArray.from_values(labels, "labels")
         n = len(y)
         if sq_norms is None:
@@ -133,13 +152,14 @@ class Problem:
         else:
             q = RationalArray.from_values(sq_norms, "sq_norms")
         signs = _signs_array(signs)
-        self._init(y, q, signs, _pack_active(active, n, len(signs)), loss, magnitudes, a_magnitudes)
+        self._init(y, q, signs, _pack_active(active, n, len(signs)), loss, magnitudes, a_magnitudes, scaling)
 
-    def _init(self, y, q, signs, packed, loss, magnitudes, a_magnitudes):
+    def _init(self, y, q, signs, packed, loss, magnitudes, a_magnitudes, scaling="standard"):
         self.y, self.q = y, q
         self.signs = signs
         self.packed_active = packed
         self.loss = _check_loss(loss)
+        self.scaling = _check_scaling(scaling, len(signs))
         self.magnitudes = None if magnitudes is None else np.asarray(magnitudes, dtype=np.float64)
         self.a_magnitudes = None if a_magnitudes is None else np.asarray(a_magnitudes, dtype=np.float64)
         self._validate()
@@ -150,7 +170,16 @@ class Problem:
         self = cls.__new__(cls)
         y = RationalArray(np.asarray(labels_num), np.asarray(labels_den))
         q = RationalArray(np.asarray(sq_norms_num), np.asarray(sq_norms_den))
-        self._init(y, q, _signs_array(signs), np.asarray(active_bits), loss, init.get("magnitudes"), init.get("a_magnitudes"))
+        self._init(
+            y,
+            q,
+            _signs_array(signs),
+            np.asarray(active_bits),
+            loss,
+            init.get("magnitudes"),
+            init.get("a_magnitudes"),
+            init.get("scaling", "standard"),
+        )
         return self
 
     # -- validation ---------------------------------------------------------------------------
@@ -212,6 +241,17 @@ class Problem:
     def loss_factor(self) -> Fraction:
         """The ``c`` of ``L = c * sum_i r_i^2``."""
         return LOSS_CONVENTIONS[self.loss](self.n)
+
+    def with_scaling(self, scaling: str) -> Problem:
+        """This problem reported in another parameterisation (the limit itself is the same)."""
+        other = copy.copy(self)
+        other.scaling = _check_scaling(scaling, self.m)
+        return other
+
+    @property
+    def unit_factor(self) -> int:
+        """Losses and squared parameter norms in the user's units are this times the spec's (``m`` for mean-field)."""
+        return self.m if self.scaling == "mean-field" else 1
 
     @property
     def positive_labels(self) -> np.ndarray:
@@ -278,7 +318,8 @@ class Problem:
         write_problem(self, path)
 
     def __repr__(self) -> str:
-        return f"Problem(n={self.n}, m={self.m}, loss={self.loss!r})"
+        scaling = "" if self.scaling == "standard" else f", scaling={self.scaling!r}"
+        return f"Problem(n={self.n}, m={self.m}, loss={self.loss!r}{scaling})"
 
 
 def _signs_array(signs) -> np.ndarray:

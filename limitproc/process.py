@@ -207,6 +207,8 @@ class _Engine:
         self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
         self.loss_w, self.loss_den = y2.scaled_integers()
         self.norm_w, self.norm_den = (y2 * problem.q.reciprocal()).scaled_integers()
+        # squared norms N = 2 sum sqrt(Q_j) = sum sqrt(4 Q_j), times the user's unit factor (theory, conventions)
+        self.norm_coef = 4 * problem.unit_factor**2
         first = self.rate_w[0]
         self.uniform = int(first) if np.all(self.rate_w == first) else None
         # mu_j^2 = (2c)^2 R_j
@@ -255,7 +257,7 @@ class _Engine:
                 live[j] = _Neuron(R, mu, rho, zero, zero, prog.div(one, rho), self._history((R,)))
         fitted = np.zeros(p.n, dtype=bool)
         loss_left = int(self.loss_w.sum())
-        c = p.loss_factor
+        c = p.loss_factor * p.unit_factor
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
         norm_node: int | None = zero
@@ -286,7 +288,7 @@ class _Engine:
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
                     if norm_node is not None and not shared.size:  # None once a tie left N undetermined
-                        norm_node = prog.add(norm_node, prog.sqrt(4 * block_norms[j]))
+                        norm_node = prog.add(norm_node, prog.sqrt(self.norm_coef * block_norms[j]))
                 if shared.size and reason is None:
                     reason = f"jump {k}: tied neurons {list(group)} share samples {shared.tolist()}; their split depends on the initial magnitudes"
                     norm_node = None
@@ -311,7 +313,7 @@ class _Engine:
                 bar.update(len(group))
         Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)
         Qneg = self._sum(self.norm_w, self.norm_den, ~p.positive_labels)
-        min_sq_norm = prog.add(prog.sqrt(4 * Qpos), prog.sqrt(4 * Qneg))
+        min_sq_norm = prog.add(prog.sqrt(self.norm_coef * Qpos), prog.sqrt(self.norm_coef * Qneg))
         return Result(
             problem=p,
             program=prog,

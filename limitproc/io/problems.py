@@ -45,7 +45,7 @@ def problem_from_dict(cls, data) -> Problem:
     """The JSON problem format: ``labels``, ``signs``, ``active``, optional ``sq_norms``, ``loss``."""
     if not isinstance(data, dict):
         raise InputError("problem", "expected a JSON object")
-    known = {"labels", "signs", "active", "sq_norms", "loss", "magnitudes", "a_magnitudes"}
+    known = {"labels", "signs", "active", "sq_norms", "loss", "magnitudes", "a_magnitudes", "scaling"}
     for key in data:
         if key not in known:
             raise InputError(key, f"unknown field (expected {', '.join(sorted(known))})")
@@ -62,6 +62,7 @@ def problem_from_dict(cls, data) -> Problem:
         loss=data.get("loss", "half-mean"),
         magnitudes=_float_matrix(data.get("magnitudes"), "magnitudes"),
         a_magnitudes=_float_matrix(data.get("a_magnitudes"), "a_magnitudes"),
+        scaling=data.get("scaling", "standard"),
     )
 
 
@@ -86,6 +87,8 @@ def problem_from_npz(cls, path) -> Problem:
                 raise InputError(key, "missing from the .npz file")
             arrays[key] = npz[key]
         init = {key: npz[key] for key in ("magnitudes", "a_magnitudes") if key in npz.files}
+        if "scaling" in npz.files:
+            init["scaling"] = str(npz["scaling"])
     for key in ("labels_num", "labels_den", "sq_norms_num", "sq_norms_den"):
         if arrays[key].dtype.kind != "i" or arrays[key].ndim != 1:
             raise InputError(key, f"expected a 1-d integer array, got {arrays[key].dtype} of shape {arrays[key].shape}")
@@ -119,6 +122,8 @@ def problem_to_dict(problem: Problem) -> dict:
         data["magnitudes"] = problem.magnitudes.tolist()
     if problem.a_magnitudes is not None:
         data["a_magnitudes"] = problem.a_magnitudes.tolist()
+    if problem.scaling != "standard":
+        data["scaling"] = problem.scaling
     return data
 
 
@@ -139,6 +144,8 @@ def write_problem(problem: Problem, path) -> None:
                 raise InputError(key, "too large for int64; use the .json format")
         buf = io.BytesIO()
         extra = {k: v for k, v in (("magnitudes", problem.magnitudes), ("a_magnitudes", problem.a_magnitudes)) if v is not None}
+        if problem.scaling != "standard":
+            extra["scaling"] = np.array(problem.scaling)
         np.savez(buf, signs=problem.signs, active=problem.packed_active, loss=np.array(problem.loss), **arrays, **extra)
         atomic_write(path, buf.getvalue())
     else:

@@ -54,6 +54,8 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
     }
     if result.lr is not None:  # gradient descent (theory §11); absent for gradient flow
         out["lr"] = rational_string(result.lr)
+    if p.scaling != "standard":  # losses and norms are in the user's units (theory, conventions)
+        out["scaling"] = p.scaling
     return out
 
 
