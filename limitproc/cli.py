@@ -70,7 +70,6 @@ FLAG_OF = {
     "workers": "--workers",
     "lambda": "--lambdas",
     "lambdas": "--lambdas",
-    "lr": "--lr",
     "method": "--method",
     "x": "--x",
     "figure": "--figure",
