@@ -413,9 +413,16 @@ def _add_table(sub) -> None:
         aliases=("--decimal",),
         type=positive_int,
         metavar="D",
-        help="significant digits: jumps: of the decimal column (default 12); prob: decimals instead of exact rationals",
+        help="significant digits of certified decimals (default: jumps 10, prob 6); prob: decimals in the cells unless --values is given",
     )
-    parser.add_argument("--decimals", type=nonnegative_int, metavar="P", help="norms: decimal places of the means (default 8)")
+    parser.add_argument(
+        "--values",
+        choices=("fit", "exact", "decimal"),
+        help="exact values: fit (default: long ones in a block under the table, a marked decimal in the cell), "
+        "exact (all in the cells), decimal (decimals in the cells, every exact value in the block)",
+    )
+    parser.add_argument("--label", help="LaTeX \\label of the table (default tab:jumps, tab:prob, tab:norms)")
+    parser.add_argument("--decimals", type=nonnegative_int, metavar="P", help="norms: decimal places of the means (default 4)")
     _add_step_option(parser)
     _add_scaling_option(parser)
     parser.add_argument("--no-decimal-column", action="store_true", help="jumps: leave out the tau decimal column")
@@ -436,7 +443,7 @@ def _run_table(args) -> str:
         ns, ms, digits = args.n or config.get("n"), args.m or config.get("m"), args.digits or config.get("digits")
         if not ns or not ms:
             raise InputError("--n/--m", "prob needs sample counts and widths (--n ... --m ... or --config)")
-        table = probability_table(ns, ms, digits)
+        table = probability_table(ns, ms, digits, args.values)
         source = json.dumps({"n": ns, "m": ms, "digits": digits}, sort_keys=True).encode()
     else:
         if not args.input:
@@ -448,16 +455,20 @@ def _run_table(args) -> str:
         if args.kind == "jumps":
             from .process import solve
 
-            table = jump_table(solve(_load_problem(args, args.input), lr=args.lr), args.digits or 12)
+            table = jump_table(solve(_load_problem(args, args.input), lr=args.lr), args.digits or 10)
             if args.no_decimal_column:
                 table = drop_columns(table, ["tau_decimal"])
         else:
             from .io.sweeprows import read_rows
 
             # before --decimals, norms read its decimal places from --digits
-            places = args.decimals if args.decimals is not None else min(args.digits or 8, 8)
+            places = args.decimals if args.decimals is not None else min(args.digits or 4, 8)
             table = norm_scaling_table(read_rows(args.input), places)
     table.header = table_header(args.kind, source)
+    if args.kind != "prob" and args.values:
+        table.values = args.values
+    if args.label:
+        table.label = args.label
     return table.render(args.format)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "describe_error",
     "int_at_least",
     "lambdas",
+    "lambdas_or_auto",
     "nonnegative_int",
     "positive_float",
     "positive_int",
@@ -132,17 +133,20 @@ def positive_float(text: str) -> float:
 
 def lambdas(text: str) -> tuple[str, ...]:
     """An argparse ``type``: comma-separated λ in (0, 1), kept as written (``1e-400`` is no float)."""
-    from .flow.simulate import log_inverse
+    from .flow.simulate import parse_lambda
 
     values = tuple(x.strip() for x in text.split(",") if x.strip())
     if not values:
         raise argparse.ArgumentTypeError("give at least one λ")
-    for lam in values:
-        try:
-            log_inverse(lam)
-        except InputError as exc:
-            raise argparse.ArgumentTypeError(exc.problem) from None
-    return values
+    try:
+        return tuple(parse_lambda(lam)[1] for lam in values)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(exc.problem) from None
+
+
+def lambdas_or_auto(text: str) -> tuple[str, ...] | str:
+    """:func:`lambdas`, or ``"auto"`` (the program chooses the ladder)."""
+    return "auto" if text.strip() == "auto" else lambdas(text)
 
 
 # -- running a command ----------------------------------------------------------------------------

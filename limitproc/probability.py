@@ -69,11 +69,33 @@ def _binomial_sum(m: int, uncovered_free, progress: bool = False) -> tuple[fmpz,
     return total, E
 
 
-def _p_interpolate_dyadic(n_pos: int, n_neg: int, m: int, progress: bool = False) -> tuple[fmpz, int]:
-    def free(k):  # (1 - 2^-k)^n_+ (1 - 2^-(m-k))^n_-
-        return (fmpz(2) ** k - 1) ** n_pos * (fmpz(2) ** (m - k) - 1) ** n_neg, k * n_pos + (m - k) * n_neg
+@lru_cache(maxsize=128)
+def _mersenne_power(k: int, n: int) -> fmpz:
+    """``(2^k - 1)^n``, kept for the neighbouring widths of the width search."""
+    return (fmpz(2) ** k - 1) ** n
 
-    return _binomial_sum(m, free, progress)
+
+def _p_interpolate_dyadic(n_pos: int, n_neg: int, m: int, progress: bool = False) -> tuple[fmpz, int]:
+    """The sum of theory §7 as ``num / 2^E``.
+
+    Term ``k`` is ``C(m, k) (2^k - 1)^n_+ (2^(m-k) - 1)^n_- / 2^(m + k n_+ + (m-k) n_-)``. With
+    ``s = min(n_+, n_-)`` the terms ``k`` and ``m - k`` share the large factor
+    ``C(m, k) ((2^k - 1)(2^(m-k) - 1))^s`` and differ only by a power ``|n_+ - n_-|``: each large
+    product is formed once per pair.
+    """
+    from .progress import progress_bar
+
+    s, d = min(n_pos, n_neg), abs(n_pos - n_neg)
+    E = m + m * max(n_pos, n_neg)
+    total = fmpz(0)
+    with progress_bar(total=m // 2 + 1, desc=f"P(interpolate), m = {m}", enabled=progress) as bar:
+        for k in range(m // 2 + 1):
+            shared = fmpz.bin_uiui(m, k) * _mersenne_power(k, s) * _mersenne_power(m - k, s)
+            for j in (k,) if 2 * k == m else (k, m - k):
+                extra = _mersenne_power(j if n_pos >= n_neg else m - j, d)
+                total += (shared * extra) << (E - m - j * n_pos - (m - j) * n_neg)
+            bar.update(1)
+    return total, E
 
 
 def _p_interpolate_random_signs_dyadic(n: int, m: int) -> tuple[fmpz, int]:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from limitproc.clitools import EXIT_FAILED, EXIT_OK, Output, add_option, add_output, add_subcommand, command_parser, lambdas, run_command
+from limitproc.clitools import (
+    EXIT_FAILED,
+    EXIT_OK,
+    Output,
+    add_option,
+    add_output,
+    add_subcommand,
+    command_parser,
+    lambdas_or_auto,
+    run_command,
+)
 from limitproc.errors import InputError
 
 __all__ = ["EXAMPLES", "FLAG_OF", "build_parser", "main"]
 
 EXAMPLES = {
     "list": "proofs-check list",
-    "run": "proofs-check run --generate 6,4,1 --lambdas 1e-10,1e-20,1e-40 --format markdown -o report.md",
+    "run": "proofs-check run --generate 6,4,1 --format markdown -o report.md",
 }
 
 # API field names of library errors, shown as these flags
@@ -32,12 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser, sub = command_parser("proofs-check", "Check the theory's claims on computed cases.", EXAMPLES)
     listing = add_subcommand(sub, "list", "List the registered claims.", EXAMPLES["list"])
     add_output(listing)
-    p = add_subcommand(sub, "run", "Run claims on a case and report pass/fail (exit status 1 if one fails).", EXAMPLES["run"])
+    p = add_subcommand(
+        sub, "run", "Run claims on a case: each passes, fails or is inconclusive (exit status 1 if one fails).", EXAMPLES["run"]
+    )
     p.add_argument("--claim", action="append", metavar="ID", help="claim to run (repeatable; default all)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--case", metavar="FILE", help="problem file (.json or .npz), optionally with magnitudes")
     source.add_argument("--generate", type=_generate, metavar="n,m,seed", help="a random ±1-label problem (default 6,4,0)")
-    p.add_argument("--lambdas", type=lambdas, default="1e-10,1e-20,1e-40", help="comma-separated λ ladder (default 1e-10,1e-20,1e-40)")
+    p.add_argument(
+        "--lambdas",
+        type=lambdas_or_auto,
+        default="auto",
+        help="comma-separated λ ladder, e.g. 1e-20,1e-40,1e-400, or auto: chosen from the case's jump gaps and offsets (default auto)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the drawn initial magnitudes (default 0)")
     # "md" is the old spelling of "markdown", --report of --format
     add_option(
@@ -78,10 +95,10 @@ def _run_run(args) -> Output:
     else:
         n, m, seed = args.generate or (6, 4, 0)
         problem = generate(n, m, seed=seed)
-    case = Case(problem, lambdas=tuple(float(lam) for lam in args.lambdas), seed=args.seed)
+    case = Case(problem, lambdas=args.lambdas, seed=args.seed)
     report = run(case, args.claim, progress=True)
     text = report.render("md" if args.format == "markdown" else args.format)
-    return Output(text, EXIT_OK if report.passed else EXIT_FAILED)
+    return Output(text, EXIT_FAILED if report.failed else EXIT_OK)
 
 
 def main(argv=None) -> int:

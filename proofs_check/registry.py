@@ -5,20 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Claim", "ENTRY_POINT_GROUP", "Outcome", "REGISTRY", "claim", "claims", "load_entry_points"]
+__all__ = ["Claim", "ENTRY_POINT_GROUP", "FAILED", "INCONCLUSIVE", "Outcome", "PASSED", "REGISTRY", "claim", "claims", "load_entry_points"]
 
 #: entry-point group through which installed packages contribute claims
 ENTRY_POINT_GROUP = "proofs_check.claims"
 
 
+PASSED, FAILED, INCONCLUSIVE = "passed", "failed", "inconclusive"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """The verdict of one check: ``measured`` is compared with ``tolerance`` (how is in ``detail``)."""
+    """The verdict of one check: ``measured`` is compared with ``tolerance`` (how is in ``detail``).
+
+    ``inconclusive``: the check could not decide (λ not small enough for this case, say); ``detail``
+    says why. An inconclusive outcome is neither passed nor failed.
+    """
 
     passed: bool
     measured: float | int | str
     tolerance: float | int | str
     detail: str = ""
+    inconclusive: bool = False
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"failed"`` or ``"inconclusive"``."""
+        return INCONCLUSIVE if self.inconclusive else PASSED if self.passed else FAILED
 
 
 @dataclass(frozen=True)

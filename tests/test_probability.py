@@ -50,6 +50,16 @@ def test_matches_brute_force(n_pos, n_neg, m):
     assert p_interpolate(n_pos, n_neg, m) == brute_force(n_pos, n_neg, m)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 12))
+def test_equals_the_literal_sum(n_pos, n_neg, m):
+    """Theory §7 term by term in Fractions (the library pairs the terms k and m - k)."""
+    literal = sum(
+        Fraction(math.comb(m, k), 2**m) * (1 - Fraction(1, 2**k)) ** n_pos * (1 - Fraction(1, 2 ** (m - k))) ** n_neg for k in range(m + 1)
+    )
+    assert p_interpolate(n_pos, n_neg, m) == literal
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 12), st.integers(0, 10))
 def test_random_signs_is_the_binomial_mixture(n, m):

@@ -1,8 +1,5 @@
 """Appendix tables: well-formed LaTeX, exact values that parse back, deterministic bytes, headers."""
 
-import csv
-import hashlib
-import io
 import json
 import re
 import subprocess
@@ -13,7 +10,6 @@ import pytest
 import sympy
 from sympy import sqrt
 
-from limitproc import __version__
 from limitproc.io.sweeprows import read_rows, write_rows
 from limitproc.io.tables import norm_scaling_table
 from limitproc.probability import p_interpolate
@@ -36,15 +32,85 @@ def latex_number(cell: str):
 
 
 def run(*argv):
-    out = subprocess.run([sys.executable, "-m", "limitproc", *argv], capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "limitproc", *map(str, argv)], capture_output=True)
     assert out.returncode == 0, out.stderr.decode()
     return out.stdout
 
 
-def tabular_rows(tex: str):
-    spec = re.search(r"\\begin\{tabular\}\{([lcr]+)\}", tex).group(1)
-    body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0]
-    return len(spec), [r.removesuffix(r" \\").split(" & ") for r in body.strip().splitlines()]
+@pytest.fixture(autouse=True)
+def long_integers():
+    """P(interpolate) at n = 1024 has numerators of thousands of digits (CPython refuses past 4300)."""
+    saved = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)
+    yield
+    sys.set_int_max_str_digits(saved)
+
+
+def compiles(tex: str, tmp_path) -> str:
+    """Compile the table in a plain article with the packages its header names; return the log."""
+    packages = re.search(r"^% needs (\\usepackage\{[a-z, ]+\})", tex, re.M).group(1)
+    assert set(re.findall(r"[a-z]+", packages.split("{")[1])) <= {"amsmath", "booktabs", "longtable", "array", "dcolumn"}
+    (tmp_path / "table.tex").write_text(tex)
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\n" + packages + "\n\\begin{document}\n\\input{table}\n\\end{document}\n")
+    out = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path, capture_output=True)
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert out.returncode == 0, log[-2000:]
+    assert "Overfull \\hbox" not in log, log[log.index("Overfull") :][:500]
+    return log
+
+
+def read_latex(tex: str):
+    """The cells of every part of a LaTeX table by (row key, header), and the exact-values block by marker."""
+    cells = {}
+    for part in re.findall(r"\\begin\{longtable\}.*?\\end\{longtable\}", tex, re.S):
+        header = part.split("\\toprule\n")[1].split(" \\\\\n")[0].split(" & ")
+        header = [re.sub(r"^\\multicolumn\{1\}\{c\}\{(.*)\}$", r"\1", h) for h in header]
+        body = part.split("\\endlastfoot\n")[1].split("\\end{longtable}")[0]
+        for line in body.strip().splitlines():
+            row = line.removesuffix(r" \\").split(" & ")
+            assert len(row) == len(header), line
+            cells.update({(row[0], h): c for h, c in zip(header, row)})
+    block = dict(re.findall(r"\((\d+)\)~\$[^=]*= (.*?)\$\\par", tex))
+    return cells, block
+
+
+def value_of(latex: str):
+    """An exact value as the table typesets it (integers, \\frac, \\sqrt, 2^{e}, long integers broken by \\allowbreak)."""
+    s = latex.strip().strip("$").replace("\\allowbreak ", "")
+    s = re.sub(r"\\sqrt\{(\d+)\}", r"sqrt(\1)", s)
+    s = re.sub(r"\^\{(\d+)\}", r"**(\1)", s)
+    while (t := re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"((\1)/(\2))", s)) != s:
+        s = t
+    assert "\\" not in s and "{" not in s, latex
+    s = re.sub(r"(\d|\))\s*(sqrt|\()", r"\1*\2", s)
+    return sympy.sympify(s)
+
+
+def decimal_of(latex: str):
+    """A decimal cell ``d.ddd\\times 10^{e}{}^{(k)}``: (value, last digit's place, marker or None)."""
+    m = re.fullmatch(r"\$?(-?\d+(?:\.(\d+))?)(?:\\times 10\^\{(-?\d+)\})?(?:\{\}\^\{\((\d+)\)\})?\$?", latex.strip())
+    assert m, latex
+    exponent = int(m.group(3) or 0)
+    return sympy.Rational(m.group(1)) * sympy.Integer(10) ** exponent, exponent - len(m.group(2) or ""), m.group(4)
+
+
+def check_decimal(latex: str, exact) -> str | None:
+    """The decimal agrees with the exact value to its printed digits (half a unit of its last place)."""
+    shown, place, marker = decimal_of(latex)
+    error = abs(sympy.N(exact - shown, 60)) if not isinstance(exact, Fraction) else abs(exact - Fraction(str(shown)))
+    assert error <= sympy.Rational(1, 2) * sympy.Integer(10) ** place, (latex, exact)
+    return marker
+
+
+def check_value(cell: str, block: dict, exact) -> bool:
+    """A cell holds the exact value, or a certified decimal whose marker leads to it; True when moved."""
+    if "(" in cell or "." in cell:
+        marker = check_decimal(cell, exact)
+        assert marker is not None, cell  # never a decimal without its exact value
+        assert sympy.expand(value_of(block[marker]) - sympy.sympify(exact)) == 0
+        return True
+    assert sympy.expand(value_of(cell) - sympy.sympify(exact)) == 0
+    return False
 
 
 @pytest.fixture
@@ -54,63 +120,91 @@ def problem(tmp_path):
     return path
 
 
-def test_jump_table_latex(problem):
-    tex = run("table", "jumps", str(problem), "--format", "latex").decode()
-    assert tex.count("{") == tex.count("}")
-    depth = 0
-    for ch in tex:  # balanced in order, not just in number
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        assert depth >= 0
-    for rule in ("\\toprule", "\\midrule", "\\bottomrule"):
-        assert tex.count(rule) == 1
-    ncols, rows = tabular_rows(tex)
-    header = tex.split("\\toprule\n")[1].split(" \\\\")[0].split(" & ")
-    assert len(header) == ncols == 7
-    assert len(rows) == 3 and all(len(r) == ncols for r in rows)
+def test_jump_table_latex(problem, tmp_path):
+    tex = run("table", "jumps", problem, "--format", "latex", "--label", "tab:example2").decode()
+    compiles(tex, tmp_path)
+    assert "\\label{tab:example2}" in tex and "$\\tau_k$" in tex and "$|B_k|$" in tex and "$L_k$" in tex
+    cells, block = read_latex(tex)
     assert "\\frac{3 \\sqrt{14}}{7}" in tex
-    for row, tau, loss in zip(rows, TAUS, LOSSES):
-        assert sympy.simplify(latex_number(row[1]) - tau) == 0
-        assert latex_number(row[5]) == sympy.Rational(loss.numerator, loss.denominator)
-        assert float(row[2]) == pytest.approx(float(tau), rel=1e-11)
+    for k, tau, loss in zip("123", TAUS, LOSSES):
+        check_value(cells[k, "$\\tau_k$"], block, tau)
+        assert value_of(cells[k, "$L_k$"]) == sympy.Rational(loss.numerator, loss.denominator)
+        check_decimal(cells[k, "$\\tau_k \\approx$"], tau)
+    assert [cells[k, "$|B_k|$"] for k in "123"] == ["3", "2", "1"]
 
 
-def test_jump_table_header_and_determinism(problem):
-    first = run("table", "jumps", str(problem), "--format", "latex")
-    assert run("table", "jumps", str(problem), "--format", "latex") == first
-    digest = hashlib.sha256(problem.read_bytes()).hexdigest()
-    lines = first.decode().splitlines()
-    assert lines[0] == f"% limitproc {__version__}: jumps table"
-    assert lines[1] == f"% input sha256 {digest}"
+@pytest.mark.parametrize("n,m,seed", [(6, 4, 1), (64, 12, 7), (1000, 16, 7)])
+def test_jump_tables_compile_and_read_back(tmp_path, n, m, seed):
+    from limitproc import Problem
+    from limitproc.process import solve
 
-
-def test_jump_table_csv_markdown_json(problem):
-    text = run("table", "jumps", str(problem), "--format", "csv", "--no-decimal-column").decode()
-    rows = list(csv.reader(io.StringIO("".join(l + "\n" for l in text.splitlines() if not l.startswith("#")))))
-    assert rows[0] == ["k", "tau", "neurons", "block_size", "plateau_loss", "tie"]
-    assert [sympy.simplify(sympy.sympify(r[1]) - t) == 0 for r, t in zip(rows[1:], TAUS)] == [True] * 3
-    assert [int(r[3]) for r in rows[1:]] == [3, 2, 1]
-    md = run("table", "jumps", str(problem), "--format", "markdown").decode()
-    table_lines = [l for l in md.splitlines() if l.startswith("|")]
-    assert len(table_lines) == 2 + 3 and all(l.count("|") == 8 for l in table_lines)
-    data = json.loads(run("table", "jumps", str(problem), "--format", "json"))
-    assert [Fraction(r[5]["exact"]) for r in data["rows"]] == LOSSES
-    assert data["header"][0].startswith("limitproc")
+    path = tmp_path / "p.json"
+    run("generate", "--n", n, "--m", m, "--seed", seed, "-o", path)
+    result = solve(Problem.from_file(path))
+    tex = run("table", "jumps", path).decode()
+    compiles(tex, tmp_path)
+    cells, block = read_latex(tex)
+    moved = 0
+    for jump in result.jumps:
+        k = str(jump.k)
+        moved += check_value(cells[k, "$\\tau_k$"], block, jump.tau.sympy())
+        moved += check_value(cells[k, "$L_k$"], block, jump.plateau_loss)
+        check_decimal(cells[k, "$\\tau_k \\approx$"], jump.tau.sympy())
+    assert moved == len(block)
+    if n == 1000:
+        assert moved > 0  # long radical sums leave their cells
+    for values in ("exact", "decimal"):
+        compiles(run("table", "jumps", path, "--values", values).decode(), tmp_path)
 
 
 def test_probability_table_exact_and_decimal(tmp_path):
-    tex = run("table", "prob", "--n", "2", "3", "5", "--m", "2", "3", "--format", "latex").decode()
-    ncols, rows = tabular_rows(tex)
-    assert ncols == 3 and len(rows) == 3
-    assert latex_number(rows[0][1]) == sympy.Rational(1, 8)  # one neuron of each sign, both active: 2 (1/4)^2
-    for row, n in zip(rows, (2, 3, 5)):
-        for cell, m in zip(row[1:], (2, 3)):
-            p = p_interpolate((n + 1) // 2, n // 2, m)
-            assert latex_number(cell) == sympy.Rational(p.numerator, p.denominator)
+    tex = run("table", "prob", "--n", 2, 3, 5, "--m", 2, 3, "--format", "latex").decode()
+    compiles(tex, tmp_path)
+    cells, block = read_latex(tex)
+    assert value_of(cells["2", "$m = 2$"]) == sympy.Rational(1, 8)  # one neuron of each sign, both active: 2 (1/4)^2
+    for n in (2, 3, 5):
+        for m in (2, 3):
+            check_value(cells[str(n), f"$m = {m}$"], block, p_interpolate((n + 1) // 2, n // 2, m))
+    assert "$n_+ = \\lceil n/2 \\rceil$" in tex
     config = tmp_path / "t.toml"
     config.write_text("[table]\nn = [2, 3, 5]\nm = [2, 3]\ndecimal = 6\n")
-    md = run("table", "prob", "--config", str(config), "--format", "markdown").decode()
+    md = run("table", "prob", "--config", config, "--format", "markdown").decode()
     assert "| 2 | 0.125000 | 0.281250 |" in md  # 1/8 and 9/32
-    assert md == run("table", "prob", "--n", "2", "3", "5", "--m", "2", "3", "--decimal", "6", "--format", "markdown").decode()
+    assert md == run("table", "prob", "--n", 2, 3, 5, "--m", 2, 3, "--decimal", 6, "--format", "markdown").decode()
+
+
+def test_large_probability_table_fits_and_reads_back(tmp_path):
+    ns, ms = (16, 1024), (4, 12, 32)
+    tex = run("table", "prob", "--n", *ns, "--m", *ms).decode()  # n = 1024, m = 32 used to crash in sympy
+    compiles(tex, tmp_path)
+    cells, block = read_latex(tex)
+    for n in ns:
+        for m in ms:
+            p = p_interpolate((n + 1) // 2, n // 2, m)
+            moved = check_value(cells[str(n), f"$m = {m}$"], block, p)
+            assert moved == (len(str(p.numerator)) > 12)  # p/2^e keeps short numerators in the cell
+    assert re.search(r"\\allowbreak \d+/2\^\{\d+\}", tex)  # a long one is shown as p/2^e, p broken over lines
+    decimal = run("table", "prob", "--n", *ns, "--m", *ms, "--values", "decimal").decode()
+    compiles(decimal, tmp_path)
+    cells, _ = read_latex(decimal)
+    exact = {(n, m): value_of(v) for n, m, v in re.findall(r"\$P_\{(\d+),(\d+)\} = (.*?)\$\\par", decimal)}
+    for n in ns:  # every value rounded in a cell is exact below the table
+        for m in ms:
+            p = p_interpolate((n + 1) // 2, n // 2, m)
+            assert check_decimal(cells[str(n), f"$m = {m}$"], p) is None  # no markers: every cell is a decimal
+            assert exact[str(n), str(m)] == sympy.Rational(p.numerator, p.denominator)
+    wide = run("table", "prob", "--n", 2, 3, "--m", *range(2, 30, 2)).decode()
+    compiles(wide, tmp_path)
+    assert wide.count("\\begin{longtable}") > 1  # too many columns for one page width: split in parts
+
+
+def test_markdown_tables_move_long_values_to_notes(problem, tmp_path):
+    md = run("table", "prob", "--n", 4, 64, "--m", 8, "--format", "markdown").decode()
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    assert lines[1] == "|---:|---:|" and len(lines) == 4
+    note = re.search(r"^1\. \$P_\{64,8\}\$ = `(\d+/\d+)`$", md, re.M).group(1)
+    assert Fraction(note) == p_interpolate(32, 32, 8) and lines[3].endswith(" [1] |")
+    check_decimal(lines[3].split(" | ")[1].removesuffix(" [1] |"), p_interpolate(32, 32, 8))
 
 
 def row(n, seed, ratio, determined=True):
@@ -150,7 +244,17 @@ def test_norm_scaling_table_from_a_sweep_file(tmp_path):
     # N/sqrt(n) = 2 ratio / sqrt(4) = ratio: both means are (1.5 + 2.5) / 2 over the two determined runs
     assert table.rows[0][4:] == [3, 3, 2, "2.000", "2.000", "1.500", "2.500"]
     assert table.rows[1][:2] == [16, 8] and table.rows[1][8] == "2.000"
-    first = run("table", "norms", str(path), "--format", "latex")
-    assert first == run("table", "norms", str(path), "--format", "latex")
-    ncols, rows = tabular_rows(first.decode())
-    assert ncols == 11 and all(len(r) == 11 for r in rows)
+    first = run("table", "norms", path, "--format", "latex")
+    assert first == run("table", "norms", path, "--format", "latex")
+    tex = first.decode()
+    compiles(tex, tmp_path)
+    cells, _ = read_latex(tex)
+    assert cells["4", "$n$"] == "4" and "D{.}{.}{-1}" in tex  # means aligned on the point
+    assert [v for (key, _), v in cells.items() if key == "4"][-4:] == ["2.0000", "2.0000", "1.5000", "2.5000"]  # 4 places
+
+
+def test_norm_table_of_a_large_sweep_fits(tmp_path):
+    path = tmp_path / "s.csv"
+    rows = [row(n, seed, 1 + seed / 7 + n / 1000) for n in (16, 64, 256, 1024, 4096) for seed in range(4)]
+    write_rows([r | {"labels": labels} for r in rows for labels in ("pm1", "gauss", "uniform")], path)
+    compiles(run("table", "norms", path, "--decimals", 8).decode(), tmp_path)

@@ -56,6 +56,7 @@ __all__ = [
     "float_labels",
     "initial_magnitudes",
     "log_inverse",
+    "parse_lambda",
     "simulate",
     "with_magnitudes",
 ]
@@ -84,17 +85,30 @@ def with_magnitudes(problem: Problem, magnitudes, a_magnitudes=None) -> Problem:
     )
 
 
-def log_inverse(lam) -> float:
-    """``log(1/λ)`` for a float λ or a string such as ``"1e-400"`` (parsed with mpmath)."""
+def parse_lambda(lam, field: str = "lambda") -> tuple[float, str]:
+    """``(log(1/λ), text)`` of a λ given as a float or a string such as ``"1e-400"`` (parsed with
+    mpmath, so any depth down to ``1e-10000`` and below). ``text`` is the string as written, or the
+    shortest repr of a float; the one λ parser of ``simulate``, the command lines and proofs-check."""
     import mpmath
 
+    if isinstance(lam, str):
+        text = lam.strip()
+    elif isinstance(lam, (int, float)) and not isinstance(lam, bool):
+        text = repr(float(lam))
+    else:
+        raise InputError(field, f"not a number: {lam!r}")
     try:
-        value = mpmath.mpf(lam)
+        value = mpmath.mpf(text)
     except (ValueError, TypeError):
-        raise InputError("lambda", f"not a number: {lam!r}") from None
+        raise InputError(field, f"not a number: {lam!r}") from None
     if not 0 < value < 1:
-        raise InputError("lambda", f"must lie in (0, 1), got {lam}")
-    return float(-mpmath.log(value))
+        raise InputError(field, f"must lie in (0, 1), got {lam}")
+    return float(-mpmath.log(value)), text
+
+
+def log_inverse(lam) -> float:
+    """``log(1/λ)`` for a float λ or a string such as ``"1e-400"`` (see :func:`parse_lambda`)."""
+    return parse_lambda(lam)[0]
 
 
 @dataclass
@@ -239,9 +253,10 @@ def simulate(
         # room for offsets of O(1/μ) and for the last neuron to converge
         tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
     t_end = tau_end * L
-    t_align = (taus[0] / 2 if taus else tau_end / 2) * L
-    # a horizon inside the process cuts the later plateaus' states to the end state
-    stops = [min(t, t_end) for t in [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])]] + [t_end]
+    # without a jump the one plateau is read at the end (its alignment pattern too); a horizon inside
+    # the process cuts the later plateaus' states to the end state
+    t_align = (taus[0] / 2 if taus else tau_end) * L
+    stops = [min(t, t_end) for t in [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])]] + ([t_end] if taus else [])
 
     integ: Integrator | Descent
     if method == "gd":
@@ -293,6 +308,8 @@ def simulate(
             a, u = flow.split(integ.state)
             scale = np.exp(flow.log_scales)
             states.append((scale * a, scale[:, None] * u))
+            if len(states) == 1:  # the sign pattern from the held coordinates: e^{κ_j} underflows below λ ≈ 1e-300
+                pattern = u > 0
     drop_times = np.array([times[0] if times else np.nan for times in drops])
 
     a, u = flow.split(integ.state)
@@ -309,7 +326,7 @@ def simulate(
         plateaus=plateaus,
         drop_times=drop_times,
         alignment_time=t_align,
-        pattern_after_alignment=states[0][1] > 0,
+        pattern_after_alignment=pattern,
         plateau_states=states,
         final_a=a.copy(),
         final_u=u.copy(),
