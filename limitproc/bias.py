@@ -131,10 +131,12 @@ class Bias:
         )
 
     @classmethod
-    def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9, **solver) -> Bias:
+    def from_file(
+        cls, path, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None, **solver
+    ) -> Bias:
         """From a result JSON (``Result.to_json``), or from a problem file, which is then solved.
 
-        ``allow_sign_flip`` and ``ortho_tol`` go to :meth:`Problem.from_file`, ``solver`` to :func:`solve`.
+        ``allow_sign_flip``, ``ortho_tol`` and ``balance_tol`` go to :meth:`Problem.from_file`, ``solver`` to :func:`solve`.
         """
         from .io.files import read_json
         from .problem import Problem
@@ -144,7 +146,9 @@ class Bias:
             data = read_json(path, "problem")
             if isinstance(data, dict) and "jumps" in data and "min_sq_norm" in data:
                 return cls.of_result_dict(data)
-        return cls.of_result(solve(Problem.from_file(path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol), **solver))
+        return cls.of_result(
+            solve(Problem.from_file(path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol, balance_tol=balance_tol), **solver)
+        )
 
     @classmethod
     def of_result_dict(cls, data: dict) -> Bias:

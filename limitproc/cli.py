@@ -19,6 +19,7 @@ from .clitools import (
     float_between,
     lambdas,
     nonnegative_int,
+    positive_float,
     positive_int,
     run_command,
 )
@@ -37,12 +38,14 @@ EXAMPLES = {
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
     "table": "limitproc table jumps problem.json --format latex -o jumps.tex",
     "graph": "limitproc graph --data labels.json --m 8 --runs 10000 --seed 1 --format graphml -o ensemble.graphml",
+    "overlay": "limitproc overlay run.csv raw.npz --lr 0.5 --lambda 1e-20 --x tau -o overlay.png",
 }
 
 # The library's errors name API fields; the user sees these flags instead (where the command has them).
 FLAG_OF = {
     "allow_sign_flip": "--allow-sign-flip",
     "ortho_tol": "--ortho-tol",
+    "balance_tol": "--balance-tol",
     "digits": "--digits",
     "term_budget": "--term-budget",
     "precision": "--precision",
@@ -69,10 +72,12 @@ FLAG_OF = {
     "workers": "--workers",
     "lambda": "--lambdas",
     "lambdas": "--lambdas",
+    "method": "--method",
+    "x": "--x",
+    "figure": "--figure",
     "rtol": "--rtol",
     "lr": "--lr",
     "scaling": "--scaling",
-    "figure": "--figure",
     "limits": "--limit",
 }
 
@@ -133,7 +138,9 @@ def _solve_kwargs(args) -> dict:
 
 
 def _problem_options(args) -> dict:
-    return {"allow_sign_flip": getattr(args, "allow_sign_flip", False), "ortho_tol": getattr(args, "ortho_tol", 1e-9)}
+    return {key: getattr(args, key, None) for key in ("ortho_tol", "balance_tol")} | {
+        "allow_sign_flip": getattr(args, "allow_sign_flip", False)
+    }
 
 
 def _load_problem(args, path=None):
@@ -151,7 +158,15 @@ def _add_problem_argument(parser: argparse.ArgumentParser, help: str = "problem 
         "--allow-sign-flip", action="store_true", help="accept raw data with |a_j| < ||w_j|| (the limit is then not established)"
     )
     parser.add_argument(
-        "--ortho-tol", type=float, default=1e-9, help="relative tolerance for orthogonality of decimal raw inputs (default 1e-9)"
+        "--ortho-tol",
+        type=float,
+        help="relative tolerance for orthogonality of approximate raw inputs (default 1e-9 for JSON decimals, sqrt(eps) of the dtype for .npz)",
+    )
+    parser.add_argument(
+        "--balance-tol",
+        type=float,
+        help="relative tolerance of the balance check |a_j| >= ||w_j|| of approximate raw data "
+        "(default 1e-9 for JSON decimals; for .npz the rounding error of ||w_j|| in the dtype)",
     )
 
 
@@ -491,9 +506,24 @@ def _add_simulate(sub) -> None:
         default=1e-8,
         help="relative tolerance of the integrator, in [1e-13, 1e-2] (default 1e-8)",
     )
+    parser.add_argument(
+        "--method", choices=("flow", "gd"), default="flow", help="gradient flow, or gradient descent with step --lr (default flow)"
+    )
+    parser.add_argument("--lr", type=_step, help="step η of --method gd, e.g. 1 or 0.3 (compared with the ρ process of theory §11)")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
-    parser.add_argument("--curves", action="store_true", help="JSON: include every run's loss curve (tau, loss)")
+    parser.add_argument(
+        "--curves",
+        action="store_true",
+        help="JSON: include every run's loss curve and per-neuron log squared norms (tau, loss, log_sq_norms)",
+    )
+    parser.add_argument("--figure", metavar="FILE", help="also draw the loss and per-neuron norm trajectories to FILE (.png, .svg, .pdf)")
     add_output(parser)
+
+
+def _step(text: str) -> str:
+    """An argparse ``type``: a positive step, kept as written (the exact engine reads ``0.3`` as 3/10)."""
+    positive_float(text)
+    return text
 
 
 def _run_simulate(args) -> str:
@@ -503,13 +533,31 @@ def _run_simulate(args) -> str:
     from .io.tables import simulation_table
     from .process import solve
 
+    if (args.method == "gd") != (args.lr is not None):
+        raise InputError("--lr", "give a step with --method gd, and only then")
     problem = _load_problem(args)
-    result = solve(problem)
-    runs = [simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, progress=True) for lam in args.lambdas]
+    result = solve(problem, lr=args.lr) if args.lr is not None else solve(problem)
+    lr = None if args.lr is None else float(args.lr)
+    runs = [
+        simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, method=args.method, lr=lr, progress=True)
+        for lam in args.lambdas
+    ]
     comparison = compare_with_limit(result, runs)
+    if args.figure:
+        from .plots import norm_trajectories, save_figure
+
+        save_figure(norm_trajectories(runs), args.figure, field="figure")
     if args.format == "json":
         if args.curves:
-            comparison["curves"] = [{"log_inv_lambda": s.log_inv_lambda, "tau": s.tau.tolist(), "loss": s.loss.tolist()} for s in runs]
+            comparison["curves"] = [
+                {
+                    "log_inv_lambda": s.log_inv_lambda,
+                    "tau": s.tau.tolist(),
+                    "loss": s.loss.tolist(),
+                    "log_sq_norms": s.log_sq_norms.tolist(),
+                }
+                for s in runs
+            ]
         return json.dumps(comparison, indent=1) + "\n"
     return simulation_table(comparison).render(args.format)
 
@@ -567,6 +615,42 @@ def _run_predict(args) -> str:
     return text
 
 
+# -- overlay ----------------------------------------------------------------------------------
+def _add_overlay(sub) -> None:
+    from .overlay import AXES
+
+    parser = _subparser(
+        sub, "overlay", "Draw your own descent run's loss beside the flow and descent limits, and print measured and predicted drop times."
+    )
+    parser.add_argument("run", metavar="RUN", help="the loss log: CSV with a loss column (and iteration), or a JSON list of losses")
+    _add_problem_argument(parser)
+    parser.add_argument("--lr", type=_step, required=True, help="the run's step η")
+    parser.add_argument("--lambda", dest="lam", type=_scale, required=True, help="the run's initialisation scale λ in (0, 1), e.g. 1e-20")
+    parser.add_argument("--x", choices=AXES, default="iterations", help="x axis and unit of the printed times (default iterations)")
+    parser.add_argument(
+        "-o", "--output", dest="figure", metavar="FIG", help="draw the figure here (.png, .svg or .pdf); the times go to stdout"
+    )
+
+
+def _scale(text: str) -> str:
+    """An argparse ``type``: one λ in (0, 1), kept as written."""
+    if "," in text:
+        raise argparse.ArgumentTypeError(f"one λ, got {text!r}")
+    return lambdas(text)[0]
+
+
+def _run_overlay(args) -> str:
+    from .overlay import overlay, read_run
+
+    iterations, loss = read_run(args.run)
+    ov = overlay(_load_problem(args), iterations, loss, args.lr, args.lam)
+    if args.figure:
+        from .plots import overlay_figure, save_figure
+
+        save_figure(overlay_figure(ov, args.x), args.figure)
+    return ov.text(args.x)
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
@@ -578,6 +662,7 @@ COMMANDS = {
     "sweep": (_add_sweep, _run_sweep),
     "table": (_add_table, _run_table),
     "graph": (_add_graph, _run_graph),
+    "overlay": (_add_overlay, _run_overlay),
 }
 
 

@@ -17,7 +17,6 @@ import math
 from collections import defaultdict
 from pathlib import Path
 
-from .errors import InputError
 from .plots import save_figure
 
 __all__ = ["FIGURES", "bias_ratio_figure", "loss_curve_figure", "norm_scaling_figure", "probability_figure", "sweep_figures"]
@@ -48,16 +47,10 @@ def loss_curve_figure(result, curves, path) -> str:
     atomically to ``path`` (PNG, PDF or SVG by its suffix)."""
     from .plots import loss_staircase
 
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
-        raise InputError("figure", f"{path.name}: give a .png, .pdf or .svg file")
     _pyplot()
     fig = loss_staircase(result, curves)
     try:
-        save_figure(fig, path, fmt)
-    except OSError as exc:
-        raise InputError("figure", f"cannot write {path}: {exc.strerror}") from None
+        save_figure(fig, path, field="figure")
     finally:
         import matplotlib.pyplot as plt
 

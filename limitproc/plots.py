@@ -7,23 +7,35 @@ float ``*_decimal`` twins: pictures are for display only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
 from .graph import edge_label
+from .io.files import atomic_write
 from .process import Result
 
-__all__ = ["loss_staircase", "save_figure", "staircase_graph"]
+__all__ = ["FIGURE_FORMATS", "loss_staircase", "norm_trajectories", "overlay_figure", "save_figure", "staircase_graph"]
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
 # per format, the metadata matplotlib would stamp with a date or version: left out
 _NO_STAMPS = {"png": {"Software": None}, "pdf": {"CreationDate": None}, "svg": {"Date": None}}
 
 
-def save_figure(fig, path, fmt: str, dpi: int = 150) -> None:
-    """Save ``fig`` atomically, byte-identical across runs: no dates, fixed SVG ids (``svg.hashsalt``)."""
+def save_figure(fig, path, fmt: str | None = None, *, field: str = "output", dpi: int = 150) -> None:
+    """Save ``fig`` atomically as PNG, SVG or PDF (``fmt``, else by the extension of ``path``),
+    byte-identical across runs: no dates, fixed SVG ids (``svg.hashsalt``)."""
     import matplotlib
 
-    from .io.files import atomic_write
-
-    with matplotlib.rc_context({"svg.hashsalt": "limitproc"}):
-        atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi, metadata=_NO_STAMPS.get(fmt)), mode="wb")
+    fmt = fmt or Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise InputError(field, f"unknown figure extension {Path(path).suffix!r} (use .png, .svg or .pdf)")
+    try:
+        with matplotlib.rc_context({"svg.hashsalt": "limitproc"}):
+            atomic_write(path, lambda fh: fig.savefig(fh, format=fmt, dpi=dpi, metadata=_NO_STAMPS[fmt]), mode="wb")
+    except OSError as exc:
+        raise InputError(field, f"cannot write {path}: {exc.strerror}") from None
 
 
 def _new_axes(ax, size):
@@ -192,6 +204,71 @@ def loss_staircase(result: Result, simulations=(), ax=None, title: str | None = 
     ax.set_ylabel("loss")
     p = result.problem
     ax.set_title(title or f"loss staircase: n={p.n}, m={p.m}, {len(result.jumps)} jumps")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def norm_trajectories(simulations, title: str | None = None):
+    """Loss and per-neuron norms of simulated runs against ``tau``; returns the figure.
+
+    Top: the loss of each run. Bottom: ``log(a_j² + ||w_j||²) / (2 log(1/λ))`` per neuron, which
+    starts at −1 (size λ) and tends to the limit's ``S_j(τ) − 1`` until the neuron escapes (theory §4).
+    """
+    from matplotlib.figure import Figure
+
+    sims = list(simulations)
+    fig = Figure(figsize=(9, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    styles = ["-", "--", ":", "-."]
+    for k, sim in enumerate(sims):
+        style = styles[k % len(styles)]
+        label = f"λ = e^-{sim.log_inv_lambda:.4g}" + (f", gd η = {sim.lr:g}" if sim.method == "gd" else "")
+        top.semilogy(sim.tau, sim.loss, style, lw=1.2, label=label)
+        exponents = sim.log_sq_norms / (2 * sim.log_inv_lambda)
+        for j in range(exponents.shape[1]):
+            bottom.plot(sim.tau, exponents[:, j], style, lw=1.0, color=f"C{j % 10}", label=f"neuron {j}" if k == 0 else None)
+    top.set_ylabel("loss")
+    top.legend(fontsize=8)
+    bottom.set_ylabel("log(a_j² + ||w_j||²) / (2 log(1/λ))")
+    bottom.set_xlabel("τ = t / log(1/λ)")
+    bottom.legend(fontsize=8, ncol=2)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    if sims:
+        p = sims[0].problem
+        fig.suptitle(title or f"loss and neuron norms: n={p.n}, m={p.m}")
+    return fig
+
+
+def overlay_figure(ov, x: str = "iterations", title: str | None = None):
+    """A user's loss curve (:class:`~limitproc.overlay.Overlay`) with the flow and descent limits and their drop times.
+
+    The limits are staircases of the plateau losses, jumping at ``τ_k log(1/λ)/η`` iterations (scaled to
+    the axis ``x``); dotted vertical lines mark the descent limit's drops, crosses the measured ones.
+    """
+    scale = ov.scale(x)
+    fig, ax = _new_axes(None, (9, 5))
+    xs = ov.iterations * scale
+    ax.plot(xs, ov.loss, color="tab:blue", lw=1.6, label=f"your run (η = {ov.lr:g})")
+    losses = [float(s.loss) for s in ov.descent.saddles]
+    end = max(float(xs[-1]), 1.1 * float(max(ov.predicted_flow.max(initial=0), ov.predicted_descent.max(initial=0)) * scale))
+    for drops, style, label in (
+        (ov.predicted_descent, dict(color="k", lw=2.0), "descent limit (ρ process)"),
+        (ov.predicted_flow, dict(color="tab:gray", lw=1.4, ls="--"), "flow limit"),
+    ):
+        edges = [0.0] + list(drops * scale) + [end]
+        ax.step(edges, losses + [losses[-1]], where="post", label=label, **style)
+    for d in ov.predicted_descent * scale:
+        ax.axvline(d, color="0.6", lw=0.7, ls=":", zorder=0)
+    seen = ~np.isnan(ov.measured)
+    mids = [(a + b) / 2 for a, b in zip(losses, losses[1:])]
+    ax.plot(ov.measured[seen] * scale, np.array(mids)[seen], "x", color="tab:red", ms=8, label="measured drops")
+    ax.set_xlim(0, end)
+    ax.set_xlabel({"iterations": "iteration k", "t": "t = η·k", "tau": "τ = η·k / log(1/λ)"}[x])
+    ax.set_ylabel("loss")
+    p = ov.descent.problem
+    ax.set_title(title or f"run beside the limits: n={p.n}, m={p.m}, log(1/λ) = {ov.log_inv_lambda:.4g}")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return fig

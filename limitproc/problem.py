@@ -318,11 +318,11 @@ class Problem:
 
     # -- files (limitproc.io.problems) ----------------------------------------------------------
     @classmethod
-    def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
-        """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
+    def from_file(cls, path, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None) -> Problem:
+        """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact, or raw data ``X, y, W, a``)."""
         from .io.problems import read_problem
 
-        return read_problem(cls, path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+        return read_problem(cls, path, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol, balance_tol=balance_tol)
 
     @classmethod
     def from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
@@ -332,10 +332,10 @@ class Problem:
         return problem_from_dict(cls, data, allow_sign_flip=allow_sign_flip)
 
     @classmethod
-    def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
+    def from_raw(cls, data, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None) -> Problem:
         from .io.rawdata import problem_from_raw
 
-        return problem_from_raw(cls, data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+        return problem_from_raw(cls, data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol, balance_tol=balance_tol)
 
     def to_dict(self) -> dict:
         from .io.problems import problem_to_dict

@@ -19,6 +19,7 @@ from .registry import Outcome, claim
 
 __all__ = [
     "CONSERVATION_TOL",
+    "DESCENT_TAU_TOL",
     "DRAWS",
     "NORM_TOL",
     "OFFSET_TOL",
@@ -31,6 +32,7 @@ __all__ = [
     "check_alignment",
     "check_conservation",
     "check_critical_points",
+    "check_descent_times",
     "check_escape_order",
     "check_identical_blocks",
     "check_interpolation",
@@ -43,6 +45,7 @@ __all__ = [
     "check_strict_saddle",
     "check_tie_split",
     "coverage_monte_carlo",
+    "descent_step",
     "identical_block_norm",
     "wilson_interval",
 ]
@@ -601,3 +604,41 @@ def check_identical_blocks(case) -> Outcome:
         RESOLVED_TOL,
         f"class formula N = {exact:.12g}; resolved from {len(resolved)} draws {[f'{v:.12g}' for v in resolved]}",
     )
+
+
+DESCENT_TAU_TOL = 1e-2  # |extrapolated τ_k of gradient descent − τ_k of the ρ process|
+
+
+def descent_step(limit) -> float:
+    """The step of the descent claim: the largest power of two with η·μ ≤ 1 for the first escape's rate μ."""
+    mu = max(float(r) for r in limit.jumps[0].rates.values())
+    return 2.0 ** math.floor(math.log2(1 / mu))
+
+
+@claim(
+    "descent-times",
+    """Gradient descent with a finite step η (t = η·k) has the limit process of §4 with every rate μ_j(F)
+    replaced by ρ_j = log(1 + η μ_j)/η: with η the largest power of two such that η μ ≤ 1 for the first
+    escape, the drops of the exact descent map, extrapolated in 1/log(1/λ) over the ladder, match the
+    ρ process's τ_k (and are later than the flow's).""",
+    "§11",
+)
+def check_descent_times(case) -> Outcome:
+    from limitproc import solve
+    from limitproc.flow.simulate import simulate
+
+    if len(case.lambdas) < 2:
+        return Outcome(False, "n/a", DESCENT_TAU_TOL, "needs at least two λ")
+    if not case.reference.jumps:
+        return Outcome(True, 0.0, DESCENT_TAU_TOL, "no jumps")
+    lr = descent_step(case.reference)
+    rho = solve(case.problem, lr=lr)
+    taus = np.array([float(j.tau) for j in rho.jumps])
+    runs = [simulate(case.problem, lam, result=rho, method="gd", lr=lr) for lam in case.lambdas_descending]
+    ext = extrapolate(runs)
+    if len(taus) != len(ext.tau) or np.isnan(ext.drop_times).any():
+        detail = f"η = {lr:g}: {len(taus)} jumps in the ρ process, drops seen: {ext.drop_times.tolist()}"
+        return _finite_lambda(case, False, "n/a", DESCENT_TAU_TOL, detail)
+    err = float(np.abs(ext.tau - taus).max())
+    detail = f"η = {lr:g}: extrapolated τ {np.round(ext.tau, 4).tolist()}, ρ process {np.round(taus, 4).tolist()}"
+    return _finite_lambda(case, err <= DESCENT_TAU_TOL, err, DESCENT_TAU_TOL, detail)

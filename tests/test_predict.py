@@ -175,7 +175,7 @@ def test_cli_text_and_deep_lambda(capsys, one_file):
     [
         (["--lambda", "2"], "argument --lambda: must lie in (0, 1)"),
         (["--lambda", "1e-3,1e-4"], "--lambda: give one λ"),
-        (["--lambda", "1e-3", "--figure", "x.txt"], "--figure: x.txt: give a .png, .pdf or .svg file"),
+        (["--lambda", "1e-3", "--figure", "x.txt"], "--figure: unknown figure extension '.txt' (use .png, .svg or .pdf)"),
     ],
 )
 def test_cli_bad_input_is_one_line(capsys, one_file, argv, message):

@@ -73,6 +73,18 @@ class PerSampleFlow:
         a, u = self.split(state)
         return np.maximum(np.abs(a), np.abs(u).max(axis=1, initial=0.0))
 
+    def renormalise(self, state) -> np.ndarray:
+        """``state`` with every neuron whose size left ``[1/2, 2]`` rescaled to size 1, the factor moved into ``log_scales``."""
+        scale = self.neuron_scales(state)
+        redo = np.flatnonzero((scale > 0) & ((scale > 2.0) | (scale < 0.5)))
+        if not redo.size:
+            return state
+        a, u = self.split(state.copy())
+        a[redo] /= scale[redo]
+        u[redo] /= scale[redo, None]
+        self.log_scales[redo] += np.log(scale[redo])
+        return np.concatenate([a, u.ravel()])
+
 
 @dataclass(frozen=True)
 class IntegrationStatus:
@@ -166,7 +178,7 @@ class Integrator:
             self.state = y1
             self.steps += 1
             if self.renormalise:
-                self._renormalise()
+                self.state = self.flow.renormalise(self.state)
             g0 = g1  # the same point in other log-scales: not re-evaluated, so no crossing is lost to rounding
             if on_step is not None:
                 on_step(self.t, self.state)
@@ -228,15 +240,3 @@ class Integrator:
             f1 = self.flow(y1)
             h = h_cut
         return y0, f0, y1, f1, h
-
-    def _renormalise(self) -> None:
-        """Rescale the neurons whose size left ``[1/2, 2]``."""
-        f = self.flow
-        scale = f.neuron_scales(self.state)
-        redo = np.flatnonzero((scale > 0) & ((scale > 2.0) | (scale < 0.5)))
-        if redo.size:
-            a, u = f.split(self.state.copy())
-            a[redo] /= scale[redo]
-            u[redo] /= scale[redo, None]
-            f.log_scales[redo] += np.log(scale[redo])
-            self.state = np.concatenate([a, u.ravel()])

@@ -23,6 +23,11 @@ vector field is homogeneous of degree 1 in its own parameters, so ``(ã, ũ)`` f
 equations, with ``r_i = Σ_j e^{2κ_j} ã_j σ(ũ_ji) − y_i``; ``κ_j`` is updated when a neuron is
 renormalised after an accepted step. The two paths agree where both apply (tests).
 
+**Gradient descent** (theory §11). ``method="gd"`` with step ``lr = η`` runs the exact descent map
+(:class:`~limitproc.flow.descent.Descent`) instead of the flow, in the same two coordinate paths,
+with the same outputs; its time is ``t = η·k``, drop times are interpolated linearly between
+iterates, and the limit it is compared with is the ``ρ`` process (``solve(problem, lr=η)``).
+
 **Initialisation** (theory §1): ``u_ji(0) = ±λ·magnitude_ji`` (``+`` iff active) and
 ``a_j(0) = λ s_j a_magnitude_j``. Without ``a_magnitudes`` the start is balanced with no component
 outside ``span(x)``: ``a_magnitude_j = sqrt(Σ_i magnitude_ji² / q_i)``. Without ``magnitudes``
@@ -39,6 +44,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..problem import Problem
+from .descent import Descent
 from .integrator import Integrator, PerSampleFlow
 
 __all__ = [
@@ -108,7 +114,7 @@ def log_inverse(lam) -> float:
 
 @dataclass
 class Simulation:
-    """One finite-λ run. Times are in the flow's time ``t``; ``tau = t / log(1/λ)``.
+    """One finite-λ run. Times are in the flow's time ``t`` (``η·k`` for descent); ``tau = t / log(1/λ)``.
 
     ``loss``, ``log_sq_norms`` (natural log of ``a_j² + Σ_i u_ji²/q_i``, shape ``(steps, m)``) and
     ``balance`` (``(a_j² − Σ_i u_ji²/q_i) / (a_j² + Σ_i u_ji²/q_i)``, scale-free) are recorded at
@@ -137,6 +143,8 @@ class Simulation:
     final_log_scale: np.ndarray  # κ_j: the final weights are e^{κ_j} (final_a, final_u) in log-scale
     deaths: list[tuple[float, int, int]] = field(repr=False)
     steps: int = 0
+    method: str = "flow"  # or "gd": gradient descent with step ``lr``
+    lr: float = 0.0
 
     @property
     def tau(self) -> np.ndarray:
@@ -199,14 +207,17 @@ def simulate(
     tau_end: float | None = None,
     rtol: float = 1e-8,
     coordinates: str | None = None,
+    method: str = "flow",
+    lr: float | None = None,
     progress: bool = False,
 ) -> Simulation:
-    """Integrate the gradient flow of ``problem`` from scale ``λ`` (or ``exp(-log_inv_lambda)``).
+    """Integrate the gradient flow of ``problem`` from scale ``λ`` (or ``exp(-log_inv_lambda)``),
+    or with ``method="gd"`` run gradient descent with step ``lr``.
 
-    ``result`` is the limit (``solve(problem)``, computed if omitted): its plateau losses define
-    the drop times and its last jump the default horizon ``tau_end`` (the last ``τ_k`` plus room
-    for the ``O(1)`` offsets and the final convergence). ``coordinates`` is ``"direct"`` or
-    ``"log-scale"`` (default: direct when ``λ ≥ 1e-150``).
+    ``result`` is the limit (``solve(problem)``, or ``solve(problem, lr=lr)`` for descent, computed
+    if omitted): its plateau losses define the drop times and its last jump the default horizon
+    ``tau_end`` (the last ``τ_k`` plus room for the ``O(1)`` offsets and the final convergence).
+    ``coordinates`` is ``"direct"`` or ``"log-scale"`` (default: direct when ``λ ≥ 1e-150``).
     """
     L = log_inverse(lam) if log_inv_lambda is None else float(log_inv_lambda)
     if not L > 0:
@@ -219,10 +230,16 @@ def simulate(
         raise InputError("lambda", f"below {DIRECT_MIN_LAMBDA:g}: float64 underflows in direct coordinates; use coordinates='log-scale'")
     if not rtol > 0:
         raise InputError("rtol", f"must be positive, got {rtol}")
+    if method not in ("flow", "gd"):
+        raise InputError("method", f"unknown {method!r} (choose flow, gd)")
+    if method == "gd" and not (lr is not None and math.isfinite(lr) and lr > 0):
+        raise InputError("lr", f"gradient descent needs a positive step, got {lr}")
+    if method == "flow" and lr:
+        raise InputError("lr", "a step is for method='gd'; the flow has none")
     if result is None:
         from ..process import solve
 
-        result = solve(problem)
+        result = solve(problem, lr=lr) if method == "gd" else solve(problem)
     mags, amags = initial_magnitudes(problem, seed)
     m = problem.m
     q = np.array([float(x) for x in problem.sq_norms])
@@ -244,12 +261,17 @@ def simulate(
     if tau_end is None:
         tau_end = horizon(result, L)
     t_end = tau_end * L
-    # without a jump the one plateau is read at the end (its alignment pattern too)
+    # without a jump the one plateau is read at the end (its alignment pattern too); a horizon inside
+    # the process cuts the later plateaus' states to the end state
     t_align = (taus[0] / 2 if taus else tau_end) * L
-    stops = [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])] + ([t_end] if taus else [])
+    stops = [min(t, t_end) for t in [t_align] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])]] + ([t_end] if taus else [])
 
-    h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
-    integ = Integrator(flow, state, rtol=rtol, first_step=h, renormalise=coordinates == "log-scale")
+    integ: Integrator | Descent
+    if method == "gd":
+        integ = Descent(flow, state, lr=float(lr), renormalise=coordinates == "log-scale")  # type: ignore[arg-type]
+    else:
+        h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
+        integ = Integrator(flow, state, rtol=rtol, first_step=h, renormalise=coordinates == "log-scale")
     ts, losses, lognorms, balances = [0.0], [flow.loss(state)], [], []
     drops: list[list[float]] = [[] for _ in midpoints]
 
@@ -274,7 +296,7 @@ def simulate(
 
     from ..progress import progress_bar
 
-    with progress_bar(total=100, desc=f"simulating λ=e^-{L:.4g}", enabled=progress) as bar:
+    with progress_bar(total=100, desc=f"{'descending' if method == 'gd' else 'simulating'} λ=e^-{L:.4g}", enabled=progress) as bar:
         shown = 0
 
         def on_step(t, y):
@@ -319,6 +341,8 @@ def simulate(
         final_log_scale=flow.log_scales.copy(),
         deaths=integ.deaths,
         steps=integ.steps,
+        method=method,
+        lr=float(lr or 0.0),
     )
 
 

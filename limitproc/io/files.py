@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..limits import check_number_text
 
-__all__ = ["FloatLiteral", "Terminated", "atomic_write", "parse_json", "read_json"]
+__all__ = ["FloatLiteral", "Terminated", "atomic_write", "check_keys", "field_name", "json_type", "parse_json", "read_json"]
 
 
 class FloatLiteral(Fraction):
@@ -162,3 +162,24 @@ def atomic_write(path, data, mode: str = "w") -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
+
+
+def json_type(value) -> str:
+    """The JSON name of a parsed value's type, for error messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
+
+
+def field_name(key) -> str:
+    """A key of a file as an error's field: escaped, so a message stays one line, and cut short."""
+    text = key if isinstance(key, str) and key.isprintable() else repr(key)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
+
+
+def check_keys(data: dict, known) -> None:
+    for key in data:
+        if key not in known:
+            raise InputError(field_name(key), f"unknown field (expected {', '.join(sorted(known))})")

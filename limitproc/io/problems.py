@@ -15,12 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .files import atomic_write, read_json
+from .files import atomic_write, check_keys, json_type, read_json
 
 __all__ = [
-    "check_keys",
-    "field_name",
-    "json_type",
     "problem_from_dict",
     "problem_from_npz",
     "problem_to_dict",
@@ -33,16 +30,21 @@ if TYPE_CHECKING:
     from ..problem import Problem
 
 
-def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float = 1e-9) -> Problem:
-    """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact)."""
+def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None) -> Problem:
+    """Read a problem file: ``.json`` (problem or raw data) or ``.npz`` (compact, or raw data ``X, y, W, a``)."""
     path = Path(path)
+    raw = {"allow_sign_flip": allow_sign_flip, "ortho_tol": ortho_tol, "balance_tol": balance_tol}
     if path.suffix == ".npz":
+        if _is_raw_npz(path):
+            from .rawdata import problem_from_raw_npz
+
+            return problem_from_raw_npz(cls, path, **raw)
         return problem_from_npz(cls, path, allow_sign_flip=allow_sign_flip)
     if path.suffix != ".json":
         raise InputError("problem", f"unknown file extension {path.suffix!r} (use .json or .npz)")
     data = read_json(path, "problem")
     if isinstance(data, dict) and "inputs" in data:
-        return cls.from_raw(data, allow_sign_flip=allow_sign_flip, ortho_tol=ortho_tol)
+        return cls.from_raw(data, **raw)
     return problem_from_dict(cls, data, allow_sign_flip=allow_sign_flip)
 
 
@@ -71,6 +73,15 @@ def problem_from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
         scaling=data.get("scaling", "standard"),
         allow_sign_flip=allow_sign_flip,
     )
+
+
+def _is_raw_npz(path) -> bool:
+    """A ``.npz`` of raw data has one of ``X, y, W, a`` (the compact format has none of them)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return bool({"X", "y", "W", "a"} & set(npz.files))
+    except Exception:  # not a readable archive: read_npz says what is wrong
+        return False
 
 
 # member -> (dtype kinds accepted, number of dimensions); magnitudes may be 1-d or 2-d
@@ -211,27 +222,6 @@ def _finite(values: np.ndarray, field: str) -> np.ndarray:
     if np.any((values > 0) & (values < np.finfo(np.float64).tiny)):
         raise InputError(field, f"entries must not be subnormal floats (below {np.finfo(np.float64).tiny:.3g})")
     return values
-
-
-def json_type(value) -> str:
-    """The JSON name of a parsed value's type, for error messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return {dict: "an object", list: "a list", str: "a string"}.get(type(value), "a number")
-
-
-def field_name(key) -> str:
-    """A key of a file as an error's field: escaped, so a message stays one line, and cut short."""
-    text = key if isinstance(key, str) and key.isprintable() else repr(key)
-    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
-
-
-def check_keys(data: dict, known) -> None:
-    for key in data:
-        if key not in known:
-            raise InputError(field_name(key), f"unknown field (expected {', '.join(sorted(known))})")
 
 
 def _json_number(q: Fraction):

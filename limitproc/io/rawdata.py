@@ -1,9 +1,27 @@
 """Raw data in: inputs ``X``, an initialisation ``(W, a)`` and labels, reduced to a :class:`Problem`.
 
-Integer and string entries are exact, and orthogonality is then checked exactly. Entries written
-as JSON decimals (``0.7071067811865476``) are read as exactly the decimal written, but the data
-they describe is only approximately orthogonal, so orthogonality and the balance check
-``|a_j| >= ||w_j||`` use the relative tolerance ``ortho_tol`` there.
+**JSON** (:func:`problem_from_raw`). Integer and string entries are exact, and orthogonality is
+then checked exactly. Entries written as JSON decimals (``0.7071067811865476``) are read as exactly
+the decimal written, but the data they describe is only approximately orthogonal, so orthogonality
+uses the relative tolerance ``ortho_tol`` and the balance check ``|a_j| >= ||w_j||`` the relative
+tolerance ``balance_tol`` there (both 1e-9 by default).
+
+**Arrays** (:func:`problem_from_raw_arrays`, and ``.npz`` files with ``X`` (n×d), ``y`` (n),
+``W`` (m×d), ``a`` (m) of any float or integer dtype, :func:`problem_from_raw_npz`): real sizes,
+checked and reduced with numpy in float64. These are **approximate inputs to an exact engine**:
+the squared norms ``q_i = ||x_i||²`` and the labels become the shortest decimals that read back as
+the same number in the data's dtype (``0.99999994`` for a float32 unit row), and the engine is
+exact for those; the magnitudes ``|<w_j, x_i>|`` and ``|a_j|`` are floats, as in any problem.
+The tolerances follow the dtype (``eps`` its machine epsilon, ``tiny`` its smallest subnormal):
+
+* orthogonality, ``|<x_i, x_k>| <= ortho_tol·||x_i||·||x_k||`` over the whole Gram matrix (computed
+  in float64, in blocks of rows, its upper triangle only): default ``sqrt(eps)`` (3.5e-4 for float32, 1.5e-8 for float64);
+* balance, ``|a_j| >= (1 − balance_tol)·||w_j||``: default ``d·(eps + tiny/||w_j||²)`` per neuron,
+  a bound on the rounding error of ``||w_j||`` computed in the data's dtype (``d`` products and
+  additions, each off by ``eps`` relative or, once the squares are subnormal, by ``tiny``). So a
+  float32 balanced initialisation ``a_j = ±||w_j||`` is accepted even at scale 1e-20, where the
+  squares are subnormal in float32 and ``||w_j||`` loses percents; one with ``|a_j|`` genuinely
+  below ``||w_j||`` is refused.
 """
 
 from __future__ import annotations
@@ -15,10 +33,12 @@ import numpy as np
 
 from ..errors import InputError
 from ..exact import parse_rational
-from .files import FloatLiteral
-from .problems import check_keys, json_type
+from .files import FloatLiteral, check_keys, json_type
 
-__all__ = ["problem_from_raw"]
+__all__ = ["GRAM_BLOCK", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz"]
+
+#: rows of the Gram matrix computed at once (memory: GRAM_BLOCK × n float64)
+GRAM_BLOCK = 2048
 
 
 def _matrix(value, field: str, shape=None) -> tuple[list[list[Fraction]], bool]:
@@ -40,9 +60,16 @@ def _dot(u, v) -> Fraction:
     return sum((a * b for a, b in zip(u, v)), Fraction(0))
 
 
-def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: float = 1e-9):
-    if not 0 <= ortho_tol < 1:
-        raise InputError("ortho_tol", f"must be in [0, 1), got {ortho_tol}")
+def _check_tolerance(value, field: str) -> None:
+    if value is not None and not 0 <= value < 1:
+        raise InputError(field, f"must be in [0, 1), got {value}")
+
+
+def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: float | None = None, balance_tol: float | None = None):
+    _check_tolerance(ortho_tol, "ortho_tol")
+    _check_tolerance(balance_tol, "balance_tol")
+    ortho_tol = 1e-9 if ortho_tol is None else ortho_tol
+    balance_tol = 1e-9 if balance_tol is None else balance_tol
     if not isinstance(data, dict):
         raise InputError("problem", f"expected a JSON object, got {json_type(data)}")
     check_keys(data, {"inputs", "init", "labels", "loss"})
@@ -82,14 +109,9 @@ def problem_from_raw(cls, data: dict, allow_sign_flip: bool = False, ortho_tol: 
             raise InputError(f"init.a[{j}]", "zero output weight has no sign")
         signs.append(1 if aj > 0 else -1)
         w2 = _dot(w, w)
-        slack = (1 - ortho_tol) ** 2 if (approx_w or approx_a) else 1
+        slack = (1 - balance_tol) ** 2 if (approx_w or approx_a) else 1
         if aj * aj < w2 * Fraction(slack):
-            message = (
-                f"|a_j| = {_decimal(abs(aj))} < ||w_j|| = sqrt({_decimal(w2)}): the sign of a_j can flip and the limit is not established"
-            )
-            if not allow_sign_flip:
-                raise InputError(f"init.a[{j}]", message + " (set `allow_sign_flip` to force)")
-            warnings.warn(f"init.a[{j}]: {message}", stacklevel=2)
+            _unbalanced(f"init.a[{j}]", _decimal(abs(aj)), f"sqrt({_decimal(w2)})", allow_sign_flip, balance_tol if slack != 1 else None)
     pre = [[_dot(w, x) for x in X] for w in W]
     active = np.array([[p > 0 for p in row] for row in pre], dtype=bool).reshape(len(W), n)
     magnitudes = np.array([[_float(abs(p), "init.W") for p in row] for row in pre], dtype=np.float64).reshape(len(W), n)
@@ -128,3 +150,130 @@ def _decimal(q: Fraction) -> str:
     while scaled < 1:
         scaled, exponent = scaled * 10, exponent - 1
     return f"{sign}{float(scaled):.3g}e{exponent:+d}" if abs(exponent) > 300 else f"{sign}{float(q):.3g}"
+
+
+def _unbalanced(field: str, a: str, w: str, allow_sign_flip: bool, tol: float | None = None) -> None:
+    beyond = "" if tol is None else f" beyond `balance_tol` = {tol:.3g}"
+    message = f"|a_j| = {a} < ||w_j|| = {w}{beyond}: the sign of a_j can flip and the limit is not established"
+    if not allow_sign_flip:
+        raise InputError(field, message + " (set `allow_sign_flip` to force)")
+    warnings.warn(f"{field}: {message}", stacklevel=3)
+
+
+RAW_ARRAYS = ("X", "y", "W", "a")
+
+
+def problem_from_raw_npz(cls, path, **options):
+    """Raw data from a ``.npz`` file holding ``X``, ``y``, ``W``, ``a`` (see :func:`problem_from_raw_arrays`)."""
+    try:  # members are read lazily: read them all inside the try
+        with np.load(path, allow_pickle=False) as npz:
+            for key in RAW_ARRAYS:
+                if key not in npz.files:
+                    raise InputError(key, f"missing from the raw .npz file (it needs {', '.join(RAW_ARRAYS)})")
+            arrays = {key: np.asarray(npz[key]) for key in RAW_ARRAYS}
+            loss = str(npz["loss"]) if "loss" in npz.files else "half-mean"
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
+        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
+    return problem_from_raw_arrays(cls, **arrays, loss=loss, **options)
+
+
+def _array(value, field: str, ndim: int) -> np.ndarray:
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise InputError(field, f"expected a float or integer array, got dtype {arr.dtype}")
+    if arr.ndim != ndim or 0 in arr.shape:
+        raise InputError(field, f"expected a non-empty {ndim}-d array, got shape {arr.shape}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        where = np.argwhere(~np.isfinite(arr))[0].tolist()
+        raise InputError(field, f"non-finite entry at {where}")
+    return arr
+
+
+def _eps_tiny(dtype) -> tuple[float, float]:
+    """Machine epsilon and smallest subnormal of a float dtype (integers: those of float64)."""
+    info = np.finfo(dtype if np.dtype(dtype).kind == "f" else np.float64)
+    return float(info.eps), float(info.smallest_subnormal)
+
+
+def _shortest(values: np.ndarray, dtype) -> list[str]:
+    """The shortest decimal that reads back as each value in ``dtype`` (exact for integer dtypes)."""
+    if np.dtype(dtype).kind != "f":
+        return [str(int(v)) for v in values]
+    return [np.format_float_positional(v, unique=True, trim="-") for v in values.astype(dtype)]
+
+
+def problem_from_raw_arrays(
+    cls,
+    X,
+    y,
+    W,
+    a,
+    *,
+    loss: str = "half-mean",
+    allow_sign_flip: bool = False,
+    ortho_tol: float | None = None,
+    balance_tol: float | None = None,
+):
+    """Reduce raw arrays to a :class:`Problem` with numpy: ``X`` (n×d) pairwise orthogonal rows, ``y`` (n)
+    non-zero labels, ``W`` (m×d) and ``a`` (m) the initialisation. Tolerances: see the module."""
+    _check_tolerance(ortho_tol, "ortho_tol")
+    _check_tolerance(balance_tol, "balance_tol")
+    X, y, W, a = _array(X, "X", 2), _array(y, "y", 1), _array(W, "W", 2), _array(a, "a", 1)
+    n, d = X.shape
+    if y.shape != (n,):
+        raise InputError("y", f"has {y.shape[0]} labels but X has {n} rows")
+    if W.shape[1] != d:
+        raise InputError("W", f"rows have {W.shape[1]} entries but the inputs X have dimension {d}")
+    if a.shape != (W.shape[0],):
+        raise InputError("a", f"has {a.shape[0]} entries but W has {W.shape[0]} rows")
+    eps, tiny = _eps_tiny(X.dtype)
+    X64 = X.astype(np.float64, copy=False)
+    q = np.einsum("ij,ij->i", X64, X64)
+    if (q == 0).any():
+        raise InputError("X", f"row {int(np.flatnonzero(q == 0)[0])} is zero")
+    tol = eps**0.5 if ortho_tol is None else ortho_tol
+    norms = np.sqrt(q)
+    for start in range(0, n, GRAM_BLOCK):
+        # the Gram matrix is symmetric: each block of rows against itself and the rows after it
+        block = X64[start : start + GRAM_BLOCK] @ X64[start:].T
+        block /= norms[start : start + GRAM_BLOCK, None] * norms[None, start:]
+        diagonal = np.arange(block.shape[0])
+        block[diagonal, diagonal] = 0.0
+        worst = np.unravel_index(np.argmax(np.abs(block)), block.shape)
+        if abs(block[worst]) > tol:
+            i, k = start + int(worst[0]), start + int(worst[1])
+            raise InputError(
+                "X",
+                f"rows {i} and {k} are not orthogonal: <x_i, x_k>/(||x_i|| ||x_k||) = {block[worst]:.3g} beyond `ortho_tol` = {tol:.3g}",
+            )
+    if (y == 0).any():
+        raise InputError("y", f"label {int(np.flatnonzero(y == 0)[0])} is zero")
+    if (a == 0).any():
+        raise InputError("a", f"entry {int(np.flatnonzero(a == 0)[0])}: zero output weight has no sign")
+    W64, a64 = W.astype(np.float64, copy=False), a.astype(np.float64, copy=False)
+    w2 = np.einsum("ij,ij->i", W64, W64)
+    w_eps, w_tiny = _eps_tiny(W.dtype)
+    with np.errstate(divide="ignore"):
+        slack = d * (w_eps + w_tiny / w2) if balance_tol is None else np.full_like(w2, balance_tol)
+    blind = np.flatnonzero(slack >= 1)
+    if blind.size:
+        warnings.warn(
+            f"a: the balance of neurons {blind[:5].tolist()} cannot be checked: ||w_j|| is below the precision of {W.dtype}", stacklevel=3
+        )
+    short = np.flatnonzero(np.abs(a64) < (1 - np.minimum(slack, 1.0)) * np.sqrt(w2))
+    for j in short:
+        _unbalanced(f"a[{j}]", f"{abs(a64[j]):.9g}", f"{float(np.sqrt(w2[j])):.9g}", allow_sign_flip, float(slack[j]))
+    pre = W64 @ X64.T
+    return cls(
+        labels=_shortest(y, y.dtype),
+        signs=np.where(a64 > 0, 1, -1).tolist(),
+        active=pre > 0,
+        sq_norms=_shortest(q, X.dtype),
+        loss=loss,
+        magnitudes=np.where(pre != 0, np.abs(pre), np.finfo(float).tiny),
+        a_magnitudes=np.abs(a64),
+    )
