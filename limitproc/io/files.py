@@ -16,7 +16,17 @@ from pathlib import Path
 from ..errors import InputError
 from ..limits import check_number_text
 
-__all__ = ["FloatLiteral", "Terminated", "atomic_write", "check_keys", "field_name", "json_type", "parse_json", "read_json"]
+__all__ = [
+    "FloatLiteral",
+    "Terminated",
+    "atomic_write",
+    "check_keys",
+    "field_name",
+    "json_type",
+    "parse_json",
+    "read_json",
+    "read_npz_members",
+]
 
 
 class FloatLiteral(Fraction):
@@ -183,3 +193,25 @@ def check_keys(data: dict, known) -> None:
     for key in data:
         if key not in known:
             raise InputError(field_name(key), f"unknown field (expected {', '.join(sorted(known))})")
+
+
+def read_npz_members(path, known) -> dict:
+    """Every member of a ``.npz`` file, read in full: ``np.load`` reads members lazily, so a corrupt
+    member would only fail when first used; here each is read inside the one ``try``, and no pickle
+    is ever loaded. A member not in ``known`` is refused."""
+    import numpy as np
+
+    arrays = {}
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            for key in npz.files:
+                if key not in known:
+                    raise InputError(field_name(key), f"unknown member of the .npz file (expected {', '.join(known)})")
+                arrays[key] = np.asarray(npz[key])
+    except InputError:
+        raise
+    except OSError as exc:
+        raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
+        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
+    return arrays

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import InputError
-from .files import atomic_write, check_keys, json_type, read_json
+from .files import atomic_write, check_keys, json_type, read_json, read_npz_members
 
 __all__ = [
     "problem_from_dict",
@@ -101,24 +101,8 @@ NPZ_OPTIONAL = frozenset({"magnitudes", "a_magnitudes", "scaling"})
 
 
 def read_npz(path) -> dict[str, np.ndarray]:
-    """Every member of a problem ``.npz``, read in full and checked for dtype and shape.
-
-    ``np.load`` reads members lazily, so a corrupt member would only fail when first used; here
-    each is read inside the one ``try``, and no pickle is ever loaded.
-    """
-    arrays = {}
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in npz.files:
-                if key not in NPZ_MEMBERS:
-                    raise InputError(key, f"unknown member of the .npz file (expected {', '.join(NPZ_MEMBERS)})")
-                arrays[key] = np.asarray(npz[key])
-    except InputError:
-        raise
-    except OSError as exc:
-        raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
-        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
+    """Every member of a problem ``.npz``, read in full and checked for dtype and shape."""
+    arrays = read_npz_members(path, NPZ_MEMBERS)
     for key, (kinds, ndims) in NPZ_MEMBERS.items():
         if key not in arrays:
             if key not in NPZ_OPTIONAL:

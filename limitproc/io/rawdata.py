@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..exact import parse_rational
-from .files import FloatLiteral, check_keys, json_type
+from .files import FloatLiteral, check_keys, json_type, read_npz_members
 
 __all__ = ["GRAM_BLOCK", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz"]
 
@@ -165,19 +165,11 @@ RAW_ARRAYS = ("X", "y", "W", "a")
 
 def problem_from_raw_npz(cls, path, **options):
     """Raw data from a ``.npz`` file holding ``X``, ``y``, ``W``, ``a`` (see :func:`problem_from_raw_arrays`)."""
-    try:  # members are read lazily: read them all inside the try
-        with np.load(path, allow_pickle=False) as npz:
-            for key in RAW_ARRAYS:
-                if key not in npz.files:
-                    raise InputError(key, f"missing from the raw .npz file (it needs {', '.join(RAW_ARRAYS)})")
-            arrays = {key: np.asarray(npz[key]) for key in RAW_ARRAYS}
-            loss = str(npz["loss"]) if "loss" in npz.files else "half-mean"
-    except InputError:
-        raise
-    except OSError as exc:
-        raise InputError("problem", f"cannot read {path}: {exc.strerror or exc}") from None
-    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError (pickled objects), ...
-        raise InputError("problem", f"{path} is not a valid .npz file ({type(exc).__name__}: {str(exc)[:100]})") from None
+    arrays = read_npz_members(path, (*RAW_ARRAYS, "loss"))
+    for key in RAW_ARRAYS:
+        if key not in arrays:
+            raise InputError(key, f"missing from the raw .npz file (it needs {', '.join(RAW_ARRAYS)})")
+    loss = str(arrays.pop("loss")) if "loss" in arrays else "half-mean"
     return problem_from_raw_arrays(cls, **arrays, loss=loss, **options)
 
 
