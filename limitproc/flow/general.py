@@ -181,8 +181,10 @@ class GeneralFlow(PerSampleFlow):
         self.held = np.zeros_like(self.active)
 
     def gates(self, u: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """``σ'(u_ji)``, with the side at 0 from ``active`` and, on held pairs, the weights keeping them at 0."""
-        g = np.where(u != 0, u > 0, self.active).astype(float)
+        """``σ'(u_ji)`` for the pairs on the ``active`` side, and on held pairs the weights keeping them at 0."""
+        # an active pair's gate follows its sign inside a step (as in the per-sample flow); an inactive
+        # one stays shut until its crossing is located: the field is smooth within a step
+        g = (self.active & (u >= 0)).astype(float)
         g[self.held] = 0.0
         for j in np.flatnonzero(self.held.any(axis=1)):
             S = np.flatnonzero(self.held[j])
