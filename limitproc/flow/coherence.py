@@ -14,7 +14,7 @@ signed magnitudes (so ``<w_j, x_i> = ±magnitude_ji``), ``a_j = s_j ||w_j||`` (b
 general flow (:mod:`limitproc.flow.general`) runs at each λ of a ladder and is compared with the
 exact limit of the orthogonal problem: plateau losses (inside each limit plateau, at the smallest
 λ), drop times extrapolated to λ → 0 by a fit linear in ``1/log(1/λ)``, the blocks (which neurons
-grow at each drop: those whose squared norm passes ``λ`` between two plateaus), ``N`` and the final
+grow at each drop: those whose squared norm passes ``λ^(1/8)`` between two plateaus), ``N`` and the final
 loss (interpolation).
 """
 
@@ -70,14 +70,17 @@ def raw_with_inputs(problem: Problem, inputs: np.ndarray, seed: int = 0) -> RawD
 
 @dataclass(frozen=True)
 class CoherenceRow:
-    """One input set against the limit. Deviations are absolute: ``plateau_dev`` in loss (largest over
-    the plateaus), ``tau_dev`` in τ (largest over the jumps, after extrapolation), ``N_dev`` relative.
-    ``same_order`` is whether every drop happened with the limit's blocks."""
+    """One input set. At the smallest λ, against the run on the orthogonal inputs ``Q`` at that λ:
+    ``plateau_dev`` (loss inside each limit plateau, largest difference) and ``drop_dev`` (drop times
+    ``t``). Against the limit: ``tau_dev`` (τ extrapolated over the λ ladder, largest over the jumps),
+    ``N_dev`` (relative), ``final_loss``, and ``same_order``: every drop happened with the limit's blocks
+    and the final loss is the limit's (to 1e-3 of the initial loss)."""
 
     inputs: str
     eps: float
     coherence: float
     plateau_dev: float
+    drop_dev: float
     tau_dev: float
     N_dev: float | None
     final_loss: float
@@ -89,7 +92,8 @@ class CoherenceRow:
 @dataclass(frozen=True)
 class CoherenceStudy:
     """The rows, and the power law ``dev ≈ C ε^p`` fitted (log-log least squares) over the perturbed
-    rows with ``ε > 0``: ``fits[name] = (C, p)`` for ``plateau_dev`` and ``tau_dev``."""
+    rows with ``ε > 0`` that keep the limit's jump order: ``fits[name] = (C, p)`` for ``plateau_dev``
+    and ``drop_dev``."""
 
     rows: list[CoherenceRow]
     fits: dict
@@ -105,24 +109,26 @@ class CoherenceStudy:
     def table(self):
         from ..io.tables import Table
 
-        columns = ["inputs", "eps", "coherence", "plateau dev", "tau dev", "N dev", "final loss", "drops", "same order", "switches"]
+        columns = [
+            "inputs",
+            "eps",
+            "coherence",
+            "plateau dev",
+            "drop dev (t)",
+            "tau dev (limit)",
+            "N dev",
+            "final loss",
+            "drops",
+            "same order",
+            "switches",
+        ]
 
         def g(x):
             return "" if x is None else f"{x:.3g}"
 
         rows = [
-            [
-                r.inputs,
-                g(r.eps),
-                g(r.coherence),
-                g(r.plateau_dev),
-                g(r.tau_dev),
-                g(r.N_dev),
-                g(r.final_loss),
-                r.drops,
-                r.same_order,
-                r.switches,
-            ]
+            [r.inputs, g(r.eps), g(r.coherence), g(r.plateau_dev), g(r.drop_dev), g(r.tau_dev), g(r.N_dev), g(r.final_loss)]
+            + [r.drops, r.same_order, r.switches]
             for r in self.rows
         ]
         fits = "; ".join(f"{k} ≈ {c:.3g}·ε^{p:.3f}" for k, (c, p) in self.fits.items())
@@ -133,14 +139,14 @@ class CoherenceStudy:
 
 
 def _blocks(sim, L: float) -> list[set[int]]:
-    grown = sim.plateau_log_sq_norms > -L  # squared norm above λ: the neuron has jumped
+    grown = sim.plateau_log_sq_norms > -L / 8  # squared norm above λ^(1/8): the neuron has jumped (O(1))
     return [set(np.flatnonzero(grown[k] & ~grown[k - 1]).tolist()) for k in range(1, len(grown))]
 
 
-def _row(name: str, eps: float, data: RawData, result, lams, rtol: float) -> CoherenceRow:
+def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, reference) -> CoherenceRow:
     sims = [simulate_general(data, lam, result=result, rtol=rtol) for lam in lams]
-    limit_plateaus = np.array(sims[0].plateaus)
     deepest = max(sims, key=lambda s: s.log_inv_lambda)
+    ref = max(reference, key=lambda s: s.log_inv_lambda)  # the orthogonal run at the same λ
     K = len(result.jumps)
     taus = np.array([float(j.tau) for j in result.jumps])
     drop_taus = np.array([s.drop_taus for s in sims])
@@ -150,16 +156,22 @@ def _row(name: str, eps: float, data: RawData, result, lams, rtol: float) -> Coh
         tau_dev = float(np.abs(fit[-1] - taus).max())
     else:
         tau_dev = math.inf if K else 0.0
-    # plateau k is sampled before its jump's drop (k = 0) or between drops: compare where the limit has one
-    plateau_dev = float(np.abs(deepest.plateau_losses[: len(limit_plateaus)] - limit_plateaus[: len(deepest.plateau_losses)]).max())
+    with np.errstate(invalid="ignore"):
+        drop_dev = float(np.max(np.abs(deepest.drop_times - ref.drop_times), initial=0.0)) if K else 0.0
     blocks = _blocks(deepest, deepest.log_inv_lambda)
-    same = len(blocks) == K and all(b == set(j.neurons) for b, j in zip(blocks, result.jumps)) and np.isfinite(deepest.drop_times).all()
+    same = (
+        len(blocks) == K
+        and all(b == set(j.neurons) for b, j in zip(blocks, result.jumps))
+        and bool(np.isfinite(deepest.drop_times).all())
+        and abs(deepest.final_loss - float(result.final_loss)) <= 1e-3 * deepest.loss[0]  # no extra fit after the limit's last jump
+    )
     N = None if result.sq_norm is None else float(result.sq_norm)
     return CoherenceRow(
         inputs=name,
         eps=eps,
         coherence=coherence_of(data.inputs),
-        plateau_dev=plateau_dev,
+        plateau_dev=float(np.abs(deepest.plateau_losses - ref.plateau_losses).max()),
+        drop_dev=drop_dev if np.isfinite(drop_dev) else math.inf,
         tau_dev=tau_dev,
         N_dev=None if N is None else abs(deepest.final_sq_norm - N) / N,
         final_loss=deepest.final_loss,
@@ -190,13 +202,20 @@ def coherence_study(
     for lam in lambdas:
         log_inverse(lam)
     result = solve(problem)
-    rows = [_row("Q+εG", e, raw_with_inputs(problem, perturbed_inputs(problem, e, d, seed), seed), result, lambdas, rtol) for e in eps]
+
+    def raw(e):
+        return raw_with_inputs(problem, perturbed_inputs(problem, e, d, seed), seed)
+
+    reference = [simulate_general(raw(0.0), lam, result=result, rtol=rtol) for lam in lambdas]
+    rows = [_row("Q+εG", e, raw(e), result, lambdas, rtol, reference) for e in eps]
     for dim in gaussian_dims:
         X = gaussian_inputs(problem, dim, seed)
-        rows.append(_row(f"gauss d={dim}", math.nan, raw_with_inputs(problem, X, seed), result, lambdas, rtol))
+        rows.append(_row(f"gauss d={dim}", math.nan, raw_with_inputs(problem, X, seed), result, lambdas, rtol, reference))
     fits = {}
-    for key in ("plateau_dev", "tau_dev"):
-        pts = [(r.eps, getattr(r, key)) for r in rows if r.inputs == "Q+εG" and r.eps > 0 and 0 < getattr(r, key) < math.inf]
+    for key in ("plateau_dev", "drop_dev"):
+        pts = [
+            (r.eps, getattr(r, key)) for r in rows if r.inputs == "Q+εG" and r.eps > 0 and r.same_order and 0 < getattr(r, key) < math.inf
+        ]
         if len(pts) >= 2:
             p, logc = np.polyfit(np.log([e for e, _ in pts]), np.log([v for _, v in pts]), 1)
             fits[key] = (float(math.exp(logc)), float(p))
@@ -211,10 +230,10 @@ def coherence_figure(study: CoherenceStudy, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in study.rows if r.inputs == "Q+εG" and r.eps > 0]
+    rows = [r for r in study.rows if r.inputs == "Q+εG" and r.eps > 0 and 0 < r.plateau_dev < math.inf and 0 < r.drop_dev < math.inf]
     fig, ax = plt.subplots(figsize=(5, 3.6))
     eps = np.array([r.eps for r in rows])
-    for key, label in (("plateau_dev", "plateau loss"), ("tau_dev", "drop τ (extrapolated)")):
+    for key, label in (("plateau_dev", "plateau loss"), ("drop_dev", "drop time t")):
         vals = np.array([getattr(r, key) for r in rows])
         (line,) = ax.loglog(eps, vals, "o", label=label)
         if key in study.fits:
