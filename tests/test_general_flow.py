@@ -135,3 +135,32 @@ def test_descent_refuses_underflowing_lambda():
     with pytest.raises(InputError) as exc:
         simulate_general(data, "1e-200", method="gd", lr=0.1)
     assert exc.value.field == "lambda"
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "limitproc", *args], capture_output=True, text=True)
+
+
+def test_cli_simulate_chooses_the_path(tmp_path):
+    import json
+
+    _, data = orthogonal_case(0, n=4, m=2)
+    orth = tmp_path / "orth.npz"
+    np.savez(orth, inputs=data.inputs, W=data.W, a=data.a, labels=data.labels)
+    out = run_cli("simulate", str(orth), "--lambdas", "1e-6", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "per-sample" in out.stderr and json.loads(out.stdout)["path"].startswith("per-sample")
+    skew = tmp_path / "skew.npz"
+    X = data.inputs + 1e-3 * np.random.default_rng(0).standard_normal(data.inputs.shape)
+    np.savez(skew, inputs=X, W=data.W, a=data.a, labels=data.labels)
+    out = run_cli("simulate", str(skew), "--lambdas", "1e-6", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert "general path" in out.stderr and json.loads(out.stdout)["path"].startswith("general")
+    bad = tmp_path / "bad.npz"
+    X[1] = 0.0
+    np.savez(bad, inputs=X, W=data.W, a=data.a, labels=data.labels)
+    out = run_cli("simulate", str(bad), "--lambdas", "1e-6")
+    assert out.returncode == 2 and out.stderr.strip().endswith("inputs[1]: zero input") and "Traceback" not in out.stderr
