@@ -33,6 +33,7 @@ EXAMPLES = {
     "demo": "limitproc demo",
     "simulate": "limitproc simulate problem.json --lambdas 1e-10,1e-20,1e-40,1e-400 --format text",
     "predict": "limitproc predict problem.json --lambda 1e-30 --compare --figure curve.png",
+    "coherence": "limitproc coherence problem.json --eps 0,1e-3,1e-2,1e-1 --gaussian-d 320,1024 --figure coherence.png",
     "bound": "limitproc bound result.json --c 7 --format json",
     "prob": "limitproc prob --n-pos 500 --n-neg 500 --m 20 --digits 30",
     "sweep": "limitproc sweep examples/sweep_small.toml -o small.parquet --figures figures/",
@@ -79,6 +80,8 @@ FLAG_OF = {
     "lr": "--lr",
     "scaling": "--scaling",
     "limits": "--limit",
+    "eps": "--eps",
+    "d": "--gaussian-d",
 }
 
 
@@ -517,6 +520,11 @@ def _add_simulate(sub) -> None:
         help="JSON: include every run's loss curve and per-neuron log squared norms (tau, loss, log_sq_norms)",
     )
     parser.add_argument("--figure", metavar="FILE", help="also draw the loss and per-neuron norm trajectories to FILE (.png, .svg, .pdf)")
+    parser.add_argument(
+        "--general",
+        action="store_true",
+        help="raw data (.npz: X, y, W, a): run the general flow on the raw inputs (chosen anyway when they are not orthogonal)",
+    )
     add_output(parser)
 
 
@@ -535,14 +543,20 @@ def _run_simulate(args) -> str:
 
     if (args.method == "gd") != (args.lr is not None):
         raise InputError("--lr", "give a step with --method gd, and only then")
-    problem = _load_problem(args)
+    problem, data = _simulation_inputs(args)
     result = solve(problem, lr=args.lr) if args.lr is not None else solve(problem)
     lr = None if args.lr is None else float(args.lr)
-    runs = [
-        simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, method=args.method, lr=lr, progress=True)
-        for lam in args.lambdas
-    ]
+    if data is not None:
+        from .flow.general import simulate_general
+
+        runs = [simulate_general(data, lam, result=result, rtol=args.rtol, method=args.method, lr=lr) for lam in args.lambdas]
+    else:
+        runs = [
+            simulate(problem, lam, result=result, seed=args.seed, rtol=args.rtol, method=args.method, lr=lr, progress=True)
+            for lam in args.lambdas
+        ]
     comparison = compare_with_limit(result, runs)
+    comparison["path"] = "per-sample (orthogonal data)" if data is None else "general (raw inputs, against the nearest orthogonal limit)"
     if args.figure:
         from .plots import norm_trajectories, save_figure
 
@@ -651,12 +665,80 @@ def _run_overlay(args) -> str:
     return ov.text(args.x)
 
 
+def _simulation_inputs(args):
+    """``(problem, raw data or None)``: the general path runs (raw data returned) with ``--general``
+    or on raw ``.npz`` data (X, y, W, a) whose inputs are not orthogonal within ``--ortho-tol``."""
+    from .io.problems import is_raw_npz
+
+    raw = args.general or (args.problem.endswith(".npz") and is_raw_npz(args.problem))
+    if not raw:
+        return _load_problem(args), None
+    from .flow.general import is_orthogonal, nearest_orthogonal_problem, read_raw
+
+    data = read_raw(args.problem)
+    general = args.general or not is_orthogonal(data.inputs, args.ortho_tol)
+    print(f"limitproc simulate: {'general' if general else 'per-sample (orthogonal inputs)'} path", file=sys.stderr)
+    return nearest_orthogonal_problem(data), (data if general else None)
+
+
+# -- coherence --------------------------------------------------------------------------------
+def _add_coherence(sub) -> None:
+    parser = _subparser(
+        sub,
+        "coherence",
+        "How far the jump process survives on nearly orthogonal inputs: perturb the data, simulate, compare with the limit.",
+    )
+    _add_problem_argument(parser, help="problem file with orthogonal data (.json or .npz)")
+    parser.add_argument(
+        "--eps", type=_eps_list, default="0,1e-3,1e-2,1e-1", help="perturbations ε in [0, 1) of X = Q + εG (default 0,1e-3,1e-2,1e-1)"
+    )
+    parser.add_argument("--gaussian-d", type=_int_list, default="", help="also Gaussian inputs in these dimensions, e.g. 320,1024")
+    parser.add_argument("--lambdas", type=lambdas, default="1e-8,1e-12,1e-16", help="the λ ladder (default 1e-8,1e-12,1e-16)")
+    parser.add_argument("--dim", type=positive_int, default=None, help="dimension d of the perturbed inputs (default n)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of Q, G, Gaussian inputs and magnitudes (default 0)")
+    parser.add_argument("--rtol", type=positive_float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
+    parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
+    parser.add_argument("--figure", metavar="FILE", help="write the deviation-against-ε figure here (.png, .pdf, .svg)")
+    add_output(parser)
+
+
+def _eps_list(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    for e in values:
+        if not 0 <= e < 1:
+            raise argparse.ArgumentTypeError(f"ε must lie in [0, 1), got {e:g}")
+    return values
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    return tuple(positive_int(x) for x in text.split(",") if x.strip())
+
+
+def _run_coherence(args) -> str:
+    import json
+
+    from .flow.coherence import coherence_figure, coherence_study
+
+    study = coherence_study(
+        _load_problem(args), args.eps, gaussian_dims=args.gaussian_d, lambdas=args.lambdas, d=args.dim, seed=args.seed, rtol=args.rtol
+    )
+    if args.figure:
+        coherence_figure(study, args.figure)
+    if args.format == "json":
+        return json.dumps(study.to_dict(), indent=1) + "\n"
+    return study.table().render(args.format)
+
+
 COMMANDS = {
     "solve": (_add_solve, _run_solve),
     "generate": (_add_generate, _run_generate),
     "demo": (_add_demo, _run_demo),
     "simulate": (_add_simulate, _run_simulate),
     "predict": (_add_predict, _run_predict),
+    "coherence": (_add_coherence, _run_coherence),
     "bound": (_add_bound, _run_bound),
     "prob": (_add_prob, _run_prob),
     "sweep": (_add_sweep, _run_sweep),

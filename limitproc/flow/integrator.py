@@ -207,9 +207,9 @@ class Integrator:
         e[m:] = (e[m:].reshape(m, n) / scale[:, None]).ravel()
         return float(np.abs(e).max(initial=0.0))
 
-    def _accepted_step(self, t_stop: float):
-        """``(y0, f0, y1, f1, h)`` of one accepted step, cut at the first death; None on step-size underflow."""
-        m, h = self.flow.m, self.h
+    def _trial_step(self, t_stop: float):
+        """``(y1, f0, f1, h)`` of the step the error control accepts (next ``self.h`` set); None on step-size underflow."""
+        h = self.h
         while True:
             h = min(h, t_stop - self.t)
             y1, f0, f1, err = self._step(h)
@@ -219,10 +219,18 @@ class Integrator:
             h *= max(0.2, 0.9 * ratio**-0.2) if np.isfinite(ratio) else 0.2
             if h < 1e-14 * max(1.0, abs(self.t)):
                 return None
-        y0 = self.state
+        self.h = max(h * min(5.0, 0.9 * ratio**-0.2) if ratio > 0 else 5 * h, 1e-12)
+        return y1, f0, f1, h
+
+    def _accepted_step(self, t_stop: float):
+        """``(y0, f0, y1, f1, h)`` of one accepted step, cut at the first death; None on step-size underflow."""
+        trial = self._trial_step(t_stop)
+        if trial is None:
+            return None
+        y1, f0, f1, h = trial
+        m, y0 = self.flow.m, self.state
         u0, u1 = y0[m:], y1[m:]
         crossed = np.flatnonzero((u0 > 0) & (u1 <= 0))
-        self.h = max(h * min(5.0, 0.9 * ratio**-0.2) if ratio > 0 else 5 * h, 1e-12)
         if crossed.size:
             ends = {}
             for idx in crossed:

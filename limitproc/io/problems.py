@@ -18,6 +18,7 @@ from ..errors import InputError
 from .files import atomic_write, check_keys, json_type, read_json, read_npz_members
 
 __all__ = [
+    "is_raw_npz",
     "problem_from_dict",
     "problem_from_npz",
     "problem_to_dict",
@@ -35,7 +36,7 @@ def read_problem(cls, path, allow_sign_flip: bool = False, ortho_tol: float | No
     path = Path(path)
     raw = {"allow_sign_flip": allow_sign_flip, "ortho_tol": ortho_tol, "balance_tol": balance_tol}
     if path.suffix == ".npz":
-        if _is_raw_npz(path):
+        if is_raw_npz(path):
             from .rawdata import problem_from_raw_npz
 
             return problem_from_raw_npz(cls, path, **raw)
@@ -75,7 +76,7 @@ def problem_from_dict(cls, data, allow_sign_flip: bool = False) -> Problem:
     )
 
 
-def _is_raw_npz(path) -> bool:
+def is_raw_npz(path) -> bool:
     """A ``.npz`` of raw data has one of ``X, y, W, a`` (the compact format has none of them)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
