@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import InputError
 from ..problem import LOSS_CONVENTIONS, Problem
 from .integrator import Integrator, PerSampleFlow, _bisect, _hermite
-from .simulate import DIRECT_MIN_LAMBDA, log_inverse
+from .simulate import DIRECT_MIN_LAMBDA, OnTauScale, log_inverse
 
 __all__ = [
     "GeneralFlow",
@@ -289,7 +289,7 @@ class GeneralIntegrator(Integrator):
 
 
 @dataclass
-class GeneralSimulation:
+class GeneralSimulation(OnTauScale):
     """One finite-λ run on raw data. ``t``, ``loss`` and ``log_sq_norms`` (natural log of
     ``a_j² + ||w_j||²``, the in-span part of ``w_j``) at every accepted step (every step of descent);
     ``drop_times[k-1]`` is when the loss first crosses the midpoint of the reference limit's plateaus
@@ -313,14 +313,6 @@ class GeneralSimulation:
     final_W: np.ndarray
     switches: list[tuple[float, int, int, str]] = field(repr=False)
     steps: int = 0
-
-    @property
-    def tau(self) -> np.ndarray:
-        return self.t / self.log_inv_lambda
-
-    @property
-    def drop_taus(self) -> np.ndarray:
-        return self.drop_times / self.log_inv_lambda
 
     @property
     def final_sq_norm(self) -> float:

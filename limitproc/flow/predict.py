@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..problem import Problem
 from ..process import Result, solve
 from .offsets import predict_offsets
-from .simulate import float_labels, horizon, initial_magnitudes, log_inverse
+from .simulate import OnTauScale, float_labels, horizon, initial_magnitudes, log_inverse
 
 __all__ = ["METHOD", "SEPARATED", "Prediction", "compare_prediction", "predict", "separations"]
 
@@ -39,7 +39,7 @@ METHOD = "approximate (float64): matched asymptotics from the exact limit and th
 
 
 @dataclass(frozen=True, eq=False)
-class Prediction:
+class Prediction(OnTauScale):
     """The predicted curve at one λ. Times are the flow's ``t``; ``tau = t / log(1/λ)``.
 
     ``loss`` and ``log_sq_norms`` (``(points, m)``, NaN where not predicted) are given at the times
@@ -66,14 +66,6 @@ class Prediction:
     @property
     def problem(self) -> Problem:
         return self.result.problem
-
-    @property
-    def tau(self) -> np.ndarray:
-        return self.t / self.log_inv_lambda
-
-    @property
-    def drop_taus(self) -> np.ndarray:
-        return self.drop_times / self.log_inv_lambda
 
     def to_dict(self, digits: int = 15, curves: bool = False) -> dict:
         """The JSON of ``limitproc predict``: per jump the exact ``tau``, the offset and the predicted drop."""

@@ -48,6 +48,7 @@ from .descent import Descent
 from .integrator import Integrator, PerSampleFlow
 
 __all__ = [
+    "OnTauScale",
     "DIRECT_MIN_LAMBDA",
     "Extrapolation",
     "Simulation",
@@ -112,8 +113,24 @@ def log_inverse(lam) -> float:
     return parse_lambda(lam)[0]
 
 
+class OnTauScale:
+    """``tau`` and ``drop_taus`` of a run or prediction with times ``t``, ``drop_times`` and ``log_inv_lambda``."""
+
+    t: np.ndarray
+    drop_times: np.ndarray
+    log_inv_lambda: float
+
+    @property
+    def tau(self) -> np.ndarray:
+        return self.t / self.log_inv_lambda
+
+    @property
+    def drop_taus(self) -> np.ndarray:
+        return self.drop_times / self.log_inv_lambda
+
+
 @dataclass
-class Simulation:
+class Simulation(OnTauScale):
     """One finite-λ run. Times are in the flow's time ``t`` (``η·k`` for descent); ``tau = t / log(1/λ)``.
 
     ``loss``, ``log_sq_norms`` (natural log of ``a_j² + Σ_i u_ji²/q_i``, shape ``(steps, m)``) and
@@ -145,14 +162,6 @@ class Simulation:
     steps: int = 0
     method: str = "flow"  # or "gd": gradient descent with step ``lr``
     lr: float = 0.0
-
-    @property
-    def tau(self) -> np.ndarray:
-        return self.t / self.log_inv_lambda
-
-    @property
-    def drop_taus(self) -> np.ndarray:
-        return self.drop_times / self.log_inv_lambda
 
     @property
     def sq_norms(self) -> np.ndarray:
