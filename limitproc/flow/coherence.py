@@ -133,9 +133,8 @@ class CoherenceStudy:
         ]
         fits = "; ".join(f"{k} ≈ {c:.3g}·ε^{p:.3f}" for k, (c, p) in self.fits.items())
         change = "none" if self.first_order_change is None else f"{self.first_order_change:g}"
-        return Table(
-            columns, rows, caption=f"coherence study (fits: {fits or 'too few points'}; first ε changing the jump order: {change})"
-        )
+        summary = [f"power-law fits: {fits or 'too few points'}", f"first ε changing the jump order: {change}"]
+        return Table(columns, rows, caption="coherence study", header=summary)
 
 
 def _blocks(sim, L: float) -> list[set[int]]:
