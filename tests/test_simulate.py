@@ -161,3 +161,17 @@ def test_step_size_underflow_is_a_status_and_an_integration_error():
     with pytest.raises(IntegrationError, match="step size underflow") as failure:
         status.raise_if_failed()
     assert isinstance(failure.value, Error) and isinstance(failure.value, FloatingPointError)
+
+
+def test_labels_past_float64_are_refused_in_one_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps({"labels": ["1" + "0" * 400, -1], "signs": [1, -1], "active": [[0], [1]]}))
+    proc = subprocess.run([sys.executable, "-m", "limitproc", "simulate", str(path), "--lambdas", "1e-10"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "limitproc simulate: error: labels: outside the range of float64: the simulator cannot run this problem (the exact engine can)"
+    ]

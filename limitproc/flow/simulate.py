@@ -193,8 +193,14 @@ class Simulation(OnTauScale):
 
 
 def float_labels(problem: Problem) -> np.ndarray:
-    """The labels as floats, for the simulator's side of a comparison."""
-    return np.array([float(y) for y in problem.labels])
+    """The labels as floats, for the simulator's side of a comparison (refused past float64's range)."""
+    try:
+        labels = np.array([float(y) for y in problem.labels])
+    except OverflowError:
+        labels = np.array([np.inf])
+    if not np.all(np.isfinite(labels)) or np.any((labels != 0) & (np.abs(labels) < np.finfo(np.float64).tiny)):
+        raise InputError("labels", "outside the range of float64: the simulator cannot run this problem (the exact engine can)")
+    return labels
 
 
 def horizon(result, log_inv_lambda: float) -> float:
