@@ -15,3 +15,15 @@ def same_number(text, expected) -> bool:
 EXAMPLE_1 = Problem(labels=[1, 1, -1, -1, -1], signs=[1, -1], active=[range(5), range(5)])
 EXAMPLE_2 = Problem(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
 EXAMPLE_3 = Problem(labels=["1/2", 3, -1], sq_norms=[4, "1/4", 1], signs=[1, 1, -1], active=[[0, 1], [0, 2], [0, 1, 2]])
+
+
+def run_cli(capsys, *argv):
+    """Run the limitproc CLI in process: (exit status, stdout, stderr)."""
+    from limitproc.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # a usage error, reported by argparse
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

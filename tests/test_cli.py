@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 import sympy
-from helpers import EXAMPLE_2, same_number
+from helpers import EXAMPLE_2, run_cli, same_number
 
 from limitproc.cli import main
 from limitproc.io.files import atomic_write
@@ -21,13 +21,7 @@ def example2(tmp_path):
     return path
 
 
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # a usage error, reported by argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli
 
 
 def test_solve_json_contract(capsys, example2):

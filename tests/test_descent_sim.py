@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import run_cli
 
 from limitproc import InputError, Problem, solve
 from limitproc.flow.descent import Descent
@@ -171,17 +172,6 @@ def test_bad_descent_settings(kwargs, field):
     with pytest.raises(InputError) as err:
         simulate(p, 1e-10, result=solve(p), **kwargs)
     assert err.value.field == field
-
-
-def run_cli(capsys, *argv):
-    from limitproc.cli import main
-
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # a usage error, reported by argparse
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
