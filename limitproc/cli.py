@@ -396,6 +396,11 @@ def _add_sweep(sub) -> None:
     parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="an existing dask scheduler (default: a LocalCluster here)")
     parser.add_argument("--workers", type=positive_int, default=2, help="LocalCluster worker processes (default 2)")
     parser.add_argument("--figures", metavar="DIR", help="also draw the sweep figures (PNG and PDF) into DIR")
+    parser.add_argument(
+        "--lr",
+        metavar="ETA[,ETA...]",
+        help="steps of gradient descent, exact rationals like 1 or 0.3 (an axis of the grid; replaces the config's lr); 0: gradient flow",
+    )
 
 
 def _run_sweep(args) -> None:
@@ -404,14 +409,14 @@ def _run_sweep(args) -> None:
     from .io.sweeprows import read_rows
     from .sweep import SweepConfig, run_sweep
 
-    config = SweepConfig.from_file(args.config)
+    config = SweepConfig.from_file(args.config, **({} if args.lr is None else {"lr": args.lr.split(",")}))
     output = args.output or str(Path(args.config).with_suffix(".parquet"))
     summary = run_sweep(config, output, scheduler=args.scheduler, workers=args.workers)
     print(f"{summary['cells']} cells ({summary['computed']} computed, {summary['reused']} already finished) -> {output}")
     if args.figures:
         from .figures import sweep_figures
 
-        for path in sweep_figures(read_rows(output), args.figures):
+        for path in sweep_figures([row for row in read_rows(output) if not row.get("unstable")], args.figures):
             print(f"figure: {path}")
 
 

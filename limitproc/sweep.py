@@ -1,8 +1,11 @@
 """Parameter sweeps of the limit process on ``dask.distributed``.
 
 A config (TOML, section ``[sweep]``) names a grid: sample counts ``n``, widths ``m`` (integers or
-rules such as ``"ceil(2*log2(n))"``), label and norm laws, and seeds. Every grid point and seed
-is a **cell**: one generated problem, solved exactly, summarised in one row.
+rules such as ``"ceil(2*log2(n))"``), label and norm laws, seeds, and optionally steps ``lr`` of
+gradient descent (theory §11; 0 or absent is gradient flow). Every grid point and seed is a
+**cell**: one generated problem, solved exactly, summarised in one row. A step that makes descent
+unstable for a cell's problem is reported in that row (``unstable``), not raised: one such cell
+does not stop a grid of thousands.
 
 Cells run on a dask cluster (a small ``LocalCluster`` by default, or ``scheduler`` to use an
 existing one). The driver writes each finished cell at once, atomically, to its own part file
@@ -21,16 +24,30 @@ import time
 import tomllib
 import uuid
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from .errors import InputError
+from .exact import parse_rational, rational_string
 from .io.files import atomic_write
-from .io.sweeprows import COLUMNS, format_of, strip_row, write_rows
+from .io.sweeprows import COLUMNS, STEP_COLUMNS, format_of, strip_row, write_rows
 from .limits import check_at_most, check_number_text
 from .limits import current as current_limits
 
-__all__ = ["Cell", "LABEL_LAWS", "NORM_LAWS", "SweepConfig", "finished", "parts_dir", "run_cell", "run_sweep", "timing_path", "width_rule"]
+__all__ = [
+    "Cell",
+    "LABEL_LAWS",
+    "NORM_LAWS",
+    "SweepConfig",
+    "finished",
+    "parse_steps",
+    "parts_dir",
+    "run_cell",
+    "run_sweep",
+    "timing_path",
+    "width_rule",
+]
 
 LABEL_LAWS = ("pm1", "gauss", "uniform")
 NORM_LAWS = ("unit", "uniform")
@@ -126,10 +143,12 @@ class Cell:
     norms: str
     seed: int
     resolve_ties: bool = False  # draw magnitudes and resolve an undetermined N (its rows differ: own key)
+    lr: Fraction = Fraction(0)  # the step of gradient descent; 0 is gradient flow (the key of a flow cell is unchanged)
 
     @property
     def key(self) -> str:
-        return f"n{self.n}_m{self.m}_{self.labels}_{self.norms}_s{self.seed}" + ("_resolved" if self.resolve_ties else "")
+        step = "" if not self.lr else f"_lr{self.lr.numerator}" + (f"_{self.lr.denominator}" if self.lr.denominator != 1 else "")
+        return f"n{self.n}_m{self.m}_{self.labels}_{self.norms}_s{self.seed}{step}" + ("_resolved" if self.resolve_ties else "")
 
 
 @dataclass
@@ -141,9 +160,16 @@ class SweepConfig:
     seeds: list[int]
     decimals: int = 3
     resolve_ties: bool = False
+    lr: list[Fraction] = field(default_factory=lambda: [Fraction(0)])  # the steps (an axis of the grid)
+
+    @property
+    def descent(self) -> bool:
+        """Whether some cell runs gradient descent: then rows carry the columns ``lr``, ``lr_exact``, ``unstable``."""
+        return any(self.lr)
 
     @classmethod
-    def from_file(cls, path) -> SweepConfig:
+    def from_file(cls, path, **settings) -> SweepConfig:
+        """Read the ``[sweep]`` section of a TOML file; ``settings`` (such as ``lr``) replace the file's."""
         try:
             with open(path, "rb") as fh:
                 data = tomllib.load(fh)
@@ -151,14 +177,14 @@ class SweepConfig:
             raise InputError("config", f"cannot read {path}: {exc.strerror}") from None
         except tomllib.TOMLDecodeError as exc:
             raise InputError("config", f"not valid TOML: {exc}") from None
-        return cls.from_dict(data.get("sweep", data))
+        return cls.from_dict(data.get("sweep", data) | settings)
 
     @classmethod
     def from_dict(cls, data: dict) -> SweepConfig:
-        unknown = set(data) - {"n", "m", "labels", "norms", "seeds", "seed0", "decimals", "resolve_ties"}
+        unknown = set(data) - {"n", "m", "labels", "norms", "seeds", "seed0", "decimals", "resolve_ties", "lr"}
         if unknown:
             raise InputError(
-                sorted(unknown)[0], "unknown sweep setting (expected n, m, labels, norms, seeds, seed0, decimals, resolve_ties)"
+                sorted(unknown)[0], "unknown sweep setting (expected n, m, labels, norms, seeds, seed0, decimals, resolve_ties, lr)"
             )
         for key in ("n", "m"):
             if key not in data:
@@ -178,8 +204,9 @@ class SweepConfig:
         labels = _choice_list(data.get("labels", "pm1"), "labels", LABEL_LAWS)
         norms = _choice_list(data.get("norms", "unit"), "norms", NORM_LAWS)
         seeds = data.get("seeds", 1)
+        steps = parse_steps(data.get("lr", 0))
         count = seeds if isinstance(seeds, int) else len(seeds) if isinstance(seeds, list) else 1
-        check_at_most(len(ns) * len(ms) * len(labels) * len(norms) * count, "sweep_cells", "seeds", "a grid of")
+        check_at_most(len(ns) * len(ms) * len(labels) * len(norms) * len(steps) * count, "sweep_cells", "seeds", "a grid of")
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds < 1:
                 raise InputError("seeds", f"must be at least 1, got {seeds}")
@@ -195,7 +222,7 @@ class SweepConfig:
         resolve = data.get("resolve_ties", False)
         if not isinstance(resolve, bool):
             raise InputError("resolve_ties", f"must be true or false, got {resolve!r}")
-        return cls(ns, ms, labels, norms, seeds, decimals, resolve)
+        return cls(ns, ms, labels, norms, seeds, decimals, resolve, steps)
 
     def cells(self) -> list[Cell]:
         out = set()
@@ -204,8 +231,26 @@ class SweepConfig:
                 width = width_rule(m, n) if isinstance(m, str) else m
                 for labels in self.labels:
                     for norms in self.norms:
-                        out.update(Cell(n, width, labels, norms, seed, self.resolve_ties) for seed in self.seeds)
+                        for lr in self.lr:
+                            out.update(Cell(n, width, labels, norms, seed, self.resolve_ties, lr) for seed in self.seeds)
         return sorted(out)
+
+
+def parse_steps(value) -> list[Fraction]:
+    """The steps ``lr`` of a sweep, exactly: a number or a list; TOML floats are read as written
+    (``0.3`` is 3/10), strings as rationals (``"1/3"``). Each must be at least 0 (0: gradient flow)."""
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise InputError("lr", "is empty")
+    steps = []
+    for v in values:
+        if isinstance(v, float) and math.isfinite(v):
+            v = repr(v)  # the decimal the TOML file holds, not its binary neighbour
+        step = parse_rational(v, "lr")
+        if step < 0:
+            raise InputError("lr", f"must be at least 0 (0: gradient flow), got {rational_string(step)}")
+        steps.append(step)
+    return list(dict.fromkeys(steps))
 
 
 def _brief(text: str) -> str:
@@ -237,6 +282,10 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
     ``sq_norm_source`` says how ``sq_norm`` was obtained: ``exact``; ``resolved`` (``resolve_ties``:
     the magnitudes drawn with the cell's seed resolve the split, an approximate float inside the
     exact interval); or ``interval`` (``sq_norm`` is NaN, ``sq_norm_lo`` and ``sq_norm_hi`` bound it).
+
+    A cell with a step (``cell.lr``) is solved for gradient descent and its row also holds ``lr``,
+    ``lr_exact`` and ``unstable``: empty, or why the step makes descent unstable for this problem,
+    in which case every column that describes the limit is None (the limit does not describe it).
     """
     from .bias import Bias
     from .problem import generate
@@ -245,8 +294,17 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
     problem = generate(
         cell.n, cell.m, labels=cell.labels, norms=cell.norms, seed=cell.seed, decimals=decimals, magnitudes=cell.resolve_ties
     )
+    n_pos = int(problem.positive_labels.sum())
+    inputs = {k: v for k, v in asdict(cell).items() if k != "lr"} | {"n_pos": n_pos, "n_neg": cell.n - n_pos}
+    step = _step_columns(cell.lr) | {"unstable": ""} if cell.lr else {}
     start = time.perf_counter()
-    result = solve(problem)
+    try:
+        result = solve(problem, lr=cell.lr or None)
+    except InputError as exc:
+        if exc.field != "lr":
+            raise
+        limit = {name: None for name, _ in COLUMNS if name not in inputs}
+        return inputs | step | limit | {"unstable": exc.problem, "engine_seconds": time.perf_counter() - start}
     seconds = time.perf_counter() - start
     bias = Bias.of_result(result)
     nan = math.nan
@@ -263,29 +321,34 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
         ratio, constant = sq_norm / num(bias.min_sq_norm), sq_norm / math.sqrt(cell.n)
     lo, hi = (nan, nan) if result.sq_norm_interval is None else (num(v) for v in result.sq_norm_interval)
 
-    n_pos = int(problem.positive_labels.sum())
-    return asdict(cell) | {
-        "n_pos": n_pos,
-        "n_neg": cell.n - n_pos,
-        "interpolates": bool(result.interpolates),
-        "uncovered": int(result.uncovered.size),
-        "sq_norm": sq_norm,
-        "sq_norm_determined": bias.sq_norm is not None,
-        "sq_norm_source": source,
-        "sq_norm_lo": lo,
-        "sq_norm_hi": hi,
-        "sq_norm_undetermined": result.sq_norm_reason or "",
-        "min_sq_norm": num(bias.min_sq_norm),
-        "ratio": ratio,
-        "sqrt_n_constant": constant,
-        "sq_norm_exact": "" if bias.sq_norm is None else bias.sq_norm.exact(),
-        "min_sq_norm_exact": bias.min_sq_norm.exact(),
-        "jumps": len(result.jumps),
-        "ties": sum(1 for j in result.jumps if j.tie),
-        "first_jump_tau": num(result.jumps[0].tau) if result.jumps else nan,
-        "last_jump_tau": num(result.jumps[-1].tau) if result.jumps else nan,
-        "engine_seconds": seconds,
-    }
+    return (
+        inputs
+        | step
+        | {
+            "interpolates": bool(result.interpolates),
+            "uncovered": int(result.uncovered.size),
+            "sq_norm": sq_norm,
+            "sq_norm_determined": bias.sq_norm is not None,
+            "sq_norm_source": source,
+            "sq_norm_lo": lo,
+            "sq_norm_hi": hi,
+            "sq_norm_undetermined": result.sq_norm_reason or "",
+            "min_sq_norm": num(bias.min_sq_norm),
+            "ratio": ratio,
+            "sqrt_n_constant": constant,
+            "sq_norm_exact": "" if bias.sq_norm is None else bias.sq_norm.exact(),
+            "min_sq_norm_exact": bias.min_sq_norm.exact(),
+            "jumps": len(result.jumps),
+            "ties": sum(1 for j in result.jumps if j.tie),
+            "first_jump_tau": num(result.jumps[0].tau) if result.jumps else nan,
+            "last_jump_tau": num(result.jumps[-1].tau) if result.jumps else nan,
+            "engine_seconds": seconds,
+        }
+    )
+
+
+def _step_columns(lr: Fraction) -> dict:
+    return {"lr": float(lr), "lr_exact": rational_string(lr)}
 
 
 # -- the sweep ----------------------------------------------------------------------------------
@@ -322,14 +385,25 @@ def _part_problem(path: Path) -> str | None:
         return f"unreadable ({type(exc).__name__})"
     if not isinstance(row, dict):
         return "not a JSON object"
-    for name, kind in COLUMNS:
+    unstable = row.get("unstable")
+    for name, kind in COLUMNS + (STEP_COLUMNS if "lr_exact" in row else []):
         if name not in row:
             return f"column {name} missing"
+        if unstable and row[name] is None:  # an unstable step leaves the limit's columns empty
+            continue
         if not isinstance(row[name], _PART_TYPES[kind]) or (kind != "bool" and isinstance(row[name], bool)):
             return f"column {name} has the wrong type"
-    if Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"]).key != path.stem:
+    try:
+        lr = parse_rational(row.get("lr_exact", 0), "lr")
+    except InputError:
+        return "column lr_exact is not a rational"
+    if _cell_of(row, resolve_ties=row.get("resolve_ties") is True, lr=lr).key != path.stem:
         return "its content is of another cell"
     return None
+
+
+def _cell_of(row: dict, **fields) -> Cell:
+    return Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"], **fields)
 
 
 def timing_path(output) -> Path:
@@ -352,15 +426,17 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
     parts.mkdir(exist_ok=True)
     run_id = uuid.uuid4().hex
     if todo:
-        _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress, config.resolve_ties)
+        _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
     full = [json.loads((parts / f"{c.key}.json").read_text()) for c in cells]
-    write_rows([strip_row(row) for row in full], output, fmt)
+    if config.descent:  # a flow cell (lr = 0) of a grid with steps: its row says lr = 0
+        full = [_step_columns(c.lr) | {"unstable": ""} | row for c, row in zip(cells, full)]
+    write_rows([strip_row(row, config.descent) for row in full], output, fmt, config.descent)
     timing = "".join(f"{c.key},{row.get('engine_seconds', '')}\n" for c, row in zip(cells, full))
     atomic_write(timing_path(output), "cell,engine_seconds\n" + timing)
     return {"cells": len(cells), "computed": len(todo), "reused": len(cells) - len(todo), "output": str(output)}
 
 
-def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, progress: bool, resolve: bool = False) -> None:
+def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, progress: bool) -> None:
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
@@ -378,11 +454,11 @@ def _compute(todo, decimals, parts: Path, run_id: str, scheduler, workers: int, 
         client = Client(cluster)
     try:
         futures = client.map(run_cell, todo, decimals=decimals, pure=False)
+        cell_of = dict(zip(futures, todo))
         with progress_bar(total=len(todo), desc="sweep cells", enabled=progress) as bar:
             for future in as_completed(futures):
                 row = future.result()
-                key = Cell(row["n"], row["m"], row["labels"], row["norms"], row["seed"], resolve).key
-                atomic_write(parts / f"{key}.json", json.dumps(row | {"run_id": run_id, "pid": os.getpid()}) + "\n")
+                atomic_write(parts / f"{cell_of[future].key}.json", json.dumps(row | {"run_id": run_id, "pid": os.getpid()}) + "\n")
                 bar.update(1)
     finally:
         client.close()

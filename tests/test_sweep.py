@@ -202,3 +202,76 @@ def test_resolve_ties_keeps_every_row_and_says_how_N_was_obtained():
         assert plain["sq_norm_lo"] * (1 - 1e-6) <= resolved["sq_norm"] <= plain["sq_norm_hi"] * (1 + 1e-6)
         assert resolved["ratio"] == pytest.approx(resolved["sq_norm"] / resolved["min_sq_norm"], rel=1e-12)
     assert sources == {"exact", "resolved"}
+
+
+# -- steps of gradient descent (theory §11) ------------------------------------------------------
+def test_lr_is_an_axis_read_exactly_and_flow_keys_are_unchanged():
+    from fractions import Fraction
+
+    config = SweepConfig.from_dict({"n": 8, "m": 4, "seeds": 2, "lr": [0, 0.3, "1/3"]})
+    assert config.lr == [0, Fraction(3, 10), Fraction(1, 3)]  # the TOML decimal 0.3 is 3/10, not its binary neighbour
+    cells = config.cells()
+    assert len(cells) == 2 * 3
+    keys = {c.key for c in cells}
+    assert {"n8_m4_pm1_unit_s0", "n8_m4_pm1_unit_s0_lr3_10", "n8_m4_pm1_unit_s1_lr1_3"} <= keys
+    assert not SweepConfig.from_dict({"n": 8, "m": 4, "lr": 0}).descent and config.descent
+    for bad in (-1, "x", [], True):
+        with pytest.raises(InputError) as exc:
+            SweepConfig.from_dict({"n": 8, "m": 4, "lr": bad})
+        assert exc.value.field == "lr"
+
+
+def test_descent_rows_follow_the_rho_rates_and_an_unstable_step_is_reported_in_its_row():
+    from fractions import Fraction
+
+    from limitproc.sweep import run_cell
+
+    flow = run_cell(Cell(10, 5, "gauss", "uniform", 3))
+    # the first escape has the largest rate mu = 1/tau_1 (theory §4); descent replaces it by
+    # rho = log(1 + eta mu)/eta (§11), so tau_1 = eta / log(1 + eta / tau_1(flow))
+    mu = 1 / flow["first_jump_tau"]
+    eta = Fraction(1, 2) / Fraction(mu).limit_denominator(1000)  # eta mu close to 1/2: stable
+    row = run_cell(Cell(10, 5, "gauss", "uniform", 3, lr=eta))
+    assert row["lr_exact"] == f"{eta.numerator}/{eta.denominator}" and row["unstable"] == ""
+    assert row["first_jump_tau"] == pytest.approx(float(eta) / math.log1p(float(eta) * mu), rel=1e-12)
+    assert row["first_jump_tau"] > flow["first_jump_tau"]
+    # blocks, saddles and norms do not change with the step
+    for name in ("interpolates", "uncovered", "sq_norm_exact", "jumps", "ties"):
+        assert row[name] == flow[name]
+    unstable = run_cell(Cell(10, 5, "gauss", "uniform", 3, lr=Fraction(2) / Fraction(mu).limit_denominator(1000) * 2))  # eta mu near 4
+    assert "unstable" in unstable["unstable"] and "eta*mu_j >= 2" in unstable["unstable"]
+    assert unstable["jumps"] is None and unstable["sq_norm"] is None and unstable["n_pos"] == flow["n_pos"]
+
+
+def test_a_sweep_over_steps_writes_every_row_and_flow_output_is_unchanged(tmp_path):
+    config = SweepConfig.from_dict({"n": [8], "m": [4], "seeds": 2, "lr": [0, "1/2", 100]})
+    for ext in ("csv", "parquet"):
+        out = tmp_path / f"steps.{ext}"
+        assert run_sweep(config, out, workers=1, progress=False)["computed"] == 6
+        assert run_sweep(config, out, workers=1, progress=False)["reused"] == 6  # the parts of every step are reused
+        rows = read_rows(out)
+        assert [(r["seed"], r["lr_exact"]) for r in rows] == [(s, lr) for s in (0, 1) for lr in ("0", "1/2", "100")]
+        for r in rows:
+            result = solve(generate(8, 4, seed=r["seed"]), lr=None if r["lr"] == 100 else r["lr_exact"])
+            if r["lr"] == 100:  # mu_max >= 1/32 here (c = 1/16, |y| = 1, q = 1), so eta mu >= 3: unstable
+                assert r["unstable"].startswith("step 100 makes gradient descent unstable") and r["jumps"] is None
+            else:
+                assert r["unstable"] == "" and r["jumps"] == len(result.jumps)
+                assert r["first_jump_tau"] == pytest.approx(float(result.jumps[0].tau), rel=1e-14)
+    # lr = 0 alone is gradient flow: the same bytes as a sweep without lr
+    plain, zero = tmp_path / "plain.csv", tmp_path / "zero.csv"
+    run_sweep(SweepConfig.from_dict({"n": [8], "m": [4], "seeds": 2}), plain, workers=1, progress=False)
+    run_sweep(SweepConfig.from_dict({"n": [8], "m": [4], "seeds": 2, "lr": 0}), zero, workers=1, progress=False)
+    assert plain.read_bytes() == zero.read_bytes() and b"lr" not in plain.read_bytes().splitlines()[0]
+
+
+def test_cli_sweep_lr(tmp_path, capsys):
+    from helpers import run_cli
+
+    config = tmp_path / "c.toml"
+    config.write_text("[sweep]\nn = [8]\nm = [4]\nseeds = 1\nlr = 0.25\n")
+    code, out, _ = run_cli(capsys, "sweep", config, "-o", tmp_path / "c.csv", "--workers", "1", "--lr", "0,1/2")
+    assert code == 0 and "2 cells (2 computed" in out
+    assert [r["lr_exact"] for r in read_rows(tmp_path / "c.csv")] == ["0", "1/2"]  # --lr replaces the config's lr
+    code, _, err = run_cli(capsys, "sweep", config, "-o", tmp_path / "d.csv", "--lr", "-1")
+    assert code == 2 and err.strip().endswith("--lr: must be at least 0 (0: gradient flow), got -1") and "Traceback" not in err

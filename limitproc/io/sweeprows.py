@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import InputError
 from .files import atomic_write
 
-__all__ = ["COLUMNS", "format_of", "read_rows", "strip_row", "write_rows"]
+__all__ = ["COLUMNS", "STEP_COLUMNS", "columns", "format_of", "read_rows", "strip_row", "write_rows"]
 
 # (name, pyarrow type name): the row schema, in output order
 COLUMNS = [
@@ -37,9 +37,22 @@ COLUMNS = [
     ("last_jump_tau", "float64"),
 ]
 
+#: the columns of a sweep with steps of gradient descent, after ``seed``: the step (a float for
+#: display and its exact rational) and why it makes descent unstable for the row's problem (empty
+#: if it does not; then the limit's columns are null). A flow-only sweep has none of them.
+STEP_COLUMNS = [("lr", "float64"), ("lr_exact", "string"), ("unstable", "string")]
 
-def strip_row(row: dict) -> dict:
-    return {name: row[name] for name, _ in COLUMNS}
+
+def columns(descent: bool = False) -> list[tuple[str, str]]:
+    """The row schema in output order: :data:`COLUMNS`, with :data:`STEP_COLUMNS` after ``seed`` if ``descent``."""
+    if not descent:
+        return COLUMNS
+    at = [name for name, _ in COLUMNS].index("seed") + 1
+    return COLUMNS[:at] + STEP_COLUMNS + COLUMNS[at:]
+
+
+def strip_row(row: dict, descent: bool = False) -> dict:
+    return {name: row[name] for name, _ in columns(descent)}
 
 
 def format_of(output) -> str:
@@ -49,12 +62,12 @@ def format_of(output) -> str:
     return suffix[1:]
 
 
-def write_rows(rows: list[dict], output, fmt: str | None = None) -> None:
-    """Write rows (in :data:`COLUMNS` order) to Parquet or CSV, atomically."""
+def write_rows(rows: list[dict], output, fmt: str | None = None, descent: bool = False) -> None:
+    """Write rows (in :func:`columns` order) to Parquet or CSV, atomically."""
     import pyarrow as pa
 
     fmt = fmt or format_of(output)
-    schema = pa.schema([(name, pa.type_for_alias(t)) for name, t in COLUMNS])
+    schema = pa.schema([(name, pa.type_for_alias(t)) for name, t in columns(descent)])
     table = pa.Table.from_pylist(rows, schema=schema)
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -80,6 +93,6 @@ def read_rows(path) -> list[dict]:
     else:
         import pyarrow.csv as pcsv
 
-        types = {name: pa.type_for_alias(t) for name, t in COLUMNS}
+        types = {name: pa.type_for_alias(t) for name, t in columns(descent=True)}
         table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types, strings_can_be_null=False))
     return table.to_pylist()
