@@ -66,11 +66,16 @@ def _set_rational(attrs: dict, name: str, value: Fraction) -> None:
 
 # -- one run -------------------------------------------------------------------------------------
 def transition_graph(result: Result) -> nx.DiGraph:
-    """The saddles of ``result`` (nodes ``0..K``, saddle ``k`` entered by jump ``k``) and its jumps (edges)."""
+    """The saddles of ``result`` (nodes ``0..K``, saddle ``k`` entered by jump ``k``) and its jumps (edges).
+
+    Graph attributes: ``kind``, ``n``, ``m``, ``loss_convention``, ``interpolates``, ``lr`` (the exact
+    step of gradient descent, ``"0"`` for gradient flow) and ``scaling`` (the units of losses and norms).
+    """
     import networkx as nx
 
     p = result.problem
     G = nx.DiGraph(kind="transition", n=p.n, m=p.m, loss_convention=p.loss, interpolates=result.interpolates)
+    G.graph.update(lr=rational_string(result.lr or 0), scaling=p.scaling)  # the step ("0": gradient flow) and the units
     for saddle in result.saddles:
         attrs = {
             "k": saddle.k,

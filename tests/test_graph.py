@@ -143,7 +143,7 @@ ROUND_TRIP_GRAPHS = {
 @pytest.mark.parametrize("name", ROUND_TRIP_GRAPHS)
 def test_read_graph_inverts_write_graph(tmp_path, fmt, name):
     """Every attribute comes back with its type (JSON text tells True from 1 and 1.0 from 1); GraphML and
-    GEXF leave None out, GEXF keeps no graph attributes."""
+    GEXF leave None out."""
     G = ROUND_TRIP_GRAPHS[name]()
     path = tmp_path / f"g.{fmt}"
     write_graph(G, path)
@@ -158,7 +158,21 @@ def test_read_graph_inverts_write_graph(tmp_path, fmt, name):
     assert H.is_directed() and H.number_of_nodes() == G.number_of_nodes()
     assert text((u, a) for u, a in H.nodes(data=True)) == text((u, written(a)) for u, a in G.nodes(data=True))
     assert text(((u, v), a) for u, v, a in H.edges(data=True)) == text(((u, v), written(a)) for u, v, a in G.edges(data=True))
-    assert json.dumps(H.graph, sort_keys=True) == json.dumps({} if fmt == "gexf" else written(G.graph), sort_keys=True)
+    assert json.dumps(H.graph, sort_keys=True) == json.dumps(written(G.graph), sort_keys=True)
+
+
+@pytest.mark.parametrize("fmt", ["graphml", "gexf", "json"])
+def test_graph_files_record_the_step_and_the_scaling(tmp_path, fmt):
+    descent = transition_graph(solve(EX2.with_scaling("mean-field"), lr="1/2"))
+    flow = transition_graph(solve(EX2))
+    for G, lr, scaling in ((descent, "1/2", "mean-field"), (flow, "0", "standard")):
+        write_graph(G, tmp_path / f"g.{fmt}")
+        H = read_graph(tmp_path / f"g.{fmt}")
+        assert (H.graph["lr"], H.graph["scaling"]) == (lr, scaling)
+    # theory §11 at η = 1/2: the first escape (flow τ_1 = 1/μ = 3*sqrt(14)/7) comes at τ = η / log(1 + η μ)
+    mu = 7 / (3 * math.sqrt(14))
+    assert descent.edges[0, 1]["tau_decimal"] == pytest.approx(0.5 / math.log1p(0.5 * mu), rel=1e-14)
+    assert flow.edges[0, 1]["tau_decimal"] == pytest.approx(1 / mu, rel=1e-14)
 
 
 def test_read_graph_bad_input(tmp_path):

@@ -2,7 +2,8 @@
 
 GraphML, GEXF and DOT need scalar attributes, so there lists and dicts are JSON-encoded strings
 and ``None`` values are left out; node-link JSON keeps native lists and ``null``. Exact values are
-strings either way, so they come back unchanged. networkx (and matplotlib, for pictures) is
+strings either way, so they come back unchanged. GEXF has no graph attributes, so the graph's
+(``kind``, ``lr``, ``scaling``, ...) go as one JSON object into its ``<meta><description>``. networkx (and matplotlib, for pictures) is
 imported when a graph is written or read: the CLI's parser reads :data:`FORMATS`.
 """
 
@@ -81,12 +82,35 @@ def graph_text(G: nx.DiGraph, fmt: str) -> str:
     if fmt == "graphml":
         return "\n".join(nx.generate_graphml(scalar_graph(G))) + "\n"
     if fmt == "gexf":
-        return "\n".join(nx.generate_gexf(scalar_graph(G))) + "\n"
+        return _gexf(G)
     if fmt == "json":
         return json.dumps(nx.node_link_data(G, edges="edges"), indent=1) + "\n"
     if fmt == "dot":
         return to_dot(G)
     raise InputError("format", f"unknown graph format {fmt!r} (choose {', '.join(STRUCTURED_FORMATS)})")
+
+
+def _gexf(G: nx.DiGraph) -> str:
+    from xml.etree.ElementTree import SubElement
+
+    from networkx.readwrite.gexf import GEXFWriter
+
+    writer = GEXFWriter(encoding="utf-8", prettyprint=True)
+    meta = writer.xml.find("meta")
+    assert meta is not None  # GEXFWriter always writes one
+    SubElement(meta, "description").text = json.dumps({k: v for k, v in G.graph.items() if v is not None})
+    writer.add_graph(scalar_graph(G))
+    return str(writer) + "\n"
+
+
+def _gexf_graph_attributes(path: Path) -> dict:
+    """The graph attributes :func:`_gexf` put into ``<meta><description>`` (none in another tool's GEXF)."""
+    from xml.etree.ElementTree import parse
+
+    description = parse(path).getroot().find("{*}meta/{*}description")
+    if description is None or not (description.text or "").startswith("{"):
+        return {}
+    return json.loads(description.text or "")
 
 
 def write_graph(G: nx.DiGraph, path, fmt: str | None = None, min_probability: float = 0.0) -> None:
@@ -109,8 +133,8 @@ def read_graph(path, fmt: str | None = None) -> nx.DiGraph:
 
     Every attribute comes back as it was written: exact values as the same strings, numbers and
     booleans as themselves, the JSON-encoded lists and dicts of GraphML and GEXF decoded, node ids as
-    ints. ``None`` values, left out of GraphML and GEXF, come back as missing keys; GEXF keeps no
-    graph attributes (networkx's GEXF writer has none).
+    ints, the graph attributes (GEXF: from ``<meta><description>``). ``None`` values, left out of
+    GraphML and GEXF, come back as missing keys.
     """
     import networkx as nx
 
@@ -134,6 +158,8 @@ def read_graph(path, fmt: str | None = None) -> nx.DiGraph:
                 a.pop("id", None)
             _decode(a)
         _decode(H.graph)
+        if fmt == "gexf":
+            H.graph.update(_gexf_graph_attributes(path))
     except OSError as exc:
         raise InputError("graph", f"cannot read {path}: {exc.strerror}") from None
     except (ValueError, KeyError, TypeError, ParseError, nx.NetworkXError) as exc:
