@@ -7,6 +7,11 @@ times ``1/μ`` wide and shifted by the offsets ``δ_k``, must fit inside ``Δτ 
 that never escapes but comes close (at its closest it has size ``λ^g``, which must be negligible),
 and slow rates (wide transitions). A claim that fails at a λ not deep enough is *inconclusive*,
 with the reason, not failed.
+
+A case with a step ``lr`` is about gradient descent (theory §11): its limit is the ``ρ`` process
+``solve(problem, lr=lr)``, its simulations run the exact descent map (``method="gd"``), and its
+margin uses the rates ``ρ``. Descent has no offset prediction (that chain integrates the flow), so
+its margin counts the escape widths only.
 """
 
 from __future__ import annotations
@@ -16,12 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from limitproc import Problem
+from limitproc import Problem, solve
 from limitproc.errors import InputError
 from limitproc.flow.simulate import float_labels, initial_magnitudes, parse_lambda, simulate, with_magnitudes
 from limitproc.flow.ties import TieResolution, resolve_ties, solve_resolved
 
-__all__ = ["Case", "DEFAULT_LAMBDAS", "DEFAULT_SETTINGS", "ESCAPE_TIMES", "Margin", "Requirement", "margin"]
+__all__ = ["Case", "DEFAULT_LAMBDAS", "DEFAULT_SETTINGS", "ESCAPE_TIMES", "Margin", "Requirement", "growth_rates", "margin"]
 
 #: ``"auto"``: the ladder is chosen from the case's margin
 DEFAULT_LAMBDAS = "auto"
@@ -104,10 +109,16 @@ def _digits(log_inv_lambda: float) -> int:
     return max(1, math.ceil(log_inv_lambda / math.log(10)))
 
 
-def exponents(result) -> tuple[list[dict[int, float]], dict[int, float]]:
+def growth_rates(mu, lr: float | None):
+    """The rates at which small neurons grow: ``μ`` under gradient flow, ``ρ = log(1 + η μ)/η`` under
+    gradient descent with step ``η = lr`` (theory §11); floats or arrays."""
+    return mu if lr is None else np.log1p(lr * np.asarray(mu, dtype=float)) / lr
+
+
+def exponents(result, lr: float | None = None) -> tuple[list[dict[int, float]], dict[int, float]]:
     """Float exponents ``S_j(τ_k)`` of the neurons not yet escaped, at each jump (before it), and each
     never-escaped neuron's final exponent; recomputed from the problem and the jumps' blocks
-    (``μ_j = 2c ||y ⊙ ||x|| ||`` over ``A_j`` minus the fitted samples)."""
+    (``μ_j = 2c ||y ⊙ ||x|| ||`` over ``A_j`` minus the fitted samples; ``ρ_j`` of it with a step ``lr``)."""
     p = result.problem
     y, q = float_labels(p), np.array([float(x) for x in p.sq_norms])
     two_c = 2 * float(p.loss_factor)
@@ -117,7 +128,7 @@ def exponents(result) -> tuple[list[dict[int, float]], dict[int, float]]:
     live = set(range(p.m))
     tau, at_jumps = 0.0, []
     for jump in result.jumps:
-        rates = two_c * np.sqrt(((y**2 * q)[None, :] * (aligned & ~fitted[None, :])).sum(axis=1))
+        rates = growth_rates(two_c * np.sqrt(((y**2 * q)[None, :] * (aligned & ~fitted[None, :])).sum(axis=1)), lr)
         S += rates * (float(jump.tau) - tau)
         tau = float(jump.tau)
         at_jumps.append({j: float(S[j]) for j in sorted(live)})
@@ -126,11 +137,11 @@ def exponents(result) -> tuple[list[dict[int, float]], dict[int, float]]:
     return at_jumps, {j: float(S[j]) for j in result.never_escaped if aligned[j].any()}
 
 
-def margin(result, offsets) -> Margin:
-    """The :class:`Margin` of ``result`` with the predicted offsets ``δ_k``."""
+def margin(result, offsets, lr: float | None = None) -> Margin:
+    """The :class:`Margin` of ``result`` with the predicted offsets ``δ_k`` (escape rates ``ρ`` with a step ``lr``)."""
     jumps = result.jumps
     reqs: list[Requirement] = []
-    rate = [min(float(r) for r in j.rates.values()) for j in jumps]
+    rate = [float(growth_rates(min(float(r) for r in j.rates.values()), lr)) for j in jumps]
     gap = None
     previous = (0, 0.0, 0.0, math.inf)  # the start: k, τ, δ, μ
     for jump, delta, mu in zip(jumps, offsets, rate):
@@ -143,7 +154,7 @@ def margin(result, offsets) -> Margin:
             reqs.append(Requirement(2 * width / dtau, f"{what} are {dtau:.3g} apart in τ and their offsets differ by {delta - delta0:.3g}"))
             gap = min(gap if gap is not None else math.inf, dtau * min(mu, mu0))
         previous = (jump.k, float(jump.tau), delta, mu)
-    _, final = exponents(result)
+    _, final = exponents(result, lr)
     near, near_neuron = None, None
     for j, S in final.items():
         if S > 0 and (near is None or 1 - S < near):
@@ -163,14 +174,16 @@ def auto_ladder(needed: float, settings: dict) -> tuple[str, ...]:
 
 @dataclass
 class Case:
-    """``problem`` (magnitudes drawn with ``seed`` if it carries none), ``lambdas`` and ``settings``.
+    """``problem`` (magnitudes drawn with ``seed`` if it carries none), ``lambdas``, ``settings`` and
+    the step ``lr`` of gradient descent (an exact rational as :func:`limitproc.solve` takes it; None
+    or 0: gradient flow; after construction a Fraction or None, its float in :attr:`step`).
 
     ``lambdas``: floats or strings (``"1e-400"``, parsed by :func:`limitproc.flow.simulate.parse_lambda`),
     or ``"auto"`` (the default): three λ from the case's :attr:`margin`. ``limit`` is
-    ``solve(problem)`` unless given (a check must fail on a wrong one); ``ties`` is the engine's
-    resolution of its overlapping ties from the magnitudes (None without one) unless given;
-    ``prediction`` is the chain's resolution of every jump (offsets); ``simulation(λ)`` runs the
-    simulator once per λ.
+    ``solve(problem, lr=lr)`` unless given (a check must fail on a wrong one); ``ties`` is the engine's
+    resolution of its overlapping ties from the magnitudes (None without one, and under descent:
+    it integrates the flow) unless given; ``prediction`` is the chain's resolution of every jump
+    (offsets; None under descent); ``simulation(λ)`` runs the simulator (or the descent map) once per λ.
     """
 
     problem: Problem
@@ -180,6 +193,7 @@ class Case:
     limit: object = None
     ties: TieResolution | None = None
     simulations: dict = field(default_factory=dict)
+    lr: object = None
 
     def __post_init__(self):
         unknown = set(self.settings) - set(DEFAULT_SETTINGS)
@@ -199,18 +213,30 @@ class Case:
             p = self.problem = with_magnitudes(p, mags, p.a_magnitudes)
         # the simulator always runs against the engine's own limit, so a wrong ``limit`` under
         # test cannot bend the simulation towards itself
-        resolved = solve_resolved(p)
-        self.reference = resolved.result
+        descent = None if self.lr is None else solve(p, lr=self.lr)
+        self.lr = None if descent is None else descent.lr  # 0 is gradient flow
+        if descent is None or self.lr is None:
+            resolved = solve_resolved(p)
+            self.reference = resolved.result
+            if self.ties is None:
+                self.ties = resolved.ties
+            self.prediction: TieResolution | None = resolve_ties(self.reference, p.magnitudes, p.a_magnitudes)
+            offsets = self.prediction.offsets
+        else:
+            self.reference, self.prediction = descent, None
+            offsets = [0.0] * len(descent.jumps)
         if self.limit is None:
             self.limit = self.reference
-        if self.ties is None:
-            self.ties = resolved.ties
-        self.prediction = resolve_ties(self.reference, p.magnitudes, p.a_magnitudes)
-        self.margin = margin(self.reference, self.prediction.offsets)
+        self.margin = margin(self.reference, offsets, self.step)
         if auto:
             self.lambdas = auto_ladder(self.margin.needed, self.settings)
             self._parsed = {text: L for L, text in (parse_lambda(lam) for lam in self.lambdas)}
         self.lambdas = tuple(self._parsed)
+
+    @property
+    def step(self) -> float | None:
+        """The step ``η`` as a float (the descent map's), None for gradient flow."""
+        return None if self.lr is None else float(self.lr)
 
     @property
     def lambdas_descending(self) -> list[str]:
@@ -218,11 +244,12 @@ class Case:
         return sorted(self._parsed, key=self._parsed.get)
 
     def simulation(self, lam, **options):
-        """The run at ``lam`` (cached; ``options`` such as ``coordinates`` or ``rtol`` make a separate run)."""
+        """The run at ``lam`` (cached; ``options`` such as ``coordinates`` or ``rtol`` make a separate run);
+        under descent, of the descent map with the case's step."""
         L, text = parse_lambda(lam, "lambdas")
         key = text if not options else (text, tuple(sorted(options.items())))
         if key not in self.simulations:
-            options = {"rtol": self.settings["rtol"], **options}
+            options = {"rtol": self.settings["rtol"], **options} | ({"method": "gd", "lr": self.step} if self.lr else {})
             self.simulations[key] = simulate(self.problem, log_inv_lambda=L, result=self.reference, **options)
         return self.simulations[key]
 

@@ -26,7 +26,7 @@ EXAMPLES = {
 }
 
 # API field names of library errors, shown as these flags
-FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed", "limits": "--limit"}
+FLAG_OF = {"lambdas": "--lambdas", "output": "--output", "seed": "--seed", "limits": "--limit", "lr": "--lr"}
 
 
 def _generate(text: str) -> tuple[int, int, int]:
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated λ ladder, e.g. 1e-20,1e-40,1e-400, or auto: chosen from the case's jump gaps and offsets (default auto)",
     )
     p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the drawn initial magnitudes (default 0)")
+    p.add_argument(
+        "--lr",
+        metavar="ETA",
+        help="step of gradient descent, an exact rational like 1 or 0.3: claims about descent (theory §11), "
+        "flow-only claims inconclusive with the reason; 0 or absent: gradient flow",
+    )
     # "md" is the old spelling of "markdown", --report of --format
     add_option(
         p,
@@ -96,7 +102,7 @@ def _run_run(args) -> Output:
     else:
         n, m, seed = args.generate or (6, 4, 0)
         problem = generate(n, m, seed=seed)
-    case = Case(problem, lambdas=args.lambdas, seed=args.seed)
+    case = Case(problem, lambdas=args.lambdas, seed=args.seed, lr=args.lr)
     report = run(case, args.claim, progress=True)
     text = report.render("md" if args.format == "markdown" else args.format)
     return Output(text, EXIT_FAILED if report.failed else EXIT_OK)

@@ -16,11 +16,13 @@ __all__ = ["Report", "json_safe", "run"]
 
 @dataclass
 class Report:
-    """The outcome of each claim, the case's λ ladder and its asymptotic margin (a dict, or None)."""
+    """The outcome of each claim, the case's λ ladder, its asymptotic margin (a dict, or None) and its
+    step of gradient descent (the exact rational as a string; None for gradient flow)."""
 
     rows: list[tuple[str, Outcome]]
     lambdas: tuple = ()
     margin: dict | None = field(default=None)
+    lr: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -57,6 +59,7 @@ class Report:
                 "passed": self.passed,
                 "lambdas": list(self.lambdas),
                 "margin": self.margin,
+                "lr": self.lr,
             }
         )
 
@@ -80,6 +83,8 @@ class Report:
         summary = f"\n{counts[PASSED]}/{len(self.rows)} claims passed, {counts[INCONCLUSIVE]} inconclusive, {counts[FAILED]} failed"
         if self.lambdas:
             summary += f"; λ = {', '.join(map(str, self.lambdas))}"
+        if self.lr is not None:
+            summary += f"; gradient descent, η = {self.lr}"
         return table.render("markdown" if fmt == "md" else "text") + summary + "\n"
 
 
@@ -125,4 +130,10 @@ def run(case, ids=None, progress: bool = False) -> Report:
             rows.append((cid, outcome))
             bar.update(1)
     margin = getattr(case, "margin", None)
-    return Report(rows, tuple(getattr(case, "lambdas", ())), margin.to_dict() | {"summary": margin.describe()} if margin else None)
+    lr = getattr(case, "lr", None)
+    return Report(
+        rows,
+        tuple(getattr(case, "lambdas", ())),
+        margin.to_dict() | {"summary": margin.describe()} if margin else None,
+        None if lr is None else str(lr),
+    )

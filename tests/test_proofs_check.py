@@ -405,3 +405,57 @@ def test_default_settings_never_fail_a_correct_engine(params):
     assert not report.failed, report.render()
     for cid, outcome in report.rows:
         assert outcome.status == "passed" or (outcome.status == "inconclusive" and outcome.detail), (cid, outcome)
+
+
+# -- gradient descent (theory §11) ----------------------------------------------------------------
+FLOW_ONLY = {"offsets", "conservation", "tie-split", "identical-block-invariance"}
+
+
+@pytest.fixture(scope="module")
+def descent_ex2():
+    case = Case(Problem(**SPEC_EXAMPLES["ex2"]), lr=1)
+    return case, run(case, [*BUILTIN, "descent-times"])
+
+
+def test_descent_case_passes_the_applicable_claims_and_marks_the_others(descent_ex2):
+    case, report = descent_ex2
+    outcomes = dict(report.rows)
+    for cid, outcome in outcomes.items():
+        if cid in FLOW_ONLY:
+            assert outcome.status == "inconclusive", (cid, outcome)
+            assert outcome.detail.startswith("not applicable under gradient descent (η = 1): "), outcome.detail
+        else:
+            assert outcome.status == "passed", report.render()
+    assert report.lr == "1" and "gradient descent, η = 1" in report.render() and json.loads(report.render("json"))["lr"] == "1"
+    # what was checked is descent: the ρ process (derived here from theory §4 with ρ = log(1 + η μ)/η)
+    # and the descent map. Example 2's first escape: neuron 2 on {1, 3, 5}, μ = 2c sqrt(2² + 3² + 1²) = sqrt(14)/6 (c = 1/12)
+    mu = math.sqrt(14) / 6
+    assert float(case.limit.jumps[0].tau) == pytest.approx(1 / math.log1p(mu), rel=1e-14)
+    assert case.smallest().method == "gd" and case.smallest().lr == 1.0
+    assert "gradient descent, η = 1" in outcomes["jump-times"].detail
+
+
+def test_descent_claims_catch_the_flow_limit(descent_ex2):
+    case, _ = descent_ex2
+    from limitproc import solve
+
+    wrong = Case(case.problem, lambdas=case.lambdas, lr=1, limit=solve(case.problem), simulations=dict(case.simulations))
+    assert REGISTRY["jump-times"].check(wrong).status == "failed"  # flow times 1.60, ... against descent's 2.06, ...
+    critical = REGISTRY["critical-points"].check(wrong)
+    assert critical.status == "failed" and "order" in critical.detail  # S_j = ∫ρ does not reach 1 at the flow's τ_1
+
+
+def test_cli_descent_and_bad_steps(tmp_path, capsys):
+    case_file = tmp_path / "ex2.json"
+    Problem(**SPEC_EXAMPLES["ex2"]).to_file(case_file)
+    out = tmp_path / "r.json"
+    args = ["run", "--case", str(case_file), "--claim", "plateaus", "--claim", "offsets", "--lr", "1/2", "--format", "json", "-o", str(out)]
+    assert main(args) == 0
+    data = json.loads(out.read_text())
+    assert data["lr"] == "1/2" and [c["status"] for c in data["claims"]] == ["passed", "inconclusive"]
+    assert main(["run", "--case", str(case_file), "--lr", "-1"]) == 2
+    assert main(["run", "--case", str(case_file), "--lr", "100"]) == 2  # η μ ≥ 2: descent is unstable, the limit does not apply
+    err = capsys.readouterr().err
+    assert "--lr: must be positive" in err and "--lr: step 100 makes gradient descent unstable" in err and "Traceback" not in err
+    # lr = 0 is gradient flow: the same case as without a step
+    assert Case(Problem(**SPEC_EXAMPLES["ex2"]), lr=0).lr is None
