@@ -14,14 +14,17 @@ the same number in the data's dtype (``0.99999994`` for a float32 unit row), and
 exact for those; the magnitudes ``|<w_j, x_i>|`` and ``|a_j|`` are floats, as in any problem.
 The tolerances follow the dtype (``eps`` its machine epsilon, ``tiny`` its smallest subnormal):
 
-* orthogonality, ``|<x_i, x_k>| <= ortho_tol·||x_i||·||x_k||`` over the whole Gram matrix (computed
-  in float64, in blocks of rows, its upper triangle only): default ``sqrt(eps)`` (3.5e-4 for float32, 1.5e-8 for float64);
+* orthogonality, ``|<x_i, x_k>| <= ortho_tol·||x_i||·||x_k||`` over the whole Gram matrix, in blocks
+  of rows, its upper triangle only (:func:`check_orthogonal`): default ``sqrt(eps)`` (3.5e-4 for
+  float32, 1.5e-8 for float64);
 * balance, ``|a_j| >= (1 − balance_tol)·||w_j||``: default ``d·(eps + tiny/||w_j||²)`` per neuron,
   a bound on the rounding error of ``||w_j||`` computed in the data's dtype (``d`` products and
   additions, each off by ``eps`` relative or, once the squares are subnormal, by ``tiny``). So a
   float32 balanced initialisation ``a_j = ±||w_j||`` is accepted even at scale 1e-20, where the
   squares are subnormal in float32 and ``||w_j||`` loses percents; one with ``|a_j|`` genuinely
-  below ``||w_j||`` is refused.
+  below ``||w_j||`` is refused. A neuron that passes is balanced up to rounding, so its
+  ``a_magnitudes`` entry is lifted to the ``||w_j||`` its magnitudes imply when that is larger
+  (by at most ``balance_tol``), and the problem's own float64 balance check agrees.
 """
 
 from __future__ import annotations
@@ -35,10 +38,12 @@ from ..errors import InputError
 from ..exact import parse_rational
 from .files import FloatLiteral, check_keys, json_type, read_npz_members
 
-__all__ = ["GRAM_BLOCK", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz"]
+__all__ = ["GRAM_BLOCK", "check_orthogonal", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz"]
 
 #: rows of the Gram matrix computed at once (memory: GRAM_BLOCK × n float64)
 GRAM_BLOCK = 2048
+#: float32 products are summed in float32 over at most this many coordinates, then in float64
+GRAM_CHUNK_MAX = 1024
 
 
 def _matrix(value, field: str, shape=None) -> tuple[list[list[Fraction]], bool]:
@@ -198,6 +203,72 @@ def _shortest(values: np.ndarray, dtype) -> list[str]:
     return [np.format_float_positional(v, unique=True, trim="-") for v in values.astype(dtype)]
 
 
+def _float32_chunk(X: np.ndarray, tol: float) -> int | None:
+    """How many float32 products may be summed in float32 for the Gram check at ``tol``, or None (use float64).
+
+    Only data held exactly in float32 qualify. Any order of summing ``K`` float32 products is off by
+    at most ``γ_K Σ|x_ij x_kj| <= γ_K ||x_i|| ||x_k||`` (``γ_K = K u/(1 − K u)``, ``u = 2^-24``; Higham,
+    Accuracy and Stability, §3.1), which must stay well below ``tol``.
+    """
+    if X.dtype not in (np.float16, np.float32):
+        return None
+    most = int(float(tol) / 4 * 2**24)  # K u <= tol/4
+    return min(GRAM_CHUNK_MAX, 1 << (most.bit_length() - 1)) if most >= 128 else None
+
+
+def check_orthogonal(X: np.ndarray, tol: float, X64: np.ndarray | None = None, q: np.ndarray | None = None, float64: bool = False) -> None:
+    """Refuse (:class:`InputError` on ``X``) two rows with ``|<x_i, x_k>| > tol·||x_i||·||x_k||``.
+
+    The Gram matrix goes in blocks of :data:`GRAM_BLOCK` rows against the rows after them, and stops
+    at the first block with a violation (its worst entry is reported). In float64 (``float64``, or
+    data not held in float32, or a ``tol`` too tight for float32) the products are exact for float32
+    data and the sums off by ``d·2^-53`` relative at most: far below any ``tol``. For float32 data at a
+    dtype-sized ``tol`` the products run in float32, the data's own dtype, at twice the speed: summed
+    in float32 over chunks of ``K`` coordinates (:func:`_float32_chunk`) and in float64 across chunks,
+    each entry is within ``β = γ_K + d·2^-149/(||x_i|| ||x_k||)`` (the second term: float32 underflow)
+    of ``<x_i, x_k>/(||x_i|| ||x_k||)``. A block where some entry is not certainly within ``tol − β``
+    (or is not finite: float32 overflow) is computed again in float64 and judged there, so the
+    verdict is the float64 one.
+    """
+    n, d = X.shape
+    X64 = X.astype(np.float64, copy=False) if X64 is None else X64
+    q = np.einsum("ij,ij->i", X64, X64) if q is None else q
+    norms = np.sqrt(q)
+    chunk = None if float64 else _float32_chunk(X, tol)
+    if chunk is not None:
+        pieces = [np.ascontiguousarray(X[:, c : c + chunk], dtype=np.float32) for c in range(0, d, chunk)]
+        gamma = chunk * 2.0**-24 / (1 - chunk * 2.0**-24)
+    # the Gram matrix is symmetric: each block of rows against itself and the rows after it
+    for start in range(0, n, GRAM_BLOCK):
+        rows = slice(start, start + GRAM_BLOCK)
+        scale = norms[rows, None] * norms[None, start:]
+        if chunk is not None:
+            block = np.zeros((min(GRAM_BLOCK, n - start), n - start))
+            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # inf or nan: judged in float64 below
+                for piece in pieces:
+                    block += piece[rows] @ piece[start:].T
+                block /= scale
+                _zero_diagonal(block)
+                beta = gamma * (1 + 1e-6) + d * 2.0**-149 / scale
+                if (np.abs(block) <= tol - beta).all():
+                    continue
+        block = X64[rows] @ X64[start:].T
+        block /= scale
+        _zero_diagonal(block)
+        worst = np.unravel_index(np.argmax(np.abs(block)), block.shape)
+        if abs(block[worst]) > tol:
+            i, k = start + int(worst[0]), start + int(worst[1])
+            raise InputError(
+                "X",
+                f"rows {i} and {k} are not orthogonal: <x_i, x_k>/(||x_i|| ||x_k||) = {block[worst]:.3g} beyond `ortho_tol` = {tol:.3g}",
+            )
+
+
+def _zero_diagonal(block: np.ndarray) -> None:
+    diagonal = np.arange(block.shape[0])
+    block[diagonal, diagonal] = 0.0
+
+
 def problem_from_raw_arrays(
     cls,
     X,
@@ -227,21 +298,7 @@ def problem_from_raw_arrays(
     q = np.einsum("ij,ij->i", X64, X64)
     if (q == 0).any():
         raise InputError("X", f"row {int(np.flatnonzero(q == 0)[0])} is zero")
-    tol = eps**0.5 if ortho_tol is None else ortho_tol
-    norms = np.sqrt(q)
-    for start in range(0, n, GRAM_BLOCK):
-        # the Gram matrix is symmetric: each block of rows against itself and the rows after it
-        block = X64[start : start + GRAM_BLOCK] @ X64[start:].T
-        block /= norms[start : start + GRAM_BLOCK, None] * norms[None, start:]
-        diagonal = np.arange(block.shape[0])
-        block[diagonal, diagonal] = 0.0
-        worst = np.unravel_index(np.argmax(np.abs(block)), block.shape)
-        if abs(block[worst]) > tol:
-            i, k = start + int(worst[0]), start + int(worst[1])
-            raise InputError(
-                "X",
-                f"rows {i} and {k} are not orthogonal: <x_i, x_k>/(||x_i|| ||x_k||) = {block[worst]:.3g} beyond `ortho_tol` = {tol:.3g}",
-            )
+    check_orthogonal(X, eps**0.5 if ortho_tol is None else ortho_tol, X64, q)
     if (y == 0).any():
         raise InputError("y", f"label {int(np.flatnonzero(y == 0)[0])} is zero")
     if (a == 0).any():
@@ -260,12 +317,21 @@ def problem_from_raw_arrays(
     for j in short:
         _unbalanced(f"a[{j}]", f"{abs(a64[j]):.9g}", f"{float(np.sqrt(w2[j])):.9g}", allow_sign_flip, float(slack[j]))
     pre = W64 @ X64.T
+    sq_norms = _shortest(q, X.dtype)
+    magnitudes = np.where(pre != 0, np.abs(pre), np.finfo(float).tiny)
+    # a neuron that passed the balance check is balanced up to rounding: its |a_j| is lifted to the
+    # ||w_j|| its magnitudes imply (as Problem computes it), so that Problem's float64 check agrees
+    implied = np.sqrt((magnitudes**2 / np.array([float(v) for v in sq_norms])[None, :]).sum(axis=1))
+    balanced = np.ones(len(a64), bool)
+    balanced[short] = False
+    a_magnitudes = np.where(balanced, np.maximum(np.abs(a64), implied), np.abs(a64))
     return cls(
         labels=_shortest(y, y.dtype),
         signs=np.where(a64 > 0, 1, -1).tolist(),
         active=pre > 0,
-        sq_norms=_shortest(q, X.dtype),
+        sq_norms=sq_norms,
         loss=loss,
-        magnitudes=np.where(pre != 0, np.abs(pre), np.finfo(float).tiny),
-        a_magnitudes=np.abs(a64),
+        magnitudes=magnitudes,
+        a_magnitudes=a_magnitudes,
+        allow_sign_flip=allow_sign_flip,
     )
