@@ -12,6 +12,7 @@ See :mod:`limitproc.flow.simulate` for the equations and the two coordinate path
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,7 @@ _D = np.array(
 _SAFETY, _BETA, _SHRINK, _GROW = 0.9, 0.04, 0.2, 10.0
 _EXPONENT = 0.2 - 0.75 * _BETA
 # the share of rtol a death may cost by ending its step after it (see Integrator._kink_windows)
-_KINK = 0.1
+_KINK = 1.0
 _TINY = np.finfo(float).tiny  # the size of a neuron that is all 0 (its error is 0 too)
 
 
@@ -59,6 +60,7 @@ class PerSampleFlow:
         self._every_source = bool(self.sources.all())
         self._rate_factors = -2 * loss_factor * np.asarray(sq_norms, float)  # −2c q_i
         self.log_scales = np.zeros(m)
+        self._residual_of: tuple = (None, None)  # (state, residual) of the last field evaluated at its own pattern
 
     def split(self, state) -> tuple[np.ndarray, np.ndarray]:
         """``(a (m,), u (m, n))``: views into ``state``."""
@@ -71,11 +73,15 @@ class PerSampleFlow:
         return np.where(self.sources, np.exp(2 * np.where(self.sources, self.log_scales, 0.0)), 0.0)
 
     def residual(self, state) -> np.ndarray:
+        if self._residual_of[0] is state:  # computed with the field there (states are never changed in place)
+            return self._residual_of[1]
         a, u = self.split(state)
         return (self._output_weights() * a) @ np.maximum(u, 0.0) - self.y
 
     def __call__(self, state) -> np.ndarray:
-        return self.field(state, self.split(state)[1] > 0)
+        out = self.field(state, self.split(state)[1] > 0)
+        self._residual_of = (state, self._residual)
+        return out
 
     def field(self, state, active) -> np.ndarray:
         """The vector field with the coordinates ``active`` (``m × n``, bool or 0/1) on the linear side
@@ -85,12 +91,12 @@ class PerSampleFlow:
         return self._field(state, active, self._output_weights(), np.empty_like(state))
 
     def _field(self, state, active, weights, out) -> np.ndarray:
-        """:meth:`field` into ``out``, with :meth:`_output_weights` given (the integrator's fast path)."""
+        """:meth:`field` into ``out``, with :meth:`_output_weights` given (None: all 1), the integrator's fast path."""
         m = self.m
         a, u = state[:m], state[m:].reshape(m, self.n)
         du = out[m:].reshape(m, self.n)
         np.multiply(u, active, out=du)  # σ(u), until du is written
-        r = (weights * a) @ du - self.y
+        r = self._residual = (a if weights is None else weights * a) @ du - self.y
         np.matmul(du, r, out=out[:m])
         out[:m] *= -self.two_c
         np.multiply(a[:, None], r * self._rate_factors, out=du)
@@ -215,7 +221,7 @@ class Integrator:
         self.t, self.h = 0.0, first_step
         self.deaths: list[tuple[float, int, int]] = []
         self.steps = 0
-        self._f0: np.ndarray | None = None  # f(state), kept from the last stage of the previous step
+        self._f0, self._f0_of = np.empty(0), None  # f(state) for the state _f0_of, from the last stage of the previous step
         self._previous_ratio = 1e-4  # the error ratio of the last accepted step (the PI controller's memory)
         self._last: tuple = ()  # (y0, y1, stages, h) of the last step taken, for its dense output
         # the per-sample field is integrated at the pattern of each step's start (so a step is smooth up
@@ -228,7 +234,6 @@ class Integrator:
         events = list(events)
         t_events: list[list[float]] = [[] for _ in events]
         g0 = [float(g(self.t, self.state)) for g in events]
-        self._f0 = None  # the flow may have changed between runs
         status, message = 0, "reached t_stop"
         while self.t < t_stop * (1 - 1e-15):
             step = self._accepted_step(t_stop)
@@ -239,14 +244,14 @@ class Integrator:
             g1 = [float(g(self.t + h, y1)) for g in events]
             terminal = False
             for i, g in enumerate(events):
-                sense = _crossing(g, g0[i], g1[i])
+                sense = _crossing(g, g0[i], g1[i]) if g0[i] * g1[i] <= 0 else 0
                 if sense:
                     part = h / self._last[3]  # of the last step taken (less than 1 if ended at a death)
                     theta = _first_zero(lambda th: -sense * g(self.t + th * h, self._dense(th * part)), -sense * g0[i], -sense * g1[i])
                     t_events[i].append(self.t + theta * h)
                     terminal = terminal or bool(getattr(g, "terminal", False))
             self.t += h
-            self.state, self._f0 = y1, f1
+            self.state, self._f0, self._f0_of = y1, f1, y1
             self.steps += 1
             if self.renormalise:
                 self._renormalise()
@@ -264,27 +269,30 @@ class Integrator:
         f = self.flow
         before = f.log_scales.copy()
         state = f.renormalise(self.state)
-        if state is self.state or self._f0 is None:
-            self.state = state
+        if state is self.state:
             return
-        factor = np.exp(before - f.log_scales)
-        da, du = f.split(self._f0)
-        self.state, self._f0 = state, np.concatenate([da * factor, (du * factor[:, None]).ravel()])
+        if self._f0_of is self.state:
+            factor = np.exp(before - f.log_scales)
+            da, du = f.split(self._f0)
+            self._f0, self._f0_of = np.concatenate([da * factor, (du * factor[:, None]).ravel()]), state
+        self.state = state
 
     def _step(self, h):
         """``(y1, f0, f1, err)`` of one Dormand–Prince step of size ``h`` from ``state``; its stages are kept."""
         f, y0 = self.flow, self.state
-        if self._f0 is None:
-            self._f0 = f(y0)
+        if self._f0_of is not y0:
+            self._f0, self._f0_of = f(y0), y0
         K = np.empty((7, y0.size))
         K[0] = self._f0
         hA = h * _A
         if self._continued:
             pattern, weights = (f.split(y0)[1] > 0).astype(float), f._output_weights()
+            weights = None if (weights == 1).all() else weights
             for i in range(1, 6):
                 f._field(y0 + hA[i, :i] @ K[:i], pattern, weights, K[i])
             y1 = y0 + hA[6, :6] @ K[:6]
             f._field(y1, pattern, weights, K[6])
+            f._residual_of = (y1, f._residual)  # its pattern, unless a coordinate crossed (then y1 is replaced)
         else:
             for i in range(1, 6):
                 K[i] = f(y0 + hA[i, :i] @ K[:i])
@@ -309,14 +317,15 @@ class Integrator:
         m, n = self.flow.m, self.flow.n
         if self._sizes[0] is not self.state:
             self._sizes = (self.state, self.flow.neuron_scales(self.state))
-        end = self.flow.neuron_scales(y1)
-        if not np.isfinite(end.sum()):
-            return np.inf
+        size = np.abs(y1)
+        end = np.maximum(size[:m], size[m:].reshape(m, n).max(axis=1))
+        if not math.isfinite(end.sum()):
+            return math.inf
         scale = np.maximum(np.maximum(self._sizes[1], end), _TINY)
         self._sizes = (y1, end)  # the next step's start, unless renormalised or cut
         e = np.abs(err)
-        worst = np.maximum(e[:m], e[m:].reshape(m, n).max(axis=1, initial=0.0))
-        return float(np.max(worst / scale)) / self.rtol
+        worst = np.maximum(e[:m], e[m:].reshape(m, n).max(axis=1))
+        return float((worst / scale).max()) / self.rtol
 
     def _trial_step(self, t_stop: float):
         """``(y1, f0, f1, h)`` of the step the error control accepts (next ``self.h`` set); None on step-size underflow."""
@@ -328,7 +337,7 @@ class Integrator:
             ratio = self._error_ratio(y1, err)
             if ratio <= 1.0:
                 break
-            h *= max(_SHRINK, _SAFETY * ratio**-_EXPONENT) if np.isfinite(ratio) else _SHRINK
+            h *= max(_SHRINK, _SAFETY * ratio**-_EXPONENT) if math.isfinite(ratio) else _SHRINK
             rejected = True
             if h < 1e-14 * max(1.0, abs(self.t)):
                 return None
@@ -349,14 +358,17 @@ class Integrator:
             return None
         y1, f0, f1, h = trial
         m, n, y0 = self.flow.m, self.flow.n, self.state
-        crossed = np.flatnonzero((y0[m:] > 0) & (y1[m:] <= 0))
-        if not crossed.size:
+        crossing = (y1[m:] <= 0) & (y0[m:] > 0)
+        if not crossing.any():
             return y0, f0, y1, f1, h
-        drop = y0[m + crossed] - y1[m + crossed]
-        estimate = y0[m + crossed] / drop  # linear estimates of the zeros, in fractions of the step
-        order = np.argsort(estimate)
-        within = estimate[order] <= np.minimum.accumulate(estimate[order] + self._kink_windows(crossed, drop, h)[order])
-        last = int(m + crossed[order[int(within.sum()) - 1]])
+        crossed = crossing.nonzero()[0]
+        last = int(m + crossed[0])
+        if crossed.size > 1:
+            drop = y0[m + crossed] - y1[m + crossed]
+            estimate = y0[m + crossed] / drop  # linear estimates of the zeros, in fractions of the step
+            order = np.argsort(estimate)
+            within = estimate[order] <= np.minimum.accumulate(estimate[order] + self._kink_windows(crossed, drop, h)[order])
+            last = int(m + crossed[order[int(within.sum()) - 1]])
         c = tuple(x.item() for x in self._coefficients(last))
         end = _first_zero(lambda th: _extension(c, th), c[0], float(y1[last]))
         y1 = self._dense(end)

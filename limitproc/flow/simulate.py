@@ -10,10 +10,13 @@ with ``r_i = Σ_j a_j σ(u_ji) − y_i`` and ``L = c Σ r_i²`` (``2c = 1/n`` by
 is measured relative to that neuron's own size (``max(|a_j|, max_i |u_ji|)``), because while it
 is small its dynamics are linear and scale-free: a pure relative control would stall on
 coordinates passing through 0, an absolute one would ignore everything at scale ``λ``.
-A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): sign changes are detected after
-each step, the earliest crossing is located on the cubic Hermite interpolant of the step, the
-step is redone up to that time and the coordinate set to exactly 0. Loss crossings (drop times)
-are located the same way, without restarting.
+A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): each step is integrated in the
+activation pattern of its start (the smooth continuation of the flow past a zero), crossings are
+located on the step's dense output (its 4th-order continuous extension) and the step ends at one
+of them, the coordinates that crossed set to exactly 0, without redoing the step. Several deaths
+share a step when continuing the earlier ones up to the last costs less than ``rtol/10`` relative
+to a neuron's size. First same as last and a PI step controller. Loss crossings (drop times) are
+located on the dense output too.
 
 **Coordinates.** ``"direct"`` integrates ``(u, a)`` themselves in float64; it is accurate down to
 ``λ = 1e-150`` (below that, ``λ²`` underflows). ``"log-scale"`` is the second path, for any ``λ``
@@ -293,7 +296,7 @@ def simulate(
 
     last = [np.empty(0), 0.0]
 
-    def loss_of(y) -> float:  # one residual per state for every event and the record (states are never changed in place)
+    def loss_of(y) -> float:  # one loss per state for every event and the record (states are never changed in place)
         if last[0] is not y:
             last[:] = y, flow.loss(y)
         return last[1]
