@@ -40,8 +40,6 @@ _D = np.array(
 # step-size control: PI controller (Gustafsson; the constants of Hairer's DOPRI5)
 _SAFETY, _BETA, _SHRINK, _GROW = 0.9, 0.04, 0.2, 10.0
 _EXPONENT = 0.2 - 0.75 * _BETA
-# the share of rtol a death may cost by ending its step after it (see Integrator._kink_windows)
-_KINK = 1.0
 _TINY = np.finfo(float).tiny  # the size of a neuron that is all 0 (its error is 0 too)
 
 
@@ -352,7 +350,8 @@ class Integrator:
 
         The step is integrated in the pattern of its start, so it continues dying coordinates past
         their zeros. It ends at the zero of the latest of the earliest crossings whose continuations
-        stay within their kink windows (:meth:`_kink_windows`), all of them set to exactly 0 there."""
+        stay within their kink windows (:meth:`_kink_windows`), all of them set to exactly 0 there, and
+        what their continuations added to their neurons' ``a_j`` taken back."""
         trial = self._trial_step(t_stop)
         if trial is None:
             return None
@@ -373,10 +372,14 @@ class Integrator:
         end = _first_zero(lambda th: _extension(c, th), c[0], float(y1[last]))
         y1 = self._dense(end)
         dead = np.flatnonzero((y0[m:] > 0) & (y1[m:] <= 0))
+        r = self.flow.residual(y0) if self._continued else None
         for idx, c in zip(dead.tolist(), zip(*(x.tolist() for x in self._coefficients(m + dead)))):
             at = end * _first_zero(lambda th, c=c: _extension(c, end * th), c[0], float(y1[m + idx]))
+            j, i = divmod(idx, n)
+            if r is not None:  # take back what σ(u_ji) < 0 added to a_j after the zero (trapezoid, u_ji about linear there)
+                y1[j] += self.flow.two_c * r[i] * y1[m + idx] * (end - at) * h / 2
             y1[m + idx] = 0.0
-            self.deaths.append((self.t + at * h, idx // n, idx % n))
+            self.deaths.append((self.t + at * h, j, i))
         return y0, f0, y1, self.flow(y1), h * end
 
     def _kink_windows(self, crossed, drop, h) -> np.ndarray:
@@ -385,7 +388,7 @@ class Integrator:
         Continued a time ``Δ`` past its zero, ``u_ji`` reaches about ``drop·Δ/h`` below 0 instead of
         staying at 0; integrated, that moves ``a_j`` by ``2c |r_i| ∫|u_ji|`` and any neuron ``k``, through
         ``r_i``, by at most ``2c max(1, q_i) e^{2κ_j} |a_j| ∫|u_ji|`` relative to its size. The window
-        keeps the sum below ``_KINK · rtol`` relative to neuron ``j``'s size. None for another field."""
+        keeps the sum below ``rtol`` relative to neuron ``j``'s size, as the step's own error. None for another field."""
         f = self.flow
         if not self._continued:
             return np.zeros(crossed.size)
@@ -396,4 +399,4 @@ class Integrator:
             + np.maximum(1.0, f.q[i]) * np.abs(f._output_weights() * a)[j]
         )
         with np.errstate(divide="ignore"):
-            return np.sqrt(2 * _KINK * self.rtol / (weight * drop * h))
+            return np.sqrt(2 * self.rtol / (weight * drop * h))
