@@ -226,6 +226,7 @@ class Integrator:
         # to the first death); a subclass's own field as it is
         self._continued = type(flow).__call__ is PerSampleFlow.__call__
         self._sizes: tuple = (None, None)  # (state, its neuron sizes), kept from the last error estimate
+        self._mode: tuple = (None, None, None)  # (state, its pattern u > 0 as 0/1, output weights or None if all 1)
 
     def run(self, t_stop: float, events=(), on_step=None) -> IntegrationStatus:
         """Integrate up to ``t_stop``, or until a terminal event, calling ``on_step(t, state)`` after each step."""
@@ -284,8 +285,10 @@ class Integrator:
         K[0] = self._f0
         hA = h * _A
         if self._continued:
-            pattern, weights = (f.split(y0)[1] > 0).astype(float), f._output_weights()
-            weights = None if (weights == 1).all() else weights
+            if self._mode[0] is not y0:
+                weights = f._output_weights()
+                self._mode = (y0, (f.split(y0)[1] > 0).astype(float), None if (weights == 1).all() else weights)
+            _, pattern, weights = self._mode
             for i in range(1, 6):
                 f._field(y0 + hA[i, :i] @ K[:i], pattern, weights, K[i])
             y1 = y0 + hA[6, :6] @ K[:6]
@@ -297,7 +300,7 @@ class Integrator:
             y1 = y0 + hA[6, :6] @ K[:6]
             K[6] = f(y1)
         self._last = (y0, y1, K, h)
-        return y1, K[0], K[6], h * (_E @ K)
+        return y1, K[0], K[6], (h * _E) @ K
 
     def _dense(self, theta, index=slice(None)):
         """The last step's continuous extension at fraction ``theta`` (entries ``index`` of the state)."""
@@ -359,6 +362,7 @@ class Integrator:
         m, n, y0 = self.flow.m, self.flow.n, self.state
         crossing = (y1[m:] <= 0) & (y0[m:] > 0)
         if not crossing.any():
+            self._mode = (y1, *self._mode[1:])  # the same pattern and output weights
             return y0, f0, y1, f1, h
         crossed = crossing.nonzero()[0]
         last = int(m + crossed[0])
