@@ -122,11 +122,12 @@ def versus_rk4(repeat: int, targets=(1e-3, 1e-5)) -> None:
     finest = rk4_taus(64)
     print(f"n = 12, m = 8 (generate seed 1), λ = {LAMBDAS}: reference τ (simulate, rtol 1e-12) {np.round(reference, 8).tolist()}")
     print(f"  finest RK4 (64 steps per unit time) differs from it by {np.abs(finest / reference - 1).max():.1e} relative")
-    rtols = [10.0**-k for k in np.arange(1.5, 9.25, 0.25)]
-    per_units = [0.25, 0.35, 0.5, 0.7, 1, 1.4, 2, 2.8, 4, 8, 16, 64]  # steps per unit time
+    # ladders of about equal steps in cost: rtol by 10^(1/8) (cost ~ rtol^(-1/5)), RK4's step by 2^(1/8)
+    rtols = [10.0**-k for k in np.arange(1.5, 9.1, 0.125)]
+    per_units = [round(0.25 * 2 ** (k / 8), 4) for k in range(49)] + [64]  # steps per unit time: 0.25 ... 16
     sim_err = [float(np.abs(sim_taus(r) / reference - 1).max()) for r in rtols]
     rk4_err = [float(np.abs(rk4_taus(s) / reference - 1).max()) for s in per_units[:-1]] + [float(np.abs(finest / reference - 1).max())]
-    print("  simulate: rtol → error " + ", ".join(f"{r:.0e} → {e:.1e}" for r, e in zip(rtols, sim_err)))
+    print("  simulate: rtol → error " + ", ".join(f"{r:.2g} → {e:.1e}" for r, e in zip(rtols, sim_err)))
     print("  RK4: steps per unit time → error " + ", ".join(f"{s} → {e:.1e}" for s, e in zip(per_units, rk4_err)))
 
     def loosest(settings, errors, target):  # the first setting from which on every finer one meets the target
@@ -144,7 +145,7 @@ def versus_rk4(repeat: int, targets=(1e-3, 1e-5)) -> None:
             rk4_times.append(cpu(lambda: rk4_taus(per_unit))[0])
         s, b = statistics.median(sim_times), statistics.median(rk4_times)
         print(
-            f"  target {target:.0e}: simulate rtol {rtol:.0e} {s:.3f} s, RK4 {per_unit} steps per unit time {b:.3f} s "
+            f"  target {target:.0e}: simulate rtol {rtol:.2g} {s:.3f} s, RK4 {per_unit} steps per unit time {b:.3f} s "
             f"(medians of {repeat}, CPU, three λ): RK4 / simulate = {b / s:.2f}"
         )
 

@@ -14,8 +14,8 @@ A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): each step is
 activation pattern of its start (the smooth continuation of the flow past a zero), crossings are
 located on the step's dense output (its 4th-order continuous extension) and the step ends at one
 of them, the coordinates that crossed set to exactly 0, without redoing the step. Several deaths
-share a step when continuing the earlier ones up to the last costs less than ``rtol`` relative
-to a neuron's size. First same as last and a PI step controller. Loss crossings (drop times) are
+share a step when continuing the earlier ones up to the last costs little (what a continuation
+added to its neuron's ``a`` is taken back). First same as last and a PI step controller. Loss crossings (drop times) are
 located on the dense output too.
 
 **Coordinates.** ``"direct"`` integrates ``(u, a)`` themselves in float64; it is accurate down to
