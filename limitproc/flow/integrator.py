@@ -396,7 +396,7 @@ class Integrator:
         Continued a time ``Δ`` past its zero, ``u_ji`` reaches about ``drop·Δ/h`` below 0 instead of
         staying at 0; integrated, that moves ``a_j`` by ``2c |r_i| ∫|u_ji|`` and any neuron ``k``, through
         ``r_i``, by at most ``2c max(1, q_i) e^{2κ_j} |a_j| ∫|u_ji|`` relative to its size. The window
-        keeps the sum below ``_KINK · rtol`` relative to neuron ``j``'s size. None for another field."""
+        keeps the sum below ``_KINK · rtol`` relative to neuron ``j``'s size; 0 for another field."""
         f = self.flow
         if not self._continued:
             return np.zeros(crossed.size)
