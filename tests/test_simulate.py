@@ -24,6 +24,21 @@ def test_single_neuron_is_the_logistic_flow():
     assert sim.final_sq_norm == pytest.approx(2.0, rel=1e-7)  # a^2 + u^2 with a u = 1, a = u
 
 
+def test_drop_time_converges_with_rtol_at_order_five():
+    # the logistic flow above: the drop time's relative error stays below rtol, and against the number
+    # of steps it falls like steps^-5 (Dormand–Prince 5(4) with local extrapolation is of order 5)
+    mag, lam = 0.7, 1e-12
+    p = Problem(labels=[1], signs=[1], active=[[0]], magnitudes=[[mag]])
+    p0, p1 = (lam * mag) ** 2, 1 - 1 / math.sqrt(2)
+    expected = 0.5 * math.log((1 / p0 - 1) / (1 / p1 - 1))
+    rtols = 10.0 ** -np.arange(4, 12)
+    runs = [simulate(p, lam, rtol=rtol) for rtol in rtols]
+    errors = np.array([abs(run.drop_times[0] / expected - 1) for run in runs])
+    assert np.all(errors <= rtols)
+    slope = np.polyfit(np.log([run.steps for run in runs]), np.log(errors), 1)[0]
+    assert -6.5 < slope < -4
+
+
 def test_offsets_bounded_and_tau_error_shrinks_like_one_over_log():
     p = Problem(**EX2)
     r = solve(p)
@@ -148,6 +163,18 @@ def test_a_coordinate_dies_at_exactly_zero_in_both_coordinates():
         assert u[0, 0] == 0.0
         assert math.exp(flow.log_scales[0]) * a[0] == pytest.approx(math.sqrt(3) * eps, rel=1e-8)
         assert (flow.log_scales[0] != 0) == renormalise  # log-scale: the neuron is held at size 1
+
+
+def test_a_death_is_located_within_rtol():
+    # the death above, located on the dense output of the step that crosses 0 (not by redoing it):
+    # its time and the surviving a = sqrt(3) e are within rtol at every tolerance
+    eps = 1e-8
+    for rtol in 10.0 ** -np.arange(3, 12):
+        flow = PerSampleFlow(np.array([-1.0]), np.array([1.0]), 0.5, 1)
+        integ = Integrator(flow, np.array([2 * eps, eps]), rtol=rtol, first_step=1e-3)
+        assert integ.run(5.0).status == 0 and len(integ.deaths) == 1
+        assert integ.deaths[0][0] == pytest.approx(math.log(3) / 2, rel=rtol)
+        assert flow.split(integ.state)[0][0] == pytest.approx(math.sqrt(3) * eps, rel=rtol)
 
 
 def test_step_size_underflow_is_a_status_and_an_integration_error():

@@ -10,10 +10,13 @@ with ``r_i = Σ_j a_j σ(u_ji) − y_i`` and ``L = c Σ r_i²`` (``2c = 1/n`` by
 is measured relative to that neuron's own size (``max(|a_j|, max_i |u_ji|)``), because while it
 is small its dynamics are linear and scale-free: a pure relative control would stall on
 coordinates passing through 0, an absolute one would ignore everything at scale ``λ``.
-A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): sign changes are detected after
-each step, the earliest crossing is located on the cubic Hermite interpolant of the step, the
-step is redone up to that time and the coordinate set to exactly 0. Loss crossings (drop times)
-are located the same way, without restarting.
+A coordinate that reaches 0 from above stays dead (``σ'(0) = 0``): each step is integrated in the
+activation pattern of its start (the smooth continuation of the flow past a zero), crossings are
+located on the step's dense output (its 4th-order continuous extension) and the step ends at one
+of them, the coordinates that crossed set to exactly 0, without redoing the step. Several deaths
+share a step when continuing the earlier ones up to the last costs little (what a continuation
+added to its neuron's ``a`` is taken back). First same as last and a PI step controller. Loss crossings (drop times) are
+located on the dense output too.
 
 **Coordinates.** ``"direct"`` integrates ``(u, a)`` themselves in float64; it is accurate down to
 ``λ = 1e-150`` (below that, ``λ²`` underflows). ``"log-scale"`` is the second path, for any ``λ``
@@ -287,25 +290,33 @@ def simulate(
     else:
         h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
         integ = Integrator(flow, state, rtol=rtol, first_step=h, renormalise=coordinates == "log-scale")
-    ts, losses, lognorms, balances = [0.0], [flow.loss(state)], [], []
+    ts, losses = [0.0], [flow.loss(state)]
+    a_squares, spans, kappas = [], [], []  # per step; logs and ratios taken once at the end
     drops: list[list[float]] = [[] for _ in midpoints]
+
+    last = [np.empty(0), 0.0]
+
+    def loss_of(y) -> float:  # one loss per state for every event and the record (states are never changed in place)
+        if last[0] is not y:
+            last[:] = y, flow.loss(y)
+        return last[1]
 
     def below(mid):  # the event of the loss falling through ``mid``
         def g(t, y):
-            return flow.loss(y) - mid
+            return loss_of(y) - mid
 
         g.direction = -1
         return g
 
     events = [below(mid) for mid in midpoints]
 
+    inv_q = 1 / q
+
     def record(y):
         a, u = flow.split(y)
-        span = (u**2 / q[None, :]).sum(axis=1)
-        tot = a**2 + span
-        with np.errstate(divide="ignore", invalid="ignore"):
-            lognorms.append(np.log(tot) + 2 * flow.log_scales)
-            balances.append(np.where(tot > 0, (a**2 - span) / tot, 0.0))
+        a_squares.append(a * a)
+        spans.append((u * u) @ inv_q)
+        kappas.append(flow.log_scales.copy())
 
     record(state)
 
@@ -317,7 +328,7 @@ def simulate(
         def on_step(t, y):
             nonlocal shown
             ts.append(t)
-            losses.append(flow.loss(y))
+            losses.append(loss_of(y))
             record(y)
             done = int(100 * t / t_end)
             bar.update(done - shown)
@@ -336,6 +347,11 @@ def simulate(
     drop_times = np.array([times[0] if times else np.nan for times in drops])
 
     a, u = flow.split(integ.state)
+    a_square, span = np.array(a_squares), np.array(spans)
+    total = a_square + span
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_sq_norms = np.log(total) + 2 * np.array(kappas)
+        balance = np.where(total > 0, (a_square - span) / total, 0.0)
     return Simulation(
         problem=problem,
         log_inv_lambda=L,
@@ -344,8 +360,8 @@ def simulate(
         a_magnitudes=amags,
         t=np.array(ts),
         loss=np.array(losses),
-        log_sq_norms=np.array(lognorms),
-        balance=np.array(balances),
+        log_sq_norms=log_sq_norms,
+        balance=balance,
         plateaus=plateaus,
         drop_times=drop_times,
         alignment_time=t_align,
