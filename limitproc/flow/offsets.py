@@ -37,19 +37,21 @@ import numpy as np
 
 from ..errors import InputError, IntegrationError
 from ..process import Result
-from .integrator import IntegrationStatus, Integrator, PerSampleFlow
+from .integrator import Integrator, PerSampleFlow, _hermite
 from .simulate import float_labels, initial_magnitudes, with_magnitudes
 
 __all__ = ["METHOD", "Offsets", "Window", "escape_direction", "log_prefactor", "predict_offsets", "prefactor"]
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
-#: the escaping neurons have fitted their blocks once every residual there is below this many
-#: integrator tolerances times max |y| (the residual cannot settle much below the tolerance)
-FITTED = 10
+#: the escaping neurons have fitted their blocks once every residual there is below this times
+#: max |y|, or 10 integrator tolerances times max |y| if that is smaller: their final norms and the
+#: passengers' prefactors are then good to about that (the settled tail costs few steps)
+FITTED = 1e-7
 METHOD = "approximate (float64): O(1)-time windows of the jumps from the initial magnitudes"
-#: first step of each window's integration
-FIRST_STEP = 1e-3
+#: first step of each window's integration, and the interval between the checks that it has settled,
+#: and the longest it may take to settle, in units of the window's time ``1 / μ`` (the largest rate)
+FIRST_STEP, CHECK, SETTLE = 1.0, 2.0, 1e4
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,20 +101,6 @@ class Offsets:
     method: str = METHOD
 
 
-def _terminal(g):
-    """``g`` as a terminal event on crossing 0 from above."""
-    g.terminal, g.direction = True, -1
-    return g
-
-
-def _settle(integ: Integrator, t_max: float, events, on_step=None) -> IntegrationStatus:
-    """Run until the terminal event among ``events``; IntegrationError if it has not occurred by ``t_max``."""
-    status = integ.run(t_max, events, on_step).raise_if_failed()
-    if status.status != 1:
-        raise IntegrationError(f"the O(1) dynamics did not settle within t = {t_max:g}")
-    return status
-
-
 def escape_direction(y, q, samples, sign: int):
     """``(a, u)`` of the unit escape direction on ``samples`` (theory §5), in the coordinates ``u = v ||x||``."""
     b = np.zeros(len(y))
@@ -130,25 +118,52 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
     return math.log(proj) + log_scale
 
 
-def _first_death(u, yq, P, Q) -> tuple[float, int]:
-    """The smallest ``x = e^{νt} ≥ 1`` at which some ``u_i + yq_i A(t)`` reaches 0, where
-    ``A = P sinh(νt) + Q (cosh(νt) − 1)``, and that ``i``; ``(inf, -1)`` if none does."""
+def _first_deaths(u, yq, P, Q, dying) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the smallest ``x = e^{νt} ≥ 1`` at which some ``dying`` coordinate ``u_i + yq_i A(t)``
+    reaches 0, where ``A = P sinh(νt) + Q (cosh(νt) − 1)``, and that ``i`` (``inf`` where none does)."""
     # x · (u + yq A) = yq (P+Q)/2 x² + (u − yq Q) x + yq (Q−P)/2: a quadratic in x, positive at x = 1
-    qa, qb, qc = yq * (P + Q) / 2, u - yq * Q, yq * (Q - P) / 2
+    qa, qb, qc = yq * (P + Q)[:, None] / 2, u - yq * Q[:, None], yq * (Q - P)[:, None] / 2
     disc = qb * qb - 4 * qa * qc
-    best, first = math.inf, -1
-    for i, (A2, B, C, D) in enumerate(zip(qa, qb, qc, disc)):
-        if D < 0:
-            continue
-        if A2 == 0:
-            roots = [-C / B] if B else []
-        else:
-            w = -(B + math.copysign(math.sqrt(D), B)) / 2  # no cancellation
-            roots = [w / A2] + ([C / w] if w else [])
-        for x in roots:
-            if 1 <= x < best:
-                best, first = x, i
-    return best, first
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = -(qb + np.copysign(np.sqrt(np.maximum(disc, 0.0)), qb)) / 2  # no cancellation
+        roots = np.stack([np.where(qa != 0, w / qa, np.where(qb != 0, -qc / qb, np.nan)), np.where((qa != 0) & (w != 0), qc / w, np.nan)])
+    roots = np.where(dying & (disc >= 0) & (roots >= 1), roots, np.inf).min(axis=0)
+    first = roots.argmin(axis=1)
+    return roots[np.arange(len(roots)), first], first
+
+
+def _log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitudes) -> np.ndarray:
+    """``π_j`` of each row (a neuron: its ``signs``, ``active`` coordinates and magnitudes), see :func:`log_prefactor`."""
+    s = np.asarray(signs, float)
+    a, u = s * a_magnitudes, np.where(active, magnitudes, 0.0)  # inactive coordinates never move
+    alive = active & (u > 0)
+    misaligned = s[:, None] * y[None, :] < 0
+    rows = np.arange(len(s))
+    t, log_scale = np.zeros(len(s)), np.zeros(len(s))
+    while (moving := (alive & misaligned).any(axis=1)).any():
+        nu = 2 * c * np.sqrt(np.where(alive, y * y * q, 0.0).sum(axis=1))
+        nu = np.where(moving, nu, 1.0)
+        z = u @ y  # dead coordinates are exactly 0
+        P, Q = 2 * c * a / nu, 4 * c * c * z / nu**2
+        x, first = _first_deaths(u, y * q, P, Q, alive & misaligned)
+        if not np.isfinite(x[moving]).all():
+            raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
+        x = np.where(moving, x, 1.0)
+        A = P * (x - 1 / x) / 2 + Q * ((x + 1 / x) / 2 - 1)
+        a = a * (x + 1 / x) / 2 + 2 * c * z / nu * (x - 1 / x) / 2
+        u = np.where(alive, u + (y * q)[None, :] * A[:, None], u)
+        u[rows[moving], first[moving]] = 0.0  # exactly, like the integrator's deaths; a rounding below 0 dies too
+        alive &= u > 0
+        u = np.maximum(u, 0.0)
+        t += np.log(x) / nu
+        size = np.maximum(np.abs(a), u.max(axis=1))
+        a, u, log_scale = a / size, u / size[:, None], log_scale + np.log(size)
+    aligned = active & ~misaligned
+    norm = np.sqrt(np.where(aligned, y * y * q, 0.0).sum(axis=1))  # |b| of the escape direction
+    proj = (s * a + np.where(aligned, u * np.abs(y), 0.0).sum(axis=1) / norm) / math.sqrt(2)
+    if not (proj > 0).all():
+        raise IntegrationError("a neuron has no component along its escape direction")
+    return np.log(proj) + log_scale - 2 * c * norm * t
 
 
 def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
@@ -160,36 +175,10 @@ def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, r
     ``u_i = u_i(0) + y_i q_i ∫ 2c a``. Each misaligned coordinate dies at the root of a quadratic in
     ``e^{νt}``; ``rtol`` is not needed (kept for the signature of the integrated windows).
     """
-    cols = np.flatnonzero(problem.active_matrix()[j])  # inactive coordinates never move
-    y = float_labels(problem)[cols]
-    q = np.array([float(x) for x in problem.sq_norms])[cols]
-    c = float(problem.loss_factor)
-    s = int(problem.signs[j])
-    a, u = s * float(a_magnitude), np.array(magnitudes, float)[cols]
-    alive = np.ones(len(cols), bool)
-    misaligned = s * y < 0
-    t = log_scale = 0.0
-    while (alive & misaligned).any():
-        R = float((y[alive] ** 2 * q[alive]).sum())
-        nu = 2 * c * math.sqrt(R)
-        z = float(y[alive] @ u[alive])
-        P, Q = 2 * c * a / nu, 4 * c * c * z / nu**2
-        dying = np.flatnonzero(alive & misaligned)
-        x, first = _first_death(u[dying], y[dying] * q[dying], P, Q)
-        if not math.isfinite(x):
-            raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
-        A = P * (x - 1 / x) / 2 + Q * ((x + 1 / x) / 2 - 1)
-        a = a * (x + 1 / x) / 2 + 2 * c * z / nu * (x - 1 / x) / 2
-        u = np.where(alive, u + y * q * A, u)
-        u[dying[first]] = 0.0  # exactly, like the integrator's deaths; a rounding below 0 dies too
-        alive &= u > 0
-        u = np.maximum(u, 0.0)
-        t += math.log(x) / nu
-        size = max(abs(a), float(np.abs(u).max()))
-        a, u, log_scale = a / size, u / size, log_scale + math.log(size)
-    aligned = np.flatnonzero(s * y > 0)
-    mu = 2 * c * np.linalg.norm(y[aligned] * np.sqrt(q[aligned]))
-    return _log_projection(a, u, log_scale, y, q, aligned, s) - mu * t
+    y, q, c = float_labels(problem), np.array([float(x) for x in problem.sq_norms]), float(problem.loss_factor)
+    rows = slice(j, j + 1)
+    mags, a_mags = np.asarray(magnitudes, float)[None, :], np.array([a_magnitude], float)
+    return float(_log_prefactors(y, q, c, problem.signs[rows], problem.active_matrix()[rows], mags, a_mags)[0])
 
 
 def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
@@ -197,21 +186,110 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-def _log_sq_norms(flow: PerSampleFlow, state, rate, q) -> tuple[np.ndarray, np.ndarray]:
-    """``log(a_j² + ||w_j||²)`` of each neuron and its time derivative (``rate`` is ``flow(state)``)."""
-    a, u = flow.split(state)
-    da, du = flow.split(rate)
-    sq = a**2 + (u**2 / q[None, :]).sum(axis=1)
+class _WindowFlow(PerSampleFlow):
+    """A window's field with an integrating factor: row ``j`` is neuron ``e^{κ_j + ρ_j s} (a_j, u_j)``.
+
+    A neuron that grows at its rate ``ρ_j`` is then constant, so the integrator's steps follow the
+    jump itself, not the 18 e-folds of growth before it. The factor makes the field depend on ``s``
+    and the integrator integrates autonomous fields: the last row's ``a`` is the clock ``s``.
+    """
+
+    def __init__(self, y, q, c: float, sources, log_scales, rates):
+        super().__init__(y, q, c, len(sources) + 1, sources=[*sources, False])
+        self.escaping = int(np.sum(sources))  # the sources are the first rows
+        self.log_scales[:-1] = log_scales
+        self.rates = np.append(rates, 0.0)
+
+    def phases(self, state) -> np.ndarray:
+        """``κ_j + ρ_j s`` of every row."""
+        return self.log_scales + self.rates * state[self.m - 1]
+
+    def residual(self, state) -> np.ndarray:
+        E, clock = self.escaping, state[self.m - 1]
+        weight = np.exp(2 * (self.log_scales[:E] + self.rates[:E] * clock)) * state[:E]
+        return weight @ np.maximum(state[self.m : self.m + E * self.n].reshape(E, self.n), 0.0) - self.y
+
+    def __call__(self, state) -> np.ndarray:
+        a, u = self.split(state)
+        r = self.residual(state)
+        da = -self.two_c * (np.maximum(u, 0.0) @ r) - self.rates * a
+        da[-1] = 1.0
+        du = -self.two_c * (a[:, None] * (r * self.q)[None, :]) * (u > 0) - self.rates[:, None] * u
+        return np.concatenate([da, du.ravel()])
+
+
+def _curves(flow: _WindowFlow, states: np.ndarray, phases: np.ndarray):
+    """At each recorded state (rows ``(points, len(state))``, ``phases`` their ``κ + ρ s``): every sample's
+    residual and its rate, every neuron's ``log(a² + ||w||²)`` and its rate (the clock row dropped)."""
+    m, n, E, two_c, q = flow.m - 1, flow.n, flow.escaping, flow.two_c, flow.q
+    a, u = states[:, :m], states[:, m + 1 : m + 1 + m * n].reshape(len(states), m, n)
+    phases = phases[:, :m]
+    pos, on = np.maximum(u, 0.0), u > 0
+    weight = np.exp(2 * phases[:, :E])
+    r = np.einsum("te,ten->tn", weight * a[:, :E], pos[:, :E]) - flow.y
+    da = -two_c * np.einsum("tjn,tn->tj", pos, r)  # the true rates, without the factor's −ρ
+    du = -two_c * a[:, :, None] * (r * q)[:, None, :] * on
+    rate = np.einsum("te,ten->tn", weight * da[:, :E], pos[:, :E]) + np.einsum("te,ten->tn", weight * a[:, :E], du[:, :E])
+    sq = a**2 + (u**2 / q).sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(sq) + 2 * flow.log_scales, 2 * (a * da + (u * du / q[None, :]).sum(axis=1)) / sq
+        return r, rate, np.log(sq) + 2 * phases, 2 * (a * da + (u * du / q).sum(axis=2)) / sq
 
 
-def _residual_rate(flow: PerSampleFlow, state, rate) -> np.ndarray:
-    """``dr/dt`` of every sample (the escaping neurons' outputs move it; ``rate`` is ``flow(state)``)."""
-    a, u = flow.split(state)
-    da, du = flow.split(rate)
-    weight = np.where(flow.sources, np.exp(2 * flow.log_scales), 0.0)
-    return (weight * da) @ np.maximum(u, 0.0) + (weight * a) @ np.where(u > 0, du, 0.0)
+def _run_window(flow: _WindowFlow, start: np.ndarray, s0: float, rtol: float, unit: float, block, tol: float, rest_rates):
+    """Integrate a window from ``start`` at ``s0``: with every neuron's factor at its current rate
+    until the escaping neurons are about size 1, then with their factors stopped and the passengers'
+    at ``rest_rates``, until the block's residuals are below ``tol`` (checked every ``CHECK · unit``).
+    Returns ``δ_k`` and the recorded ``s``, states and phases."""
+    ss, states, phases = [s0], [start], [flow.phases(start)]
+    base = s0
+
+    def record(t, state):
+        ss.append(base + t)
+        states.append(state.copy())
+        phases.append(flow.phases(state))
+
+    integ = Integrator(flow, start, rtol=rtol, first_step=FIRST_STEP * unit)
+    with np.errstate(over="ignore", invalid="ignore"):  # a trial step too long overflows; the integrator rejects it
+        integ.run(math.log(1 / START_SIZE) * unit, on_step=record).raise_if_failed()
+    first = (len(ss), flow.log_scales.copy(), flow.rates.copy())
+    # fold the factors into the scales: the escaping neurons stop growing, the passengers grow at their new rates
+    state = integ.state.copy()
+    flow.log_scales += flow.rates * state[flow.m - 1]
+    flow.rates = np.append(rest_rates, 0.0)
+    state[flow.m - 1] = 0.0
+    base += integ.t
+    integ = Integrator(flow, state, rtol=rtol, first_step=integ.h)
+    while np.abs(flow.residual(integ.state)[block]).max() >= tol:
+        if integ.t > SETTLE * unit:
+            raise IntegrationError(f"the O(1) dynamics did not settle within t = {integ.t:g}")
+        integ.run(integ.t + CHECK * unit, on_step=record).raise_if_failed()
+    ss_, states_, phases_ = np.array(ss), np.array(states), np.array(phases)
+    return _half_crossing(flow, ss_, states_, phases_, block, first, rtol), ss_, states_, phases_
+
+
+def _half_crossing(flow: _WindowFlow, s, states, phases, block, first, rtol: float) -> float:
+    """``δ_k``: the ``s`` at which the block's ``Σ r²`` falls to half its start. Located on the cubic
+    Hermite interpolant of the residuals in the step, then one Newton step on the flow integrated
+    to that point (the interpolant alone is off by about ``(μh)⁴``)."""
+    residuals, rates = (x[:, block] for x in _curves(flow, states, phases)[:2])
+    half = 0.5 * float((residuals[0] ** 2).sum())
+    k = int(np.argmax((residuals**2).sum(axis=1) <= half))
+    if k == 0:
+        raise IntegrationError("the window's loss never crossed the midpoint of its plateaus")
+    h = s[k] - s[k - 1]
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # bisection: the loss decreases through the step
+        mid = 0.5 * (lo + hi)
+        r = _hermite(residuals[k - 1], rates[k - 1], residuals[k], rates[k], h, mid)
+        lo, hi = (lo, mid) if float(r @ r) <= half else (mid, hi)
+    second = (flow.log_scales.copy(), flow.rates.copy())
+    if k - 1 < first[0]:  # the step lies before the factors were folded
+        flow.log_scales, flow.rates = first[1], first[2]
+    integ = Integrator(flow, states[k - 1], rtol=rtol, first_step=hi * h)
+    integ.run(hi * h).raise_if_failed()
+    r, rate = (x[0, block] for x in _curves(flow, integ.state[None], flow.phases(integ.state)[None])[:2])
+    flow.log_scales, flow.rates = second
+    return float(s[k - 1] + hi * h - (r @ r - half) / (2 * r @ rate))
 
 
 def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Offsets:
@@ -230,7 +308,9 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
     c = float(p.loss_factor)
     aligned = p.aligned_matrix()
     fitted = np.zeros(p.n, bool)
-    live = {j: log_prefactor(p, j, magnitudes[j], a_magnitudes[j], rtol) for j in range(p.m) if aligned[j].any()}
+    growing = np.flatnonzero(aligned.any(axis=1))
+    pis = _log_prefactors(y_all, q_all, c, p.signs[growing], p.active_matrix()[growing], magnitudes[growing], a_magnitudes[growing])
+    live = {int(j): float(pi) for j, pi in zip(growing, pis)}
     initial = dict(live)
     changes: dict[int, list[tuple[int, float]]] = {}
     windows = []
@@ -243,53 +323,40 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
         y, q = y_all[cols], q_all[cols]
         current = {j: np.flatnonzero(aligned[j, cols]) for j in J}
         block = np.searchsorted(cols, jump.samples)
+        fitted[jump.samples] = True
+        rests = {j: np.flatnonzero(aligned[j, cols] & ~fitted[cols]) for j in passengers}
         mu = {j: 2 * c * np.linalg.norm(y[current[j]] * np.sqrt(q[current[j]])) for j in J}
+        mu_rest = {j: 2 * c * np.linalg.norm(y[rests[j]] * np.sqrt(q[rests[j]])) for j in passengers}
         s0 = min((math.log(START_SIZE) - live[j]) / mu[j] for j in movers)
-        flow = PerSampleFlow(y, q, c, len(J), sources=[j in movers for j in J])
-        a0, u0 = np.zeros(len(J)), np.zeros((len(J), len(cols)))
+        flow = _WindowFlow(y, q, c, [j in movers for j in J], [live[j] + mu[j] * s0 for j in J], [mu[j] for j in J])
+        a0, u0 = np.zeros(len(J) + 1), np.zeros((len(J) + 1, len(cols)))
         for row, j in enumerate(J):
             a0[row], u0[row] = escape_direction(y, q, current[j], int(p.signs[j]))
-            flow.log_scales[row] = live[j] + mu[j] * s0
-        integ = Integrator(flow, np.concatenate([a0, u0.ravel()]), rtol=rtol, first_step=FIRST_STEP, renormalise=True)
-        half = 0.5 * float((y[block] ** 2).sum())
-        tol = FITTED * rtol * np.abs(y_all).max()
-
-        def half_fitted(t, state):  # the window's loss crosses the midpoint of the plateaus at s = δ_k
-            return float((flow.residual(state)[block] ** 2).sum()) - half
-
-        half_fitted.direction = -1
-        blocks_fitted = _terminal(lambda t, state: float(np.abs(flow.residual(state)[block]).max()) - tol)
-        ss, residuals, rates, norms, norm_rates = [], [], [], [], []
-
-        def record(t, state):
-            ss.append(s0 + t)
-            residuals.append(flow.residual(state)[block])
-            f = flow(state)
-            rates.append(_residual_rate(flow, state, f)[block])
-            norm, rate = _log_sq_norms(flow, state, f, q)
-            norms.append(norm)
-            norm_rates.append(rate)
-
-        record(0.0, integ.state)
-
-        status = _settle(integ, -s0 + 1e4 / min(mu.values()), [half_fitted, blocks_fitted], record)
-        s1 = s0 + integ.t
-        a, u = flow.split(integ.state)
-        fitted[jump.samples] = True
+        offset, ss, states, phases = _run_window(
+            flow,
+            np.concatenate([a0, u0.ravel()]),
+            s0,
+            rtol,
+            1 / max(mu.values()),
+            block,
+            min(FITTED, 10 * rtol) * np.abs(y_all).max(),
+            [0.0] * len(movers) + [mu_rest[j] for j in passengers],
+        )
+        residuals, rates, norms, norm_rates = _curves(flow, states, phases)
+        s1, end = ss[-1], phases[-1]
+        a, u = flow.split(states[-1])
         for row, j in enumerate(J):
             if j in movers:
                 del live[j]
                 continue
-            rest = np.flatnonzero(aligned[j, cols] & ~fitted[cols])
-            if rest.size:
-                mu_new = 2 * c * np.linalg.norm(y[rest] * np.sqrt(q[rest]))
-                live[j] = _log_projection(a[row], u[row], float(flow.log_scales[row]), y, q, rest, int(p.signs[j])) - mu_new * s1
+            if rests[j].size:
+                live[j] = _log_projection(a[row], u[row], float(end[row]), y, q, rests[j], int(p.signs[j])) - mu_rest[j] * s1
             else:  # all its samples fitted by others: it never escapes, and stays at its size
                 live.pop(j)
-                changes.setdefault(j, []).append((jump.k, float(norms[-1][row]) / 2))
+                changes.setdefault(j, []).append((jump.k, float(norms[-1, row]) / 2))
                 continue
             changes.setdefault(j, []).append((jump.k, float(live[j])))
-        scale = np.exp(flow.log_scales[: len(movers)])
+        scale = np.exp(end[: len(movers)])
         windows.append(
             Window(
                 k=jump.k,
@@ -297,12 +364,12 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
                 escaping=len(movers),
                 samples=cols,
                 block=block,
-                offset=float(s0 + status.t_events[0][0]),
-                s=np.array(ss),
-                residuals=np.array(residuals),
-                residual_rates=np.array(rates),
-                log_sq_norms=np.array(norms),
-                log_sq_norm_rates=np.array(norm_rates),
+                offset=float(offset),
+                s=ss,
+                residuals=residuals[:, block],
+                residual_rates=rates[:, block],
+                log_sq_norms=norms,
+                log_sq_norm_rates=norm_rates,
                 a=scale * a[: len(movers)],
                 u=scale[:, None] * u[: len(movers)],
             )

@@ -158,7 +158,7 @@ def predict(
     a_magnitudes=None,
     seed: int = 0,
     tau_end: float | None = None,
-    rtol: float = 1e-8,
+    rtol: float = 1e-6,
 ) -> Prediction:
     """The predicted curve of the flow from scale ``λ`` (or ``exp(−log_inv_lambda)``), without simulating.
 
