@@ -23,6 +23,13 @@ have died it grows along its escape direction ``e_j`` (theory §5) as ``exp(−L
    off its projection on its new escape direction (a passenger left with no unfitted aligned sample
    stops growing: its ``π_j`` is then the log of its size).
 
+The windows are integrated with an integrating factor (each neuron relative to its growth at its
+rate), so the integrator's steps follow the jump and not the growth before it, and side by side in
+one integration, each in its own time unit ``1/μ``: a window's shape does not depend on the
+prefactors except for tied escaping neurons, whose windows wait for their prefactors. The cost is
+one integration of some fifty steps (``rtol = 1e-6``) per batch of windows: one batch, and one more
+for each tie that has to wait (n = 200, m = 16, seed 1: two batches for eight jumps).
+
 In the limit ``L → ∞`` the windows are separated by times of order ``L``, so this chain is exact up
 to the integrator's tolerance; at finite λ the simulator agrees up to corrections that vanish as a
 power of λ (tests compare both at λ = 1e-20 and 1e-60).
@@ -49,8 +56,8 @@ START_SIZE = 1e-8
 #: passengers' prefactors are then good to about that (the settled tail costs few steps)
 FITTED = 1e-7
 METHOD = "approximate (float64): O(1)-time windows of the jumps from the initial magnitudes"
-#: first step of each window's integration, and the interval between the checks that it has settled,
-#: and the longest it may take to settle, in units of the window's time ``1 / μ`` (the largest rate)
+#: first step of the windows' integration, the interval between the checks that they have settled,
+#: and the longest they may take to settle, in units of each window's time ``1 / μ`` (its largest rate)
 FIRST_STEP, CHECK, SETTLE = 1.0, 2.0, 1e4
 
 
@@ -186,115 +193,212 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
     return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
 
 
-class _WindowFlow(PerSampleFlow):
-    """A window's field with an integrating factor: row ``j`` is neuron ``e^{κ_j + ρ_j s} (a_j, u_j)``.
+@dataclass(frozen=True, eq=False)
+class _Plan:
+    """The structure of jump ``k``'s window, fixed by the limit alone: escaping neurons (the first
+    ``escaping``) and passengers ``neurons``, the window's ``samples`` and ``block`` (positions in
+    ``samples``), each neuron's current and remaining aligned samples (positions) and rates."""
 
-    A neuron that grows at its rate ``ρ_j`` is then constant, so the integrator's steps follow the
-    jump itself, not the 18 e-folds of growth before it. The factor makes the field depend on ``s``
-    and the integrator integrates autonomous fields: the last row's ``a`` is the clock ``s``.
+    k: int
+    neurons: tuple[int, ...]
+    escaping: int
+    samples: np.ndarray
+    block: np.ndarray
+    current: tuple[np.ndarray, ...]
+    rests: tuple[np.ndarray, ...]
+    mu: np.ndarray
+    mu_rest: np.ndarray
+
+
+def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
+    """Every jump's :class:`_Plan`. Which neurons ride along does not depend on the magnitudes."""
+    p = result.problem
+    aligned = p.aligned_matrix()
+    fitted = np.zeros(p.n, bool)
+    live = set(np.flatnonzero(aligned.any(axis=1)).tolist())
+    out = []
+    for jump in result.jumps:
+        movers = list(jump.neurons)
+        passengers = [j for j in sorted(live) if j not in movers and (aligned[j] & ~fitted)[jump.samples].any()]
+        J = movers + passengers
+        # the window only involves the samples the neurons of J can still move
+        cols = np.flatnonzero(aligned[J].any(axis=0) & ~fitted)
+        y, q = y_all[cols], q_all[cols]
+        fitted[jump.samples] = True
+        current = tuple(np.flatnonzero(aligned[j, cols]) for j in J)
+        rests = tuple(np.flatnonzero(aligned[j, cols] & ~fitted[cols]) if j in passengers else np.zeros(0, int) for j in J)
+        mu, mu_rest = ([2 * c * np.linalg.norm(y[i] * np.sqrt(q[i])) for i in sets] for sets in (current, rests))
+        live -= set(movers) | {j for j, i in zip(J, rests) if j in passengers and not i.size}
+        block = np.searchsorted(cols, jump.samples)
+        out.append(_Plan(jump.k, tuple(J), len(movers), cols, block, current, rests, np.array(mu), np.array(mu_rest)))
+    return out
+
+
+def _ready(plans: list[_Plan], first: int, k: int) -> bool:
+    """Whether window ``k`` can be integrated before the windows ``first … k−1``: a single escaping
+    neuron's prefactor only shifts its window in ``s``, tied ones' must be final."""
+    movers = set(plans[k].neurons[: plans[k].escaping])
+    return len(movers) == 1 or not any(movers & set(plans[i].neurons[plans[i].escaping :]) for i in range(first, k))
+
+
+class _BatchFlow(PerSampleFlow):
+    """Several windows side by side, each neuron with an integrating factor, in one time ``τ``.
+
+    Row ``j`` (a neuron of window ``w``, whose time is ``s = s_0 + τ / ν_w`` with ``ν_w`` its largest
+    rate) is ``e^{κ_j + ρ_j s} (a_j, u_j)``. A neuron growing at its rate ``ρ_j`` is then constant, so
+    the integrator's steps follow the jumps, not the 18 e-folds of growth before them, and every jump
+    takes the same ``O(1)`` time in ``τ``, so one integration serves them all. Windows share nothing
+    (each has its own residuals); their samples are padded with zeros to the widest. The factor makes
+    the field depend on ``τ`` and the integrator integrates autonomous fields: the last row's ``a`` is ``τ``.
     """
 
-    def __init__(self, y, q, c: float, sources, log_scales, rates):
-        super().__init__(y, q, c, len(sources) + 1, sources=[*sources, False])
-        self.escaping = int(np.sum(sources))  # the sources are the first rows
-        self.log_scales[:-1] = log_scales
-        self.rates = np.append(rates, 0.0)
+    def __init__(self, plans: list[_Plan], y_all, q_all, c: float, log_scales):
+        rows = [(w, row) for w, plan in enumerate(plans) for row in range(len(plan.neurons))]
+        width = max(len(plan.samples) for plan in plans)
+        super().__init__(np.zeros(width), np.ones(width), c, len(rows) + 1, sources=[row < plans[w].escaping for w, row in rows] + [False])
+        self.window = np.array([w for w, _ in rows])
+        self.member = (self.window[None, :] == np.arange(len(plans))[:, None]) & self.sources[None, :-1]
+        self.labels, self.blocks = np.zeros((len(plans), width)), np.zeros((len(plans), width), bool)
+        self.sq = np.ones((len(rows) + 1, width))
+        for w, plan in enumerate(plans):
+            self.labels[w, : len(plan.samples)] = y_all[plan.samples]
+            self.blocks[w, plan.block] = True
+            self.sq[np.flatnonzero(self.window == w), : len(plan.samples)] = q_all[plan.samples]
+        self.speed = np.append([1 / plans[w].mu.max() for w, _ in rows], 0.0)  # ds/dτ
+        self.log_scales = np.append(log_scales, 0.0)
+        self.rates = np.append(np.concatenate([plan.mu for plan in plans]), 0.0)
+        after = [np.where(np.arange(len(plan.neurons)) < plan.escaping, 0.0, plan.mu_rest) for plan in plans]
+        self.rates_after = np.append(np.concatenate(after), 0.0)
+        self.escaping = np.flatnonzero(self.sources)
+        self.member = self.member[:, self.escaping]
+        self.of_row = np.append(self.window, len(plans))  # the clock row reads a row of zeros
 
     def phases(self, state) -> np.ndarray:
         """``κ_j + ρ_j s`` of every row."""
-        return self.log_scales + self.rates * state[self.m - 1]
+        return self.log_scales + self.rates * self.speed * state[self.m - 1]
 
-    def residual(self, state) -> np.ndarray:
-        E, clock = self.escaping, state[self.m - 1]
-        weight = np.exp(2 * (self.log_scales[:E] + self.rates[:E] * clock)) * state[:E]
-        return weight @ np.maximum(state[self.m : self.m + E * self.n].reshape(E, self.n), 0.0) - self.y
+    def _residuals(self, state, pos) -> np.ndarray:
+        E = self.escaping
+        phases = self.log_scales[E] + self.rates[E] * self.speed[E] * state[self.m - 1]
+        return self.member @ ((np.exp(2 * phases) * state[E])[:, None] * pos[E]) - self.labels
+
+    def residuals(self, state) -> np.ndarray:
+        """``(windows, width)``: each window's residuals."""
+        return self._residuals(state, np.maximum(self.split(state)[1], 0.0))
 
     def __call__(self, state) -> np.ndarray:
         a, u = self.split(state)
-        r = self.residual(state)
-        da = -self.two_c * (np.maximum(u, 0.0) @ r) - self.rates * a
+        pos = np.maximum(u, 0.0)
+        r = np.vstack([self._residuals(state, pos), np.zeros(self.n)])[self.of_row]
+        da = -self.speed * (self.two_c * (pos * r).sum(axis=1) + self.rates * a)
         da[-1] = 1.0
-        du = -self.two_c * (a[:, None] * (r * self.q)[None, :]) * (u > 0) - self.rates[:, None] * u
+        du = (-self.two_c * self.speed * a)[:, None] * (r * self.sq) * (u > 0) - (self.speed * self.rates)[:, None] * u
         return np.concatenate([da, du.ravel()])
 
+    def fold(self, state) -> np.ndarray:
+        """``state`` with the factors so far moved into the scales and ``τ`` back at 0; from then on the
+        escaping neurons' factors are stopped and the passengers' follow their rates after the jump."""
+        self.log_scales, self.rates = self.phases(state), self.rates_after
+        state = state.copy()
+        state[self.m - 1] = 0.0
+        return state
 
-def _curves(flow: _WindowFlow, states: np.ndarray, phases: np.ndarray):
-    """At each recorded state (rows ``(points, len(state))``, ``phases`` their ``κ + ρ s``): every sample's
-    residual and its rate, every neuron's ``log(a² + ||w||²)`` and its rate (the clock row dropped)."""
-    m, n, E, two_c, q = flow.m - 1, flow.n, flow.escaping, flow.two_c, flow.q
-    a, u = states[:, :m], states[:, m + 1 : m + 1 + m * n].reshape(len(states), m, n)
-    phases = phases[:, :m]
-    pos, on = np.maximum(u, 0.0), u > 0
+
+def _curves(a, u, phases, escaping: int, y, q, c: float):
+    """At each recorded point of one window (``a (points, J)``, ``u (points, J, samples)``, ``phases``
+    their ``κ + ρ s``): every sample's residual and its rate in ``s``, every neuron's
+    ``log(a² + ||w||²)`` and its rate."""
+    E = escaping
+    pos = np.maximum(u, 0.0)
     weight = np.exp(2 * phases[:, :E])
-    r = np.einsum("te,ten->tn", weight * a[:, :E], pos[:, :E]) - flow.y
-    da = -two_c * np.einsum("tjn,tn->tj", pos, r)  # the true rates, without the factor's −ρ
-    du = -two_c * a[:, :, None] * (r * q)[:, None, :] * on
+    r = np.einsum("te,ten->tn", weight * a[:, :E], pos[:, :E]) - y
+    da = -2 * c * np.einsum("tjn,tn->tj", pos, r)  # the true rates, without the factor's −ρ
+    du = -2 * c * a[:, :, None] * (r * q)[:, None, :] * (u > 0)
     rate = np.einsum("te,ten->tn", weight * da[:, :E], pos[:, :E]) + np.einsum("te,ten->tn", weight * a[:, :E], du[:, :E])
     sq = a**2 + (u**2 / q).sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         return r, rate, np.log(sq) + 2 * phases, 2 * (a * da + (u * du / q).sum(axis=2)) / sq
 
 
-def _run_window(flow: _WindowFlow, start: np.ndarray, s0: float, rtol: float, unit: float, block, tol: float, rest_rates):
-    """Integrate a window from ``start`` at ``s0``: with every neuron's factor at its current rate
-    until the escaping neurons are about size 1, then with their factors stopped and the passengers'
-    at ``rest_rates``, until the block's residuals are below ``tol`` (checked every ``CHECK · unit``).
-    Returns ``δ_k`` and the recorded ``s``, states and phases."""
-    ss, states, phases = [s0], [start], [flow.phases(start)]
-    base = s0
+@dataclass(frozen=True, eq=False)
+class _Local:
+    """One window integrated in its own time ``σ = s − s_0``: at each recorded ``sigma`` its ``a``,
+    ``u`` (on its samples) and ``phases`` (a passenger's without its scale at the start), and the
+    ``σ`` at which the block's loss crossed the midpoint of its plateaus."""
+
+    sigma: np.ndarray
+    a: np.ndarray
+    u: np.ndarray
+    phases: np.ndarray
+    sigma_half: float
+
+
+def _integrate(plans: list[_Plan], y_all, q_all, c: float, signs, log_scales, rtol: float, tol: float) -> list[_Local]:
+    """Integrate the windows of ``plans`` together (:class:`_BatchFlow`) from their escape directions
+    with the rows' scales ``log_scales``: with every factor at its neuron's current rate until the
+    escaping neurons are about size 1, then folded, until every block's residuals are below ``tol``."""
+    flow = _BatchFlow(plans, y_all, q_all, c, log_scales)
+    a0, u0 = np.zeros(flow.m), np.zeros((flow.m, flow.n))
+    row = 0
+    for plan in plans:
+        y, q = y_all[plan.samples], q_all[plan.samples]
+        for j, current in zip(plan.neurons, plan.current):
+            a0[row], u0[row, : len(plan.samples)] = escape_direction(y, q, current, int(signs[j]))
+            row += 1
+    start = np.concatenate([a0, u0.ravel()])
+    taus, states, phases = [0.0], [start], [flow.phases(start)]
+    base = 0.0
 
     def record(t, state):
-        ss.append(base + t)
+        taus.append(base + t)
         states.append(state.copy())
         phases.append(flow.phases(state))
 
-    integ = Integrator(flow, start, rtol=rtol, first_step=FIRST_STEP * unit)
+    integ = Integrator(flow, start, rtol=rtol, first_step=FIRST_STEP)
     with np.errstate(over="ignore", invalid="ignore"):  # a trial step too long overflows; the integrator rejects it
-        integ.run(math.log(1 / START_SIZE) * unit, on_step=record).raise_if_failed()
-    first = (len(ss), flow.log_scales.copy(), flow.rates.copy())
-    # fold the factors into the scales: the escaping neurons stop growing, the passengers grow at their new rates
-    state = integ.state.copy()
-    flow.log_scales += flow.rates * state[flow.m - 1]
-    flow.rates = np.append(rest_rates, 0.0)
-    state[flow.m - 1] = 0.0
-    base += integ.t
-    integ = Integrator(flow, state, rtol=rtol, first_step=integ.h)
-    while np.abs(flow.residual(integ.state)[block]).max() >= tol:
-        if integ.t > SETTLE * unit:
+        integ.run(math.log(1 / START_SIZE), on_step=record).raise_if_failed()
+    folded, before = len(taus), (flow.log_scales, flow.rates)
+    base = integ.t
+    integ = Integrator(flow, flow.fold(integ.state), rtol=rtol, first_step=integ.h)
+    while np.abs(np.where(flow.blocks, flow.residuals(integ.state), 0.0)).max() >= tol:
+        if integ.t > SETTLE:
             raise IntegrationError(f"the O(1) dynamics did not settle within t = {integ.t:g}")
-        integ.run(integ.t + CHECK * unit, on_step=record).raise_if_failed()
-    ss_, states_, phases_ = np.array(ss), np.array(states), np.array(phases)
-    return _half_crossing(flow, ss_, states_, phases_, block, first, rtol), ss_, states_, phases_
-
-
-def _half_crossing(flow: _WindowFlow, s, states, phases, block, first, rtol: float) -> float:
-    """``δ_k``: the ``s`` at which the block's ``Σ r²`` falls to half its start. Located on the cubic
-    Hermite interpolant of the residuals in the step, then one Newton step on the flow integrated
-    to that point (the interpolant alone is off by about ``(μh)⁴``)."""
-    residuals, rates = (x[:, block] for x in _curves(flow, states, phases)[:2])
-    half = 0.5 * float((residuals[0] ** 2).sum())
-    k = int(np.argmax((residuals**2).sum(axis=1) <= half))
-    if k == 0:
-        raise IntegrationError("the window's loss never crossed the midpoint of its plateaus")
-    h = s[k] - s[k - 1]
-    lo, hi = 0.0, 1.0
-    for _ in range(60):  # bisection: the loss decreases through the step
-        mid = 0.5 * (lo + hi)
-        r = _hermite(residuals[k - 1], rates[k - 1], residuals[k], rates[k], h, mid)
-        lo, hi = (lo, mid) if float(r @ r) <= half else (mid, hi)
-    second = (flow.log_scales.copy(), flow.rates.copy())
-    if k - 1 < first[0]:  # the step lies before the factors were folded
-        flow.log_scales, flow.rates = first[1], first[2]
-    integ = Integrator(flow, states[k - 1], rtol=rtol, first_step=hi * h)
-    integ.run(hi * h).raise_if_failed()
-    r, rate = (x[0, block] for x in _curves(flow, integ.state[None], flow.phases(integ.state)[None])[:2])
-    flow.log_scales, flow.rates = second
-    return float(s[k - 1] + hi * h - (r @ r - half) / (2 * r @ rate))
+        integ.run(integ.t + CHECK, on_step=record).raise_if_failed()
+    after = (flow.log_scales, flow.rates)
+    tau, S, phase = np.array(taus), np.array(states), np.array(phases)
+    A, U = S[:, : flow.m], S[:, flow.m :].reshape(len(S), flow.m, flow.n)
+    out = []
+    for w, plan in enumerate(plans):
+        rows, width = np.flatnonzero(flow.window == w), len(plan.samples)
+        a, u, ph, speed = A[:, rows], U[:, rows, :width], phase[:, rows], 1 / plan.mu.max()
+        y, q = y_all[plan.samples], q_all[plan.samples]
+        r, rate = (x[:, plan.block] for x in _curves(a, u, ph, plan.escaping, y, q, c)[:2])
+        half = 0.5 * float((r[0] ** 2).sum())
+        k = int(np.argmax((r**2).sum(axis=1) <= half))
+        if k == 0:
+            raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
+        # on the cubic Hermite interpolant of the step, then one Newton step on the flow integrated
+        # there: the interpolant alone is off by about (μh)⁴
+        h = tau[k] - tau[k - 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(30):
+            mid = 0.5 * (lo + hi)
+            x = _hermite(r[k - 1], rate[k - 1], r[k], rate[k], h * speed, mid)
+            lo, hi = (lo, mid) if float(x @ x) <= half else (mid, hi)
+        flow.log_scales, flow.rates = before if k - 1 < folded else after
+        probe = Integrator(flow, S[k - 1], rtol=rtol, first_step=hi * h)
+        probe.run(hi * h).raise_if_failed()
+        ends = probe.state[None, : flow.m][:, rows], flow.split(probe.state)[1][None, rows, :width], flow.phases(probe.state)[None, rows]
+        x, dx = (v[0, plan.block] for v in _curves(*ends, plan.escaping, y, q, c)[:2])
+        sigma = speed * tau
+        out.append(_Local(sigma, a, u, ph, float(sigma[k - 1] + hi * h * speed - (x @ x - half) / (2 * x @ dx))))
+    return out
 
 
 def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Offsets:
     """Run the chain of the module docstring over every jump of ``result``, from ``magnitudes``
-    (default: the problem's; ``a_magnitudes`` default to the problem's, or balanced)."""
+    (default: the problem's; ``a_magnitudes`` default to the problem's, or balanced). Windows are
+    integrated together as soon as their shape is known (:func:`_ready`), and chained in order."""
     p = result.problem
     if magnitudes is None:
         if p.magnitudes is None:
@@ -306,72 +410,60 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
     y_all = float_labels(p)
     q_all = np.array([float(x) for x in p.sq_norms])
     c = float(p.loss_factor)
-    aligned = p.aligned_matrix()
-    fitted = np.zeros(p.n, bool)
-    growing = np.flatnonzero(aligned.any(axis=1))
+    growing = np.flatnonzero(p.aligned_matrix().any(axis=1))
     pis = _log_prefactors(y_all, q_all, c, p.signs[growing], p.active_matrix()[growing], magnitudes[growing], a_magnitudes[growing])
     live = {int(j): float(pi) for j, pi in zip(growing, pis)}
     initial = dict(live)
+    plans = _plans(result, y_all, q_all, c)
+    tol = min(FITTED, 10 * rtol) * np.abs(y_all).max()
+
+    def start(plan: _Plan) -> float:  # s_0: the first escaping neuron has size START_SIZE
+        return min((math.log(START_SIZE) - live[j]) / plan.mu[row] for row, j in enumerate(plan.neurons[: plan.escaping]))
+
+    done: dict[int, _Local] = {}
     changes: dict[int, list[tuple[int, float]]] = {}
     windows = []
-    for jump in result.jumps:
-        movers = list(jump.neurons)
-        passengers = [j for j in live if j not in movers and (aligned[j] & ~fitted)[jump.samples].any()]
-        J = movers + passengers
-        # the window only involves the samples the neurons of J can still move
-        cols = np.flatnonzero(aligned[J].any(axis=0) & ~fitted)
-        y, q = y_all[cols], q_all[cols]
-        current = {j: np.flatnonzero(aligned[j, cols]) for j in J}
-        block = np.searchsorted(cols, jump.samples)
-        fitted[jump.samples] = True
-        rests = {j: np.flatnonzero(aligned[j, cols] & ~fitted[cols]) for j in passengers}
-        mu = {j: 2 * c * np.linalg.norm(y[current[j]] * np.sqrt(q[current[j]])) for j in J}
-        mu_rest = {j: 2 * c * np.linalg.norm(y[rests[j]] * np.sqrt(q[rests[j]])) for j in passengers}
-        s0 = min((math.log(START_SIZE) - live[j]) / mu[j] for j in movers)
-        flow = _WindowFlow(y, q, c, [j in movers for j in J], [live[j] + mu[j] * s0 for j in J], [mu[j] for j in J])
-        a0, u0 = np.zeros(len(J) + 1), np.zeros((len(J) + 1, len(cols)))
-        for row, j in enumerate(J):
-            a0[row], u0[row] = escape_direction(y, q, current[j], int(p.signs[j]))
-        offset, ss, states, phases = _run_window(
-            flow,
-            np.concatenate([a0, u0.ravel()]),
-            s0,
-            rtol,
-            1 / max(mu.values()),
-            block,
-            min(FITTED, 10 * rtol) * np.abs(y_all).max(),
-            [0.0] * len(movers) + [mu_rest[j] for j in passengers],
-        )
-        residuals, rates, norms, norm_rates = _curves(flow, states, phases)
-        s1, end = ss[-1], phases[-1]
-        a, u = flow.split(states[-1])
-        for row, j in enumerate(J):
-            if j in movers:
-                del live[j]
-                continue
-            if rests[j].size:
-                live[j] = _log_projection(a[row], u[row], float(end[row]), y, q, rests[j], int(p.signs[j])) - mu_rest[j] * s1
+    for index, plan in enumerate(plans):
+        if index not in done:
+            batch = [index] + [i for i in range(index + 1, len(plans)) if i not in done and _ready(plans, index, i)]
+            scales = [
+                live[j] + plans[i].mu[row] * start(plans[i]) if row < plans[i].escaping else 0.0
+                for i in batch
+                for row, j in enumerate(plans[i].neurons)
+            ]
+            done.update(zip(batch, _integrate([plans[i] for i in batch], y_all, q_all, c, p.signs, scales, rtol, tol)))
+        local, s0, E = done.pop(index), start(plan), plan.escaping
+        phases = local.phases + np.array([0.0 if row < E else live[j] + plan.mu[row] * s0 for row, j in enumerate(plan.neurons)])
+        y, q = y_all[plan.samples], q_all[plan.samples]
+        residuals, rates, norms, norm_rates = _curves(local.a, local.u, phases, E, y, q, c)
+        s = s0 + local.sigma
+        a, u, end = local.a[-1], local.u[-1], phases[-1]
+        for row, j in enumerate(plan.neurons[E:], start=E):
+            if plan.rests[row].size:
+                pi = _log_projection(a[row], u[row], float(end[row]), y, q, plan.rests[row], int(p.signs[j])) - plan.mu_rest[row] * s[-1]
+                live[j] = pi
             else:  # all its samples fitted by others: it never escapes, and stays at its size
                 live.pop(j)
-                changes.setdefault(j, []).append((jump.k, float(norms[-1, row]) / 2))
-                continue
-            changes.setdefault(j, []).append((jump.k, float(live[j])))
-        scale = np.exp(end[: len(movers)])
+                pi = float(norms[-1, row]) / 2
+            changes.setdefault(j, []).append((plan.k, float(pi)))
+        for j in plan.neurons[:E]:
+            del live[j]
+        scale = np.exp(end[:E])
         windows.append(
             Window(
-                k=jump.k,
-                neurons=tuple(J),
-                escaping=len(movers),
-                samples=cols,
-                block=block,
-                offset=float(offset),
-                s=ss,
-                residuals=residuals[:, block],
-                residual_rates=rates[:, block],
+                k=plan.k,
+                neurons=plan.neurons,
+                escaping=E,
+                samples=plan.samples,
+                block=plan.block,
+                offset=float(s0 + local.sigma_half),
+                s=s,
+                residuals=residuals[:, plan.block],
+                residual_rates=rates[:, plan.block],
                 log_sq_norms=norms,
                 log_sq_norm_rates=norm_rates,
-                a=scale * a[: len(movers)],
-                u=scale[:, None] * u[: len(movers)],
+                a=scale * a[:E],
+                u=scale[:, None] * u[:E],
             )
         )
     return Offsets(
