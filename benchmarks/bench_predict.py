@@ -1,7 +1,7 @@
 """Time ``predict`` against ``simulate``, and compare both with a deep-λ reference, in one run.
 
     python benchmarks/bench_predict.py                       # n = 200, m = 16 (generate seed 1), λ = 1e-30 and 1e-100
-    python benchmarks/bench_predict.py --repeat 5 --reference 1e-150 --deep 1e-1000
+    python benchmarks/bench_predict.py --repeat 5 --reference 1e-150 --deep 1e-10000
 
 The limit is solved once, outside the timing. For each λ, ``predict`` and ``simulate`` are timed
 ``--repeat`` times, interleaved (predict, simulate, predict, ...; the machine may be shared), and
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--lambdas", default="1e-30,1e-100")
-    parser.add_argument("--reference", default="1e-150", help="λ of the reference simulation")
+    parser.add_argument("--reference", default="1e-1000", help="λ of the reference simulation (log-scale coordinates below 1e-150)")
     parser.add_argument("--deep", default="1e-1000", help="a λ at which only predict is timed")
     parser.add_argument("--repeat", type=int, default=3, help="timings per λ (medians reported)")
     args = parser.parse_args()
