@@ -257,7 +257,8 @@ class _BatchFlow(PerSampleFlow):
         width = max(len(plan.samples) for plan in plans)
         super().__init__(np.zeros(width), np.ones(width), c, len(rows) + 1, sources=[row < plans[w].escaping for w, row in rows] + [False])
         self.window = np.array([w for w, _ in rows])
-        self.member = (self.window[None, :] == np.arange(len(plans))[:, None]) & self.sources[None, :-1]
+        self.escaping = np.flatnonzero(self.sources)  # the rows whose outputs enter the residuals
+        self.member = self.window[None, self.escaping] == np.arange(len(plans))[:, None]  # window of each
         self.labels, self.blocks = np.zeros((len(plans), width)), np.zeros((len(plans), width), bool)
         self.sq = np.ones((len(rows) + 1, width))
         for w, plan in enumerate(plans):
@@ -269,8 +270,6 @@ class _BatchFlow(PerSampleFlow):
         self.rates = np.append(np.concatenate([plan.mu for plan in plans]), 0.0)
         after = [np.where(np.arange(len(plan.neurons)) < plan.escaping, 0.0, plan.mu_rest) for plan in plans]
         self.rates_after = np.append(np.concatenate(after), 0.0)
-        self.escaping = np.flatnonzero(self.sources)
-        self.member = self.member[:, self.escaping]
         self.of_row = np.append(self.window, len(plans))  # the clock row reads a row of zeros
 
     def phases(self, state) -> np.ndarray:
