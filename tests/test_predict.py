@@ -11,7 +11,7 @@ from limitproc import InputError, Problem, generate, solve
 from limitproc.cli import main
 from limitproc.flow.offsets import predict_offsets
 from limitproc.flow.predict import SEPARATED, compare_prediction, predict, separations
-from limitproc.flow.simulate import simulate
+from limitproc.flow.simulate import initial_magnitudes, simulate
 from limitproc.flow.ties import resolve_ties
 
 # one neuron on one sample (y = 1, q = 1, half-mean loss: c = 1/2) from a = u = λ M: p = a u obeys
@@ -80,6 +80,36 @@ def test_moved_offsets_equal_the_tie_resolution_and_the_simulation():
     taus = [float(j.tau) for j in result.jumps]
     simulated = simulate(TIE, 1e-60, result=result).drop_offsets(taus)
     assert simulated == pytest.approx(chain.offsets, abs=1e-4)
+
+
+def test_windows_integrated_together_equal_each_problem_alone():
+    # two problems side by side (disjoint samples and neurons, half-sum loss so c does not depend on
+    # n): their jumps interleave in one chain and their windows share integrations, the right one's
+    # tie waiting for its neurons' prefactors (theory §10 example 2; a tie after a rate change)
+    rng = np.random.default_rng(1)
+    left = dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+    right = dict(labels=[3, 1, 1, 1, 3], signs=[1, 1, 1], active=[[0, 4], [0, 1, 2], [0, 2, 3]])
+    mags_left, mags_right = np.abs(rng.standard_normal((4, 6))), np.abs(rng.standard_normal((3, 5)))
+    mags = np.ones((7, 11))
+    mags[:4, :6], mags[4:, 6:] = mags_left, mags_right
+    both = Problem(
+        labels=left["labels"] + right["labels"],
+        signs=left["signs"] + right["signs"],
+        active=left["active"] + [[i + 6 for i in row] for row in right["active"]],
+        magnitudes=mags,
+        loss="half-sum",
+    )
+    alone, a_mags = {}, []
+    for spec, m, first in ((left, mags_left, 0), (right, mags_right, 4)):
+        p = Problem(**spec, magnitudes=m, loss="half-sum")
+        a_mags.append(initial_magnitudes(p)[1])  # balanced on its own samples
+        result = solve(p)
+        for jump, delta in zip(result.jumps, predict_offsets(result).offsets):
+            alone[tuple(j + first for j in jump.neurons)] = delta
+    result = solve(both)
+    assert any(len(j.neurons) > 1 for j in result.jumps) and len(result.jumps) == len(alone)
+    for jump, delta in zip(result.jumps, predict_offsets(result, mags, np.concatenate(a_mags)).offsets):
+        assert delta == pytest.approx(alone[jump.neurons], abs=1e-6)
 
 
 def test_prediction_against_the_simulation_on_a_worked_example():
