@@ -11,7 +11,7 @@ from limitproc import InputError, Problem, generate, solve
 from limitproc.cli import main
 from limitproc.flow.offsets import predict_offsets
 from limitproc.flow.predict import SEPARATED, compare_prediction, predict, separations
-from limitproc.flow.simulate import simulate
+from limitproc.flow.simulate import initial_magnitudes, simulate
 from limitproc.flow.ties import resolve_ties
 
 # one neuron on one sample (y = 1, q = 1, half-mean loss: c = 1/2) from a = u = λ M: p = a u obeys
@@ -34,19 +34,23 @@ def logistic(t, L):
         return 1 / (1 + np.exp(-2 * (t - L + math.log(M))))
 
 
-@pytest.mark.parametrize("lam", ["1e-30", "1e-10000"])
-def test_one_neuron_against_the_logistic(lam):
-    pred = predict(ONE, lam)
+@pytest.mark.parametrize(
+    "lam,rtol,tol",
+    # the curve between the window's steps is a cubic: its error follows the step size, set by rtol
+    [("1e-30", None, 2e-4), ("1e-10000", None, 2e-4), ("1e-30", 1e-8, 1e-5), ("1e-10000", 1e-8, 1e-5)],
+)
+def test_one_neuron_against_the_logistic(lam, rtol, tol):
+    pred = predict(ONE, lam) if rtol is None else predict(ONE, lam, rtol=rtol)
     L = pred.log_inv_lambda
     assert pred.method.startswith("approximate")
     assert pred.offsets[0] == pytest.approx(-math.log(M) - math.log(1 + math.sqrt(2)) / 2, abs=1e-6)
     assert pred.drop_times[0] - L == pytest.approx(pred.offsets[0], abs=1e-6)
     p = logistic(pred.t, L)
-    assert np.abs(pred.loss - (1 - p) ** 2 / 2).max() < 1e-5  # cubic interpolation between the window's steps
+    assert np.abs(pred.loss - (1 - p) ** 2 / 2).max() < tol
     # balanced (a = u): a² + u² = 2p, so log(2p); on the plateau the line −2L + 2(t + π) is exact
     seen = p > 1e-300  # where the closed form does not underflow
-    assert np.abs(pred.log_sq_norms[seen, 0] - np.log(2 * p[seen])).max() < 1e-5
-    assert pred.final_sq_norm == pytest.approx(2.0, rel=1e-7)
+    assert np.abs(pred.log_sq_norms[seen, 0] - np.log(2 * p[seen])).max() < tol
+    assert pred.final_sq_norm == pytest.approx(2.0, rel=tol / 10)
 
 
 def test_cost_does_not_grow_with_log_inverse_lambda():
@@ -76,6 +80,36 @@ def test_moved_offsets_equal_the_tie_resolution_and_the_simulation():
     taus = [float(j.tau) for j in result.jumps]
     simulated = simulate(TIE, 1e-60, result=result).drop_offsets(taus)
     assert simulated == pytest.approx(chain.offsets, abs=1e-4)
+
+
+def test_windows_integrated_together_equal_each_problem_alone():
+    # two problems side by side (disjoint samples and neurons, half-sum loss so c does not depend on
+    # n): their jumps interleave in one chain and their windows share integrations, the right one's
+    # tie waiting for its neurons' prefactors (theory §10 example 2; a tie after a rate change)
+    rng = np.random.default_rng(1)
+    left = dict(labels=[1, 2, -1, 3, -2, 1], signs=[1, -1, 1, -1], active=[[0, 1, 2], [2, 4, 5], [1, 3, 5], [0, 4]])
+    right = dict(labels=[3, 1, 1, 1, 3], signs=[1, 1, 1], active=[[0, 4], [0, 1, 2], [0, 2, 3]])
+    mags_left, mags_right = np.abs(rng.standard_normal((4, 6))), np.abs(rng.standard_normal((3, 5)))
+    mags = np.ones((7, 11))
+    mags[:4, :6], mags[4:, 6:] = mags_left, mags_right
+    both = Problem(
+        labels=left["labels"] + right["labels"],
+        signs=left["signs"] + right["signs"],
+        active=left["active"] + [[i + 6 for i in row] for row in right["active"]],
+        magnitudes=mags,
+        loss="half-sum",
+    )
+    alone, a_mags = {}, []
+    for spec, m, first in ((left, mags_left, 0), (right, mags_right, 4)):
+        p = Problem(**spec, magnitudes=m, loss="half-sum")
+        a_mags.append(initial_magnitudes(p)[1])  # balanced on its own samples
+        result = solve(p)
+        for jump, delta in zip(result.jumps, predict_offsets(result).offsets):
+            alone[tuple(j + first for j in jump.neurons)] = delta
+    result = solve(both)
+    assert any(len(j.neurons) > 1 for j in result.jumps) and len(result.jumps) == len(alone)
+    for jump, delta in zip(result.jumps, predict_offsets(result, mags, np.concatenate(a_mags)).offsets):
+        assert delta == pytest.approx(alone[jump.neurons], abs=1e-6)
 
 
 def test_prediction_against_the_simulation_on_a_worked_example():
@@ -120,7 +154,9 @@ def test_prediction_converges_to_the_simulation_as_lambda_decreases():
     assert d.shape[1] >= 20  # enough separated jumps to mean something
     assert (d[-1] < 1e-2).all()
     totals = d.sum(axis=1)
-    assert totals[0] > totals[1] > totals[2]
+    noise = 1e-5 * d.shape[1]  # both locate drops to about 1e-5 (simulate's rtol 1e-8, predict's 1e-6)
+    assert totals[0] > totals[1] + noise  # 1e-10 is far from separated
+    assert totals[2] <= totals[1] + noise  # at 1e-30 the rest is mostly the integrators' noise
     assert (d[-1] <= d[0] + 1e-4).all()  # each jump: closer at 1e-100 than at 1e-10, up to the integrators' noise
 
 

@@ -98,7 +98,8 @@ class Prediction(OnTauScale):
 
 
 def _exponents(result: Result, m: int):
-    """``S(τ)``: the limit's exponents ``S_j`` at the times ``tau`` (array), shape ``(len(tau), m)``."""
+    """``(S, rates)``: ``S(τ)`` gives the limit's exponents ``S_j`` at the times ``tau`` (array), shape
+    ``(len(tau), m)``; ``rates[k, j]`` is neuron ``j``'s rate on saddle ``k`` (0 if stable there)."""
     starts = np.array([float(s.tau) for s in result.saddles])
     ends = np.append(starts[1:], np.inf)
     rates = np.zeros((len(starts), m))
@@ -110,7 +111,7 @@ def _exponents(result: Result, m: int):
         spent = np.clip(np.asarray(tau, float)[:, None] - starts[None, :], 0.0, (ends - starts)[None, :])
         return spent @ rates
 
-    return S
+    return S, rates
 
 
 #: points per integration step of a window in the predicted curve (cubic Hermite in between)
@@ -136,14 +137,18 @@ def separations(result: Result) -> np.ndarray:
     *separated* when ``σ_k log(1/λ) ≥`` :data:`SEPARATED`; the corrections to the prediction are of
     order ``e^{−σ_k log(1/λ)}``.
     """
-    taus = np.array([float(j.tau) for j in result.jumps])
+    return _separations(result, np.array([float(j.tau) for j in result.jumps]), *_exponents(result, result.problem.m))
+
+
+def _separations(result: Result, taus, exponents, rates) -> np.ndarray:
+    """:func:`separations` from the jumps' float ``taus`` and the limit's :func:`_exponents`."""
     if not len(taus):
         return np.zeros(0)
-    S = _exponents(result, result.problem.m)(taus)
+    S = exponents(taus)
     gaps = np.diff(np.concatenate([[0.0], taus, [np.inf]]))
     out = []
     for k, jump in enumerate(result.jumps):
-        mu = min(float(r) for r in jump.rates.values())
+        mu = min(rates[k, j] for j in jump.neurons)  # the saddle a jump leaves holds its rates
         others = [1 - S[k, j] for j in result.saddles[k].unstable if j not in jump.neurons]
         out.append(min([mu * gaps[k], mu * gaps[k + 1], *others]))
     return np.array(out)
@@ -158,7 +163,7 @@ def predict(
     a_magnitudes=None,
     seed: int = 0,
     tau_end: float | None = None,
-    rtol: float = 1e-8,
+    rtol: float = 1e-6,
 ) -> Prediction:
     """The predicted curve of the flow from scale ``λ`` (or ``exp(−log_inv_lambda)``), without simulating.
 
@@ -194,7 +199,7 @@ def predict(
     loss = float(p.loss_factor) * (residual**2).sum(axis=1)
 
     # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
-    S = _exponents(result, p.m)
+    S, rates = _exponents(result, p.m)
     line = 2 * (S(t / L) - 1) * L  # 2(S_j(τ) − 1) L at every t
     log_sq = np.full((len(t), p.m), np.nan)
     for j, pi in chain.log_prefactors.items():
@@ -224,7 +229,7 @@ def predict(
         plateaus=[float(s.loss) for s in result.saddles],
         drop_times=taus * L + np.array(chain.offsets),
         offsets=chain.offsets,
-        separated=separations(result) * L >= SEPARATED,
+        separated=_separations(result, taus, S, rates) * L >= SEPARATED,
         final_sq_norm=float(np.exp(escaped).sum()),
     )
 
