@@ -201,8 +201,7 @@ class _Neurons:
         self.left = np.full(m, _LIVE, dtype=np.int64)
         self.ids = np.flatnonzero(radicands > 0)
         self.left[radicands <= 0] = 0
-        values, inverse = np.unique(radicands[self.ids], return_inverse=True)
-        self.history[self.ids] = inverse.reshape(-1)
+        values, self.history[self.ids] = _groups(radicands[self.ids])
         self.parent = np.full(len(values), -1, dtype=np.int64)
         self.born = np.zeros(len(values), dtype=np.int64)
         self.R = values
@@ -302,14 +301,15 @@ class _Neurons:
         changed = lost != 0
         if not changed.any():
             return
-        js, d = idx[changed], lost[changed]
-        lost, old = d, self.history[js]
-        if d.dtype == object or int(d.max()) >= 2**62 // max(len(self.R), 1):
-            d = np.unique(d, return_inverse=True)[1].reshape(-1)
-        _, first, group = np.unique(old * (int(d.max()) + 1) + d, return_index=True, return_inverse=True)
-        group = group.reshape(-1)
-        parent = old[first]
-        R = self.R[parent] - lost[first]
+        js, lost = idx[changed], lost[changed]
+        if lost.dtype != object and int(lost.max()) < 2**62 // len(self.R):
+            losses, code = None, lost  # a loss is its own code: the keys below fit int64
+        else:
+            losses, code = _groups(lost)
+        width = int(code.max()) + 1
+        keys, group = _groups(self.history[js] * width + code)  # one group per (history, loss)
+        parent, loss = keys // width, keys % width
+        R = self.R[parent] - (loss if losses is None else losses[loss])
         alive = R != 0
         self.left[js[~alive[group]]] = k
         self._popped = True
@@ -333,6 +333,16 @@ class _Neurons:
 
 #: ``_Neurons.left`` of a neuron that has not left
 _LIVE = np.iinfo(np.int64).max
+
+
+def _groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct, inverse)`` as ``np.unique`` gives them; by counting, without a sort, when the
+    values are small non-negative integers."""
+    if values.dtype != object and values.size and 0 <= values.min() and values.max() < 4 * values.size:
+        present = np.bincount(values) > 0
+        return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.reshape(-1)
 
 
 def _down(x):

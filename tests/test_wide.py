@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from limitproc import Problem, solve
 from limitproc.exact import Program
-from limitproc.process import _escape_bounds, _fraction_bounds, _int_bounds
+from limitproc.process import _escape_bounds, _fraction_bounds, _groups, _int_bounds
 
 
 def reference(problem: Problem, lr: Fraction | None = None):
@@ -177,3 +177,13 @@ def test_escape_bounds_enclose_the_exact_escape_time(S, rho, tau):
     lo, hi = _escape_bounds(np.array([S_lo]), np.array([S_hi]), np.array([r_lo]), np.array([r_hi]), _fraction_bounds(tau))
     T = tau + (1 - S) / rho
     assert Fraction(lo[0]) <= T <= Fraction(hi[0]) and math.isfinite(lo[0]) and math.isfinite(hi[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**70), max_size=30), st.booleans())
+def test_groups_are_those_of_unique(values, small):
+    if small:
+        values = [v % 50 for v in values]
+    array = np.array(values, dtype=np.int64 if small else object)
+    distinct, inverse = _groups(array)
+    assert distinct.tolist() == sorted(set(values)) and [distinct[i] for i in inverse.tolist()] == values
