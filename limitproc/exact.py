@@ -352,17 +352,6 @@ class RadicalSum:
         return out or "0"
 
 
-def _least_terms(kind: str, x: RadicalSum, y: RadicalSum, budget: int) -> int:
-    """A lower bound on the terms of ``x kind y`` from the operands' keys, no coefficient arithmetic: a key
-    of only one summand survives the sum, and a product or quotient with a single term permutes the keys.
-    0 when no bound is known, or when the result cannot exceed ``budget`` anyway."""
-    if kind in ("add", "sub"):
-        return len(x.terms.keys() ^ y.terms.keys()) if len(x) + len(y) > budget else 0
-    if len(y) == 1:
-        return len(x)
-    return len(y) if kind == "mul" and len(x) == 1 else 0
-
-
 _BINARY = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "div": operator.truediv}
 
 _PREC_LOCK = threading.RLock()
@@ -621,7 +610,7 @@ class Program:
                 self._failed[node] = budget
                 return
             (x, cx), (y, cy) = self._forms[op[1]], self._forms[op[2]]
-            if max(cx, cy) > budget or _least_terms(kind, x, y, budget) > budget:  # over the budget: not expanded
+            if max(cx, cy) > budget or (kind in ("mul",) and len(x) * len(y) > budget * budget):
                 self._failed[node] = budget
                 return
             try:
