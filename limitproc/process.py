@@ -13,8 +13,10 @@ instead of ``mu_j``: the exponents and escape times use ``rho``, everything else
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -28,6 +30,7 @@ from .exact import (
     ExactValue,
     Precision,
     Program,
+    ball_bounds,
     parse_rational,
     rational_string,
 )
@@ -166,15 +169,219 @@ class Result:
 
 @dataclass
 class _Neuron:
-    """A not-yet-escaped neuron: its radicand and the nodes of its rate, anchor and escape time."""
+    """What the run reads of one neuron: its radicand and the nodes of its rate and escape time."""
 
     R: int  # R_j times the common denominator of the rate weights
     mu: int
-    rho: int  # the growth rate: mu for gradient flow, log(1 + eta mu) / eta for descent
-    S: int  # exponent at the anchor time
-    anchor: int
-    T: int  # escape time if nothing changes
-    history: int  # equal histories of rates give equal exponents (a tie certified by structure)
+    T: int
+
+
+class _Neurons:
+    """The not-yet-escaped neurons in numpy arrays, grouped by rate history (theory §8, ties by structure).
+
+    Neurons with the same history (initial radicand, then the same new radicand at the same jumps) have
+    the same exponent and escape time, so every exact node is per history, built only when needed: for
+    the candidates of the next jump, the escaping neurons and saddles' rates. Each history also carries
+    a float64 interval of its escape time, rounded outwards at every operation, that encloses the exact
+    value: the screen of :meth:`_Engine._earliest` drops a history only when its interval lies wholly
+    above another's, so floats never decide an order on their own.
+    """
+
+    def __init__(self, engine: _Engine, initial):
+        self.engine = engine
+        radicands = np.asarray(initial, dtype=engine.rate_w.dtype)
+        m = len(radicands)
+        self.k = 0  # jumps made
+        self.taus = [engine.program.const(0)]  # tau_k nodes, k = 0, 1, ...
+        self.tau_bounds = [(0.0, 0.0)]
+        self._nodes: dict[int, tuple[int, int, int, int]] = {}  # history -> (mu, rho, S, T)
+        self._rate_nodes: dict[int, tuple[int, int]] = {}  # R -> (mu, rho)
+        # per neuron: its latest history (-1 if never live) and the jump it left at (escaped or fully fitted)
+        self.history = np.full(m, -1, dtype=np.int64)
+        self.left = np.full(m, _LIVE, dtype=np.int64)
+        self.ids = np.flatnonzero(radicands > 0)
+        self.left[radicands <= 0] = 0
+        values, self.history[self.ids] = _groups(radicands[self.ids])
+        self.parent = np.full(len(values), -1, dtype=np.int64)
+        self.born = np.zeros(len(values), dtype=np.int64)
+        self.R = values
+        self.rho_lo, self.rho_hi = self._rate_bounds(values)
+        self.S_lo, self.S_hi = np.zeros(len(values)), np.zeros(len(values))
+        self.T_lo, self.T_hi = _escape_bounds(self.S_lo, self.S_hi, self.rho_lo, self.rho_hi, (0.0, 0.0))
+        self._popped = False
+
+    def __len__(self) -> int:
+        self._compact()
+        return len(self.ids)
+
+    def indices(self) -> np.ndarray:
+        """The live neurons, ascending."""
+        self._compact()
+        return self.ids
+
+    def _compact(self) -> None:
+        if self._popped:
+            self.ids = self.ids[self.left[self.ids] == _LIVE]
+            self._popped = False
+
+    def __getitem__(self, j: int) -> _Neuron:
+        h = int(self.history[j])
+        mu, _, _, T = self.nodes(h)
+        return _Neuron(int(self.R[h]), mu, T)
+
+    def pop(self, j: int) -> _Neuron:
+        """Neuron ``j`` escapes at the jump being made."""
+        state = self[j]
+        self.left[j] = self.k + 1
+        self._popped = True
+        return state
+
+    def rates(self, R: int) -> tuple[int, int]:
+        R = int(R)
+        nodes = self._rate_nodes.get(R)
+        if nodes is None:
+            nodes = self._rate_nodes[R] = self.engine._rates(R)
+        return nodes
+
+    def nodes(self, h: int) -> tuple[int, int, int, int]:
+        """The exact ``(mu, rho, S, T)`` of history ``h``: the same recursion as spec §4 per neuron."""
+        chain, top = [], h
+        while top >= 0 and top not in self._nodes:
+            chain.append(top)
+            top = int(self.parent[top])
+        prog = self.engine.program
+        one = prog.const(1)
+        for g in reversed(chain):
+            mu, rho = self.rates(self.R[g])
+            p = int(self.parent[g])
+            if p < 0:
+                S, T = prog.const(0), prog.div(one, rho)
+            else:
+                _, rho_p, S_p, _ = self._nodes[p]
+                tau, anchor = self.taus[self.born[g]], self.taus[self.born[p]]
+                S = prog.add(S_p, prog.mul(rho_p, prog.sub(tau, anchor)))
+                T = prog.add(tau, prog.div(prog.sub(one, S), rho))
+            self._nodes[g] = (mu, rho, S, T)
+        return self._nodes[h]
+
+    def rates_at(self, k: int) -> dict[int, ExactValue]:
+        """``{j: mu_j}`` over the neurons live at saddle ``k`` (each history's ancestor born by jump ``k``)."""
+        js = np.flatnonzero((self.left > k) & (self.history >= 0))
+        h = self.history[js]
+        while True:
+            late = np.flatnonzero(self.born[h] > k)
+            if not late.size:
+                break
+            h[late] = self.parent[h[late]]
+        prog = self.engine.program
+        return {j: prog.value(self.rates(R)[0]) for j, R in zip(js.tolist(), self.R[h].tolist())}
+
+    def _rate_bounds(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float intervals of the growth rates ``rho`` of the radicands ``R``."""
+        engine = self.engine
+        if engine.lr is None:  # mu = sqrt(coef R): IEEE operations, each widened by one ulp
+            c_lo, c_hi = _fraction_bounds(engine.rate_coef)
+            r_lo, r_hi = _int_bounds(R)
+            return _down(np.sqrt(np.maximum(_down(c_lo * r_lo), 0.0))), _up(np.sqrt(_up(c_hi * r_hi)))
+        # rho = log(1 + eta mu) / eta: from the balls of its nodes, one per distinct radicand
+        prog, bounds = engine.program, {}
+        for value in set(R.tolist()):
+            lo, hi = ball_bounds(prog.ball(self.rates(value)[1], engine.precision))
+            bounds[value] = (_fraction_bounds(lo)[0], _fraction_bounds(hi)[1])
+        return np.array([bounds[v][0] for v in R.tolist()]), np.array([bounds[v][1] for v in R.tolist()])
+
+    def advance(self, idx: np.ndarray, lost, tau: int, k: int) -> None:
+        """Jump ``k`` at ``tau`` fitted ``lost[r]`` (scaled) of live neuron ``idx[r]``'s radicand: each
+        neuron with a loss takes the history (its history, k, new R); one with nothing left never escapes."""
+        self.k = k
+        self.taus.append(tau)
+        lo, hi = ball_bounds(self.engine.program.ball(tau, self.engine.precision))
+        self.tau_bounds.append((_fraction_bounds(lo)[0], _fraction_bounds(hi)[1]))
+        lost = np.asarray(lost, dtype=self.R.dtype)
+        changed = lost != 0
+        if not changed.any():
+            return
+        js, lost = idx[changed], lost[changed]
+        if lost.dtype != object and int(lost.max()) < 2**62 // len(self.R):
+            losses, code = None, lost  # a loss is its own code: the keys below fit int64
+        else:
+            losses, code = _groups(lost)
+        width = int(code.max()) + 1
+        keys, group = _groups(self.history[js] * width + code)  # one group per (history, loss)
+        parent, loss = keys // width, keys % width
+        R = self.R[parent] - (loss if losses is None else losses[loss])
+        alive = R != 0
+        self.left[js[~alive[group]]] = k
+        self._popped = True
+        parent, R = parent[alive], R[alive]
+        new = np.cumsum(alive) - 1 + len(self.R)
+        self.history[js[alive[group]]] = new[group[alive[group]]]
+        rho_lo, rho_hi = self._rate_bounds(R)
+        # S = S_p + rho_p (tau - anchor_p), every operation rounded outwards
+        t_lo, t_hi = self.tau_bounds[k]
+        a_lo, a_hi = (np.array(x)[self.born[parent]] for x in zip(*self.tau_bounds))
+        dt_lo, dt_hi = np.maximum(_down(t_lo - a_hi), 0.0), _up(t_hi - a_lo)
+        S_lo = _down(self.S_lo[parent] + _down(self.rho_lo[parent] * dt_lo))
+        S_hi = _up(self.S_hi[parent] + _up(self.rho_hi[parent] * dt_hi))
+        T_lo, T_hi = _escape_bounds(S_lo, S_hi, rho_lo, rho_hi, (t_lo, t_hi))
+        self.parent = np.concatenate([self.parent, parent])
+        self.born = np.concatenate([self.born, np.full(len(parent), k, dtype=np.int64)])
+        self.R = np.concatenate([self.R, R])
+        for name, value in (("rho_lo", rho_lo), ("rho_hi", rho_hi), ("S_lo", S_lo), ("S_hi", S_hi), ("T_lo", T_lo), ("T_hi", T_hi)):
+            setattr(self, name, np.concatenate([getattr(self, name), value]))
+
+
+#: ``_Neurons.left`` of a neuron that has not left
+_LIVE = np.iinfo(np.int64).max
+
+
+def _groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct, inverse)`` as ``np.unique`` gives them; by counting, without a sort, when the
+    values are small non-negative integers."""
+    if values.dtype != object and values.size and 0 <= values.min() and values.max() < 4 * values.size:
+        present = np.bincount(values) > 0
+        return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return distinct, inverse.reshape(-1)
+
+
+def _down(x):
+    return np.nextafter(x, -np.inf)
+
+
+def _up(x):
+    return np.nextafter(x, np.inf)
+
+
+def _fraction_bounds(q: Fraction) -> tuple[float, float]:
+    """Floats enclosing a rational: its correctly rounded float widened by one ulp each way."""
+    try:
+        f = float(q)
+    except OverflowError:
+        return (sys.float_info.max, math.inf) if q > 0 else (-math.inf, -sys.float_info.max)
+    return float(_down(f)), float(_up(f))
+
+
+def _int_bounds(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Floats enclosing non-negative integers (int64, or Python ints in an object array)."""
+    if R.dtype == object:  # int -> float rounds correctly; past 2^1023 only bounds are known
+        pairs = [(float(x), float(x)) if x.bit_length() <= 1023 else (2.0**1023, math.inf) for x in R.tolist()]
+        lo, hi = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        return _down(lo), _up(hi)
+    f = R.astype(np.float64)
+    exact = R <= 2**53
+    return np.where(exact, f, _down(f)), np.where(exact, f, _up(f))
+
+
+def _escape_bounds(S_lo, S_hi, rho_lo, rho_hi, tau: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Intervals of ``T = tau + (1 - S) / rho``, each operation rounded outwards; (-inf, inf) where a
+    bound is lost (a rate not certified positive, an overflow)."""
+    with np.errstate(all="ignore"):
+        rem_lo, rem_hi = _down(1.0 - S_hi), _up(1.0 - S_lo)
+        lo = _down(tau[0] + _down(rem_lo / np.where(rem_lo >= 0, rho_hi, rho_lo)))
+        hi = _up(tau[1] + _up(rem_hi / np.where(rem_hi >= 0, rho_lo, rho_hi)))
+    bad = ~(rho_lo > 0) | np.isnan(lo) | np.isnan(hi)
+    return np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi)
 
 
 def solve(
@@ -253,7 +460,6 @@ class _Engine:
         self.uniform = int(first) if np.all(self.rate_w == first) else None
         # mu_j^2 = (2c)^2 R_j
         self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
-        self._histories: dict[tuple, int] = {}
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
@@ -264,13 +470,15 @@ class _Engine:
         growth = prog.log(prog.add(prog.const(1), prog.mul(prog.const(self.lr), mu)))
         return mu, prog.mul(prog.const(1 / self.lr), growth)
 
-    def _check_stable(self, radicands: list[int]) -> None:
+    def _check_stable(self, radicands) -> None:
         """Rates only fall as samples are fitted, so the initial ones decide stability: eta mu_j < 2."""
         if self.lr is None:
             return
-        unstable = [j for j, R in enumerate(radicands) if R > 0 and self.lr**2 * self.rate_coef * R >= 4]
-        if unstable:
-            top = max(radicands)
+        R = np.asarray(radicands, dtype=self.rate_w.dtype)
+        least = math.ceil(4 / (self.lr**2 * self.rate_coef))  # eta mu >= 2 iff R >= 4 / (eta^2 coef), R an integer
+        top = int(R.max(initial=0))
+        if top >= least:
+            unstable = np.flatnonzero(R >= least).tolist()
             raise InputError(
                 "lr",
                 f"step {rational_string(self.lr)} makes gradient descent unstable at the origin: eta*mu_j >= 2 for neurons "
@@ -278,23 +486,16 @@ class _Engine:
                 f"the limit needs eta < 2/mu_max = {float(2 / (self.rate_coef * top) ** 0.5):.6g}",
             )
 
-    def _history(self, key: tuple) -> int:
-        return self._histories.setdefault(key, len(self._histories))
-
     def _sum(self, weights, den, indices) -> Fraction:
         return Fraction(int(weights[indices].sum()), den)
 
     def run(self, progress: bool) -> Result:
         p, prog = self.problem, self.program
         aligned = p.aligned_matrix()
-        zero, one = prog.const(0), prog.const(1)
-        live: dict[int, _Neuron] = {}
+        zero = prog.const(0)
         initial = _masked_sums(self.rate_w, self.uniform, aligned)
         self._check_stable(initial)
-        for j, R in enumerate(initial):
-            if R > 0:
-                mu, rho = self._rates(R)
-                live[j] = _Neuron(R, mu, rho, zero, zero, prog.div(one, rho), self._history((R,)))
+        live = _Neurons(self, initial)
         fitted = np.zeros(p.n, dtype=bool)
         loss_left = int(self.loss_w.sum())
         c = p.loss_factor * p.unit_factor
@@ -465,42 +666,41 @@ class _Engine:
             A[c] += rational[c][i] * w[i]
         return self.program.sum(self.program.sqrt(self.norm_coef * a * a / d) for a, d in zip(A, D) if d)
 
-    def _update(self, live: dict[int, _Neuron], aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
+    def _update(self, live: _Neurons, aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
         """Neurons whose remaining aligned samples were just fitted change rate at ``tau``."""
         if not live:
             return
-        prog = self.program
-        one = prog.const(1)
-        idx = np.fromiter(live, dtype=np.int64, count=len(live))
+        idx = live.indices()
         lost = _masked_sums(self.rate_w[union], self.uniform, aligned[np.ix_(idx, union)])
-        for j, d in zip(idx.tolist(), lost):
-            if not d:
-                continue
-            state = live[j]
-            state.S = prog.add(state.S, prog.mul(state.rho, prog.sub(tau, state.anchor)))
-            state.anchor = tau
-            state.R -= d
-            if state.R == 0:  # all its samples were fitted by others: it never escapes
-                del live[j]
-                continue
-            state.mu, state.rho = self._rates(state.R)
-            state.T = prog.add(tau, prog.div(prog.sub(one, state.S), state.rho))
-            state.history = self._history((state.history, k, state.R))
+        live.advance(idx, lost, tau, k)
 
-    def _earliest(self, live: dict[int, _Neuron]) -> tuple[list[int], str | None]:
-        """The neurons with the smallest escape time, and how their tie (if any) is certified."""
+    def _earliest(self, live: _Neurons) -> tuple[list[int], str | None]:
+        """The neurons with the smallest escape time, and how their tie (if any) is certified.
+
+        Each history is a class of neurons tied by structure. A class whose escape-time interval lies
+        above another's upper end cannot be next; the rest are ordered exactly, as nodes.
+        """
         prog = self.program
-        by_history: dict[int, list[int]] = {}
-        for j, state in live.items():
-            by_history.setdefault(state.history, []).append(j)
-        classes = sorted(by_history.values(), key=lambda js: float(prog.ball(live[js[0]].T, self.precision).mid()))
+        ids = live.indices()
+        history = live.history[ids]
+        present = np.flatnonzero(np.bincount(history, minlength=len(live.R)))
+        candidates = present[live.T_lo[present] <= live.T_hi[present].min()]
+        inside = np.isin(history, candidates)
+        members, of = ids[inside], history[inside]
+        order = np.argsort(of, kind="stable")
+        hs, starts = np.unique(of[order], return_index=True)
+        T = {int(h): live.nodes(int(h))[3] for h in hs}
+        groups = sorted(
+            zip(hs.tolist(), np.split(members[order], starts[1:])), key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0])
+        )
+        classes = [(T[h], js) for h, js in groups]
         best = classes[0]
         while True:
             tied, hows, smaller = [best], [], None
             for other in classes:
                 if other is best:
                     continue
-                sign, certified = prog.compare(live[other[0]].T, live[best[0]].T, self.precision, self.max_precision)
+                sign, certified = prog.compare(other[0], best[0], self.precision, self.max_precision)
                 if sign < 0:
                     smaller = other
                     break
@@ -510,15 +710,16 @@ class _Engine:
             if smaller is None:
                 break
             best = smaller
-        neurons = sorted(j for js in tied for j in js)
+        neurons = sorted(np.concatenate([js for _, js in tied]).tolist())
         certificate = "structure" if not hows else ("canonical" if all(hows) else None)
         return neurons, certificate
 
-    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live, class_sizes=None) -> Saddle:
+    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live: _Neurons, class_sizes=None) -> Saddle:
         prog = self.program
-        unstable = {j: prog.value(s.mu) for j, s in sorted(live.items())}
-        top = max(live.items(), key=lambda item: item[1].R, default=None)
-        min_eig = None if top is None else prog.value(prog.sub(prog.const(0), top[1].mu))
+        ids = live.indices()
+        min_eig = None
+        if ids.size:  # -mu of the largest radicand
+            min_eig = prog.value(prog.sub(prog.const(0), live.rates(live.R[live.history[ids]].max())[0]))
         return Saddle(
             k=k,
             tau=prog.value(tau),
@@ -527,7 +728,7 @@ class _Engine:
             block_norms=dict(block_norms),
             determined=determined,
             sq_norm=None if norm_node is None else prog.value(norm_node),
-            unstable=unstable,
+            _unstable=functools.partial(live.rates_at, k),
             min_eigenvalue=min_eig,
             class_sizes=dict(class_sizes or {}),
         )

@@ -9,6 +9,7 @@ which the neuron escapes (:class:`EscapeDirection`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
@@ -67,9 +68,15 @@ class Saddle:
     block_norms: dict[int, Fraction]  # Q_j
     determined: bool
     sq_norm: ExactValue | None
-    unstable: dict[int, ExactValue]  # not-escaped neurons with mu_j > 0 -> mu_j
+    # builds ``unstable`` on first access: a wide network has one rate per live neuron at every saddle
+    _unstable: Callable[[], dict[int, ExactValue]] = field(repr=False, compare=False)
     min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
     class_sizes: dict[int, int] = field(default_factory=dict)  # escaped neuron -> size of its class (1 if absent)
+
+    @cached_property
+    def unstable(self) -> dict[int, ExactValue]:
+        """Not-escaped neurons with ``mu_j > 0`` -> ``mu_j``."""
+        return self._unstable()
 
     @cached_property
     def fitted(self) -> np.ndarray:
