@@ -284,8 +284,9 @@ def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np
         return c
 
     owner: dict[int, int] = {}
+    disputed = set(contested.tolist())
     for c, (block, _) in enumerate(classes):
-        for i in np.intersect1d(block, contested).tolist():
+        for i in (i for i in block.tolist() if i in disputed):  # in increasing order, as blocks are sorted
             if i in owner:
                 parent[root(c)] = root(owner[i])
             owner[i] = c
@@ -295,8 +296,14 @@ def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np
     return list(groups.values())
 
 
+#: the set bits of each byte value, as offsets from its first sample (numpy.packbits order: high bit first)
+_BITS = [tuple(b for b in range(8) if byte >> (7 - b) & 1) for byte in range(256)]
+
+
 def _indices(words: np.ndarray) -> np.ndarray:
     """The sorted sample indices of a row of packed uint64 words (a sparse row unpacks only its nonzero words)."""
+    if words.size <= 2:  # small problems (ensembles): a byte table beats the calls below
+        return np.array([8 * k + b for k, byte in enumerate(words.tobytes()) if byte for b in _BITS[byte]], dtype=np.int64)
     nonzero = np.flatnonzero(words)
     if 4 * nonzero.size > words.size:  # (nonzero of booleans is several times faster than of uint8)
         return np.flatnonzero(np.unpackbits(words.view(np.uint8)).view(bool))
@@ -590,7 +597,12 @@ class _Engine:
         terms = [[(index.get(i), wf[i]) for i in b.tolist()] for b in component]
         for _ in range(DUAL_ITERATIONS):
             norms = [math.sqrt(sum((1.0 if r is None else share[r][c]) ** 2 * x for r, x in t)) for c, t in enumerate(terms)]
-            update = [[norms[c] / sum(norms[d] for d in o) if c in o else 0.0 for c in range(len(component))] for o in owners]
+            rows: dict[tuple, list[float]] = {}  # samples shared by the same classes get the same row
+            for o in map(tuple, owners):
+                if o not in rows:
+                    total = sum(norms[d] for d in o)
+                    rows[o] = [norms[c] / total if c in o else 0.0 for c in range(len(component))]
+            update = [rows[tuple(o)] for o in owners]
             if update == share:  # an exact fixed point: the remaining iterations would not change it
                 break
             share = update
