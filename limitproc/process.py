@@ -45,6 +45,11 @@ VERTEX_CAP = 4096
 DUAL_ITERATIONS = 50
 #: words of packed bits gathered at once when summing weights over aligned sets (bounds temporaries)
 _CHUNK_WORDS = 1 << 18
+#: weighted sums unpack this many bits at once, into one reused float64 buffer (1 MiB: it stays in cache)
+_CHUNK_BITS = 1 << 17
+#: limbs of the rate weights: a chunk sums at most _CHUNK_BITS limbs, below 2^(24 + 17) < 2^53
+_LIMB_BITS = 24
+_LIMB_MASK = (1 << _LIMB_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -227,12 +232,18 @@ class LabelContext:
         self.norm_coef = 4 * problem.unit_factor**2
         first = self.rate_w[0]
         self.uniform = int(first) if np.all(self.rate_w == first) else None
-        # the rate weights laid out like the words of the aligned sets (zero past sample n - 1)
-        self.rate_words = None
+        # non-uniform rate weights (non-negative integers) laid out like the words of the aligned sets
+        # (zero past sample n - 1), split into limbs of LIMB_BITS bits held as floats: a 0/1 matrix
+        # times a limb sums integers below 2^53, so BLAS computes it exactly
+        self.rate_limbs: list[np.ndarray] | None = None
         if self.uniform is None:
             padded = np.zeros(-(-problem.n // 64) * 64, dtype=self.rate_w.dtype)
             padded[: problem.n] = self.rate_w
-            self.rate_words = padded.reshape(-1, 64)
+            top = int(padded.max())
+            self.rate_limbs = [
+                ((padded >> shift) & _LIMB_MASK).astype(np.float64).reshape(-1, 64)
+                for shift in range(0, max(top.bit_length(), 1), _LIMB_BITS)
+            ]
         # mu_j^2 = (2c)^2 R_j
         self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
         self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
@@ -349,36 +360,41 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
 
     ``aligned`` and ``mask`` are packed uint64 words, and uniform weights need only popcounts
     (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
-    buffer (no gathers, no fresh pages), a sparse one only at its nonzero words."""
+    buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
+    unpack a chunk of bits at a time and multiply it by each limb of the weights."""
     cols = np.flatnonzero(mask)
-    weights = context.rate_words
-    if 4 * cols.size > mask.size:
-        m, width = aligned.shape
-        step = min(width, max(1, _CHUNK_WORDS // max(m, 1)))
-        buffer = np.empty((m, step), dtype=np.uint64)
-        counts = np.empty((m, step), dtype=np.uint8)
-        total = np.zeros(m, dtype=np.int64 if weights is None else weights.dtype)
-        for start in range(0, width, step):
-            stop = min(width, start + step)
-            words = np.bitwise_and(aligned[:, start:stop], mask[start:stop], out=buffer[:, : stop - start])
-            if weights is None:
-                total += np.bitwise_count(words, out=counts[:, : stop - start]).sum(axis=1, dtype=np.int64)
-            else:
-                total += np.unpackbits(words.view(np.uint8), axis=1) @ weights[start:stop].reshape(-1)
-        total = total[rows]
-    else:
-        total = np.zeros(rows.size, dtype=np.int64 if weights is None else weights.dtype)
-        step = max(1, _CHUNK_WORDS // max(rows.size, 1))
-        for start in range(0, cols.size, step):
+    limbs = context.rate_limbs
+    dense = 4 * cols.size > mask.size
+    count = aligned.shape[0] if dense else rows.size
+    step = max(1, (_CHUNK_WORDS if limbs is None else _CHUNK_BITS // 64) // max(count, 1))
+    total = np.zeros((1 if limbs is None else len(limbs), count), dtype=np.int64)
+    step = min(step, max(1, mask.size if dense else cols.size))
+    buffer = np.empty((count, step), dtype=np.uint64)
+    counts = np.empty((count, step), dtype=np.uint8)
+    floats = None if limbs is None else np.empty((count, 64 * step))
+    for start in range(0, mask.size if dense else cols.size, step):
+        chunk: slice | np.ndarray
+        if dense:
+            chunk = slice(start, min(mask.size, start + step))
+            words = np.bitwise_and(aligned[:, chunk], mask[chunk], out=buffer[:, : chunk.stop - start])
+        else:
             chunk = cols[start : start + step]
-            words = aligned[rows[:, None], chunk] & mask[chunk]
-            if weights is None:
-                total += np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-            else:
-                total += np.unpackbits(words.view(np.uint8), axis=1) @ weights[chunk].reshape(-1)
+            words = np.bitwise_and(aligned[rows[:, None], chunk], mask[chunk], out=buffer[:, : chunk.size])
+        if limbs is None or floats is None:
+            total[0] += np.bitwise_count(words, out=counts[:, : words.shape[1]]).sum(axis=1, dtype=np.int64)
+        else:
+            bits = floats[:, : 64 * words.shape[1]]
+            np.copyto(bits, np.unpackbits(words.view(np.uint8), axis=1))
+            for limb, weights in zip(total, limbs):
+                limb += (bits @ weights[chunk].reshape(-1)).astype(np.int64)  # exact: integers below 2^53
+    if dense:
+        total = total[:, rows]
     if context.uniform is not None:
-        return [int(c) * context.uniform for c in total.tolist()]
-    return [int(c) for c in total.tolist()]
+        return [int(c) * context.uniform for c in total[0].tolist()]
+    sums = [0] * total.shape[1]
+    for k, parts in enumerate(total.tolist()):
+        sums = [x + (c << (_LIMB_BITS * k)) for x, c in zip(sums, parts)]
+    return sums
 
 
 class _Engine:

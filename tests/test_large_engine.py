@@ -39,6 +39,20 @@ def problems(draw, max_n=200, max_m=7):
 @settings(max_examples=60)
 @given(problems())
 def test_sets_and_rates_follow_the_boolean_definitions(problem):
+    check_sets_and_rates(problem)
+
+
+@pytest.mark.parametrize("scale", [2**20, 2**40, 10**30])
+def test_large_weights_are_summed_exactly(scale):
+    """Rate weights of many 24-bit limbs (and past int64) are summed exactly, dense and sparse."""
+    rng = np.random.default_rng(scale % 1000)
+    n, m = 300, 6
+    labels = [int(rng.integers(1, 1000)) * scale * (1 if rng.random() < 0.5 else -1) + 1 for _ in range(n)]
+    sq_norms = [Fraction(int(rng.integers(1, 50)), int(rng.integers(1, 7))) for _ in range(n)]
+    check_sets_and_rates(Problem(labels=labels, signs=[1, -1, 1, -1, 1, -1], active=rng.random((m, n)) < 0.6, sq_norms=sq_norms))
+
+
+def check_sets_and_rates(problem):
     """Each jump's blocks are ``A_j \\ F`` of the unpacked aligned matrix, the union and the shared
     samples follow, and at every saddle ``mu_j² = (2c)² Σ_{A_j \\ F} y_i² q_i`` exactly."""
     result = solve(problem)
