@@ -27,7 +27,7 @@ from .errors import InputError
 from .exact import ExactValue, rational_string
 from .io.files import read_json
 from .problem import Problem, draw_initialisation
-from .process import Result, solve
+from .process import LabelContext, Result, solve
 from .progress import progress_bar
 from .saddles import critical_point
 
@@ -282,10 +282,11 @@ def ensemble_graph(
     fitted_sets: dict[bytes, np.ndarray] = {}
     losses: dict[bytes, Fraction] = {}
     paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (theory §3): solve each once
+    context = LabelContext(base)  # what the runs share: the labels, norms and loss convention
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
             pattern = problem.aligned_bits().tobytes()
-            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, **solver), base.n))
+            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver), base.n))
             for key, fitted, loss, tau in path.saddles:
                 if key not in nodes:
                     nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, loss

@@ -77,7 +77,8 @@ class RationalArray:
         return [Fraction(int(p), int(q)) for p, q in zip(self.num, self.den)]
 
     def __mul__(self, other: RationalArray) -> RationalArray:
-        return RationalArray(_safe_mul(self.num, other.num), _safe_mul(self.den, other.den)).reduced()
+        """The product; it may share its operands' arrays, or be a read-only broadcast of 1 (products of ±1)."""
+        return RationalArray(_times(self.num, other.num), _times(self.den, other.den)).reduced()
 
     def reciprocal(self) -> RationalArray:
         """``1/x`` for positive entries (used for ``1/q``, which validation keeps positive)."""
@@ -94,6 +95,10 @@ class RationalArray:
 
         int64 when ``sum |k_i|`` provably fits, otherwise Python ints.
         """
+        if self.den.dtype != object and self.num.dtype != object and self.den.max(initial=1) == 1:
+            # integers (the common case): no lcm pass and no copy
+            if _abs_max(self.num) * max(len(self), 1) < _INT64_SAFE:
+                return self.num, 1
         D = 1
         dens = (
             self.den
@@ -120,10 +125,32 @@ def _int_array(values) -> np.ndarray:
     return np.asarray([int(v) for v in values], dtype=object)
 
 
+def _abs_max(a: np.ndarray) -> int:
+    return max(int(a.max(initial=0)), -int(a.min(initial=0)))
+
+
+def _unit(a: np.ndarray) -> bool:
+    """Every entry is ±1 (then ``a * a`` is all ones)."""
+    return a.dtype != object and _abs_max(a) == 1 and np.count_nonzero(a) == a.size
+
+
+def _times(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a * b`` without allocating when a factor is all ones or both are the same ±1 array (at
+    n = 10^8 a product is 800 MB of fresh pages): the other factor, or a broadcast 1."""
+    if a.size and _unit(a):
+        if b is a or (_unit(b) and a.min() == 1 and b.min() == 1):
+            return np.broadcast_to(np.int64(1), a.shape)
+        if a.min() == 1:
+            return b
+    if b.size and b is not a and _unit(b) and b.min() == 1:
+        return a
+    return _safe_mul(a, b)
+
+
 def _safe_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype != object and b.dtype != object:
-        amax = int(np.abs(a).max(initial=0))
-        bmax = int(np.abs(b).max(initial=0))
+        amax = _abs_max(a)
+        bmax = _abs_max(b)
         if amax * bmax < _INT64_SAFE:
             return a * b
     return a.astype(object) * b.astype(object)
@@ -294,9 +321,24 @@ class Problem:
 
     def aligned_bits(self) -> np.ndarray:
         """The aligned sets (theory §3) as packed bits: active and ``s_j y_i > 0``."""
+        return self.aligned_words().view(np.uint8)[:, : self.packed_active.shape[1]]
+
+    def aligned_words(self) -> np.ndarray:
+        """The aligned sets as ``(m, ceil(n / 64))`` uint64 words: the bytes of :meth:`aligned_bits`,
+        zero-padded to whole words (for popcounts and set operations without unpacking ``m x n`` bits)."""
+        m, nbytes = self.packed_active.shape
+        out = np.zeros((m, -(-nbytes // 8) * 8), dtype=np.uint8)
         pos = np.packbits(self.positive_labels)
-        same_sign = np.where((self.signs > 0)[:, None], pos[None, :], ~pos[None, :])
-        return self.packed_active & same_sign
+        neg = ~pos
+        if nbytes >= 512:  # long rows: one call per row beats a masked ufunc over all of them
+            for j, sign in enumerate(self.signs.tolist()):
+                np.bitwise_and(self.packed_active[j], pos if sign > 0 else neg, out=out[j, :nbytes])
+        else:
+            view = out[:, :nbytes]
+            view[:] = self.packed_active
+            np.bitwise_and(view, pos, out=view, where=(self.signs > 0)[:, None])
+            np.bitwise_and(view, neg, out=view, where=(self.signs < 0)[:, None])
+        return out.view(np.uint64)
 
     def aligned_matrix(self) -> np.ndarray:
         """``(m, n)`` booleans: sample ``i`` is in the aligned set ``A_j``."""

@@ -38,13 +38,20 @@ from .io.results import result_dict, result_json
 from .problem import Problem
 from .saddles import EscapeDirection, Saddle
 
-__all__ = ["VERTEX_CAP", "Jump", "Result", "solve"]
+__all__ = ["VERTEX_CAP", "Jump", "LabelContext", "Result", "solve"]
 
 #: the most split vertices (each contested sample given whole to one class) enumerated for the upper
 #: end of ``sq_norm_interval``; past it the upper end is the bound of each class fitting its whole block
 VERTEX_CAP = 4096
 #: fixed-point iterations approximating the minimising split (it only tightens the certified lower end)
 DUAL_ITERATIONS = 50
+#: words of packed bits gathered at once when summing weights over aligned sets (bounds temporaries)
+_CHUNK_WORDS = 1 << 18
+#: weighted sums unpack this many bits at once, into one reused float64 buffer (1 MiB: it stays in cache)
+_CHUNK_BITS = 1 << 17
+#: limbs of the rate weights: a chunk sums at most _CHUNK_BITS limbs, below 2^(24 + 17) < 2^53
+_LIMB_BITS = 24
+_LIMB_MASK = (1 << _LIMB_BITS) - 1
 
 
 @dataclass(frozen=True)
@@ -392,6 +399,7 @@ def solve(
     max_precision: int = DEFAULT_MAX_PRECISION,
     progress: bool = False,
     lr=None,
+    context: LabelContext | None = None,
 ) -> Result:
     """Run the jump process of theory §4 exactly.
 
@@ -404,8 +412,72 @@ def solve(
     ``term_budget`` caps the canonical radical forms (values over it are still exact as programs
     and have certified decimals); ``precision`` is the working precision of the balls in bits, and
     ``max_precision`` the precision at which a near-tie is handed to the canonical forms.
+    ``context`` (a :class:`LabelContext` of the same labels, norms and conventions) saves recomputing
+    what depends on them alone when many initialisations share the data.
     """
-    return _Engine(problem, term_budget, precision, max_precision, _step(lr)).run(progress)
+    if context is None:
+        context = LabelContext(problem)
+    else:
+        context.check(problem)
+    return _Engine(problem, context, term_budget, precision, max_precision, _step(lr)).run(progress)
+
+
+class LabelContext:
+    """What the jump process needs from the labels, norms, loss convention and scaling alone (not
+    from signs or the activation pattern): exact integer sample weights over common denominators.
+    Build it once to :func:`solve` many initialisations of the same data (an ensemble)."""
+
+    def __init__(self, problem: Problem):
+        self.y, self.q, self.loss, self.unit_factor = problem.y, problem.q, problem.loss, problem.unit_factor
+        self.loss_factor = problem.loss_factor
+        y2 = problem.y * problem.y
+        self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
+        self.loss_w, self.loss_den = y2.scaled_integers()
+        self.norm_w, self.norm_den = (y2 * problem.q.reciprocal()).scaled_integers()
+        # squared norms N = 2 sum sqrt(Q_j) = sum sqrt(4 Q_j), times the user's unit factor (theory, conventions)
+        self.norm_coef = 4 * problem.unit_factor**2
+        first = self.rate_w[0]
+        self.uniform = int(first) if np.all(self.rate_w == first) else None
+        # non-uniform rate weights (non-negative integers) laid out like the words of the aligned sets
+        # (zero past sample n - 1), split into limbs of LIMB_BITS bits held as floats: a 0/1 matrix
+        # times a limb sums integers below 2^53, so BLAS computes it exactly
+        self.rate_limbs: list[np.ndarray] | None = None
+        if self.uniform is None:
+            padded = np.zeros(-(-problem.n // 64) * 64, dtype=self.rate_w.dtype)
+            padded[: problem.n] = self.rate_w
+            top = int(padded.max())
+            self.rate_limbs = [
+                ((padded >> shift) & _LIMB_MASK).astype(np.float64).reshape(-1, 64)
+                for shift in range(0, max(top.bit_length(), 1), _LIMB_BITS)
+            ]
+        # mu_j^2 = (2c)^2 R_j
+        self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
+        self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
+
+    def _norms(self) -> tuple[list[int], list[Fraction], list[float]]:
+        """``y_i^2 / q_i`` as ints over ``norm_den``, Fractions and floats (built on first use: only ties need them)."""
+        if self._norm_lists is None:
+            ints = self.norm_w.tolist()
+            # float(Fraction) and int / int are both correctly rounded: the same floats
+            self._norm_lists = ints, [Fraction(x, self.norm_den) for x in ints], [x / self.norm_den for x in ints]
+        return self._norm_lists
+
+    def check(self, problem: Problem) -> None:
+        same = (
+            problem.loss == self.loss
+            and problem.unit_factor == self.unit_factor
+            and all(
+                a is b or (a.shape == b.shape and np.array_equal(a, b))
+                for a, b in (
+                    (problem.y.num, self.y.num),
+                    (problem.y.den, self.y.den),
+                    (problem.q.num, self.q.num),
+                    (problem.q.den, self.q.den),
+                )
+            )
+        )
+        if not same:
+            raise InputError("context", "was built for other labels, norms, loss convention or scaling than the problem's")
 
 
 def _step(lr) -> Fraction | None:
@@ -419,6 +491,8 @@ def _step(lr) -> Fraction | None:
 
 def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np.ndarray) -> list[list[np.ndarray]]:
     """The blocks of the classes, grouped into components linked by contested samples."""
+    if not contested.size:  # the common case: each class alone (and no pass over its block)
+        return [[block] for block, _ in classes]
     parent = list(range(len(classes)))
 
     def root(c: int) -> int:
@@ -427,8 +501,9 @@ def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np
         return c
 
     owner: dict[int, int] = {}
+    disputed = set(contested.tolist())
     for c, (block, _) in enumerate(classes):
-        for i in np.intersect1d(block, contested).tolist():
+        for i in (i for i in block.tolist() if i in disputed):  # in increasing order, as blocks are sorted
             if i in owner:
                 parent[root(c)] = root(owner[i])
             owner[i] = c
@@ -438,28 +513,105 @@ def _components(classes: list[tuple[np.ndarray, tuple[int, ...]]], contested: np
     return list(groups.values())
 
 
-def _masked_sums(weights: np.ndarray, uniform, mask: np.ndarray) -> list[int]:
-    """Row sums of ``weights`` over a boolean ``(rows, k)`` mask, exactly."""
-    if uniform is not None:
-        return [int(c) * uniform for c in np.count_nonzero(mask, axis=1)]
-    return [int(weights[row].sum()) for row in mask]
+#: the set bits of each byte value, as offsets from its first sample (numpy.packbits order: high bit first)
+_BITS = [tuple(b for b in range(8) if byte >> (7 - b) & 1) for byte in range(256)]
+
+
+def _indices(words: np.ndarray) -> np.ndarray:
+    """The sorted sample indices of a row of packed uint64 words (a sparse row unpacks only its nonzero words)."""
+    if words.size <= 2:  # small problems (ensembles): a byte table beats the calls below
+        return np.array([8 * k + b for k, byte in enumerate(words.tobytes()) if byte for b in _BITS[byte]], dtype=np.int64)
+    nonzero = np.flatnonzero(words)
+    if 4 * nonzero.size > words.size:  # (nonzero of booleans is several times faster than of uint8)
+        return np.flatnonzero(np.unpackbits(words.view(np.uint8)).view(bool))
+    bits = np.flatnonzero(np.unpackbits(words[nonzero].view(np.uint8)).view(bool))
+    return nonzero[bits >> 6] * 64 + (bits & 63)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _limited(share: float) -> Fraction:
+    """A float share as a nearby small rational (shares repeat across runs of an ensemble: cached)."""
+    return Fraction(share).limit_denominator(10**6)
+
+
+def _total(weights: np.ndarray, indices: np.ndarray) -> int:
+    """``Σ weights[indices]`` (indices or a boolean mask); constant weights (a broadcast) need only a count."""
+    if weights.strides == (0,):
+        return int(weights[0]) * int(np.count_nonzero(indices) if indices.dtype == bool else indices.size) if weights.size else 0
+    return int(weights[indices].sum())
+
+
+def _all_samples(n: int) -> np.ndarray:
+    """Samples ``0..n-1`` as packed uint64 words (zero past ``n - 1``)."""
+    out = np.zeros(-(-n // 64) * 8, dtype=np.uint8)
+    out[: n // 8] = 0xFF
+    if n % 8:
+        out[n // 8] = (0xFF << (8 - n % 8)) & 0xFF
+    return out.view(np.uint64)
+
+
+def _union(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The union of rows of packed words, and the indices of the samples in two or more of them."""
+    if len(rows) == 1:
+        return rows[0], np.zeros(0, dtype=np.int64)
+    seen, twice = rows[0].copy(), np.zeros_like(rows[0])
+    for row in rows[1:]:
+        twice |= seen & row
+        seen |= row
+    return seen, _indices(twice)
+
+
+def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, mask: np.ndarray) -> list[int]:
+    """``Σ_{i ∈ A_j ∩ mask} y_i² q_i`` (times the rate denominator) for each ``j`` in ``rows``, exactly.
+
+    ``aligned`` and ``mask`` are packed uint64 words, and uniform weights need only popcounts
+    (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
+    buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
+    unpack a chunk of bits at a time and multiply it by each limb of the weights."""
+    cols = np.flatnonzero(mask)
+    limbs = context.rate_limbs
+    dense = 4 * cols.size > mask.size
+    count = aligned.shape[0] if dense else rows.size
+    step = max(1, (_CHUNK_WORDS if limbs is None else _CHUNK_BITS // 64) // max(count, 1))
+    total = np.zeros((1 if limbs is None else len(limbs), count), dtype=np.int64)
+    step = min(step, max(1, mask.size if dense else cols.size))
+    buffer = np.empty((count, step), dtype=np.uint64)
+    counts = np.empty((count, step), dtype=np.uint8)
+    floats = None if limbs is None else np.empty((count, 64 * step))
+    for start in range(0, mask.size if dense else cols.size, step):
+        chunk: slice | np.ndarray
+        if dense:
+            chunk = slice(start, min(mask.size, start + step))
+            words = np.bitwise_and(aligned[:, chunk], mask[chunk], out=buffer[:, : chunk.stop - start])
+        else:
+            chunk = cols[start : start + step]
+            words = np.bitwise_and(aligned[rows[:, None], chunk], mask[chunk], out=buffer[:, : chunk.size])
+        if limbs is None or floats is None:
+            total[0] += np.bitwise_count(words, out=counts[:, : words.shape[1]]).sum(axis=1, dtype=np.int64)
+        else:
+            bits = floats[:, : 64 * words.shape[1]]
+            np.copyto(bits, np.unpackbits(words.view(np.uint8), axis=1))
+            for limb, weights in zip(total, limbs):
+                limb += (bits @ weights[chunk].reshape(-1)).astype(np.int64)  # exact: integers below 2^53
+    if dense:
+        total = total[:, rows]
+    if context.uniform is not None:
+        return [int(c) * context.uniform for c in total[0].tolist()]
+    sums = [0] * total.shape[1]
+    for k, parts in enumerate(total.tolist()):
+        sums = [x + (c << (_LIMB_BITS * k)) for x, c in zip(sums, parts)]
+    return sums
 
 
 class _Engine:
-    def __init__(self, problem: Problem, term_budget: int, precision: int, max_precision: int, lr: Fraction | None):
-        self.problem, self.lr = problem, lr
+    def __init__(self, problem: Problem, context: LabelContext, term_budget: int, precision: int, max_precision: int, lr: Fraction | None):
+        self.problem, self.context, self.lr = problem, context, lr
         self.precision, self.max_precision = precision, max_precision
         self.program = Program(precision=Precision(term_budget, precision, max_precision))
-        y2 = problem.y * problem.y
-        self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
-        self.loss_w, self.loss_den = y2.scaled_integers()
-        self.norm_w, self.norm_den = (y2 * problem.q.reciprocal()).scaled_integers()
-        # squared norms N = 2 sum sqrt(Q_j) = sum sqrt(4 Q_j), times the user's unit factor (theory, conventions)
-        self.norm_coef = 4 * problem.unit_factor**2
-        first = self.rate_w[0]
-        self.uniform = int(first) if np.all(self.rate_w == first) else None
-        # mu_j^2 = (2c)^2 R_j
-        self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
+        self.rate_w, self.rate_den = context.rate_w, context.rate_den
+        self.loss_w, self.loss_den = context.loss_w, context.loss_den
+        self.norm_w, self.norm_den = context.norm_w, context.norm_den
+        self.norm_coef, self.rate_coef = context.norm_coef, context.rate_coef
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
@@ -478,25 +630,26 @@ class _Engine:
         least = math.ceil(4 / (self.lr**2 * self.rate_coef))  # eta mu >= 2 iff R >= 4 / (eta^2 coef), R an integer
         top = int(R.max(initial=0))
         if top >= least:
-            unstable = np.flatnonzero(R >= least).tolist()
+            unstable = np.flatnonzero(R >= least)
+            listed = str(unstable[:10].tolist()) + (f" and {unstable.size - 10} more" if unstable.size > 10 else "")
             raise InputError(
                 "lr",
                 f"step {rational_string(self.lr)} makes gradient descent unstable at the origin: eta*mu_j >= 2 for neurons "
-                f"{unstable} (largest eta*mu = {float(self.lr * (self.rate_coef * top) ** 0.5):.6g}); "
+                f"{listed} (largest eta*mu = {float(self.lr * (self.rate_coef * top) ** 0.5):.6g}); "
                 f"the limit needs eta < 2/mu_max = {float(2 / (self.rate_coef * top) ** 0.5):.6g}",
             )
 
     def _sum(self, weights, den, indices) -> Fraction:
-        return Fraction(int(weights[indices].sum()), den)
+        return Fraction(_total(weights, indices), den)
 
     def run(self, progress: bool) -> Result:
         p, prog = self.problem, self.program
-        aligned = p.aligned_matrix()
+        aligned = p.aligned_words()
         zero = prog.const(0)
-        initial = _masked_sums(self.rate_w, self.uniform, aligned)
+        unfitted = _all_samples(p.n)  # the samples not in F, as words
+        initial = _masked_sums(self.context, aligned, np.arange(p.m), unfitted)
         self._check_stable(initial)
         live = _Neurons(self, initial)
-        fitted = np.zeros(p.n, dtype=bool)
         loss_left = int(self.loss_w.sum())
         c = p.loss_factor * p.unit_factor
         escaped: dict[int, np.ndarray] = {}
@@ -517,23 +670,17 @@ class _Engine:
                 group, certificate = self._earliest(live)
                 k = len(jumps) + 1
                 tau = live[group[0]].T
-                blocks = {j: np.flatnonzero(aligned[j] & ~fitted) for j in group}
-                by_block: dict[tuple, list[int]] = {}
+                block_words = {j: aligned[j] & unfitted for j in group}
+                blocks = {j: _indices(block_words[j]) for j in group}
+                by_block: dict[bytes, list[int]] = {}
                 for j in group:
-                    by_block.setdefault(tuple(blocks[j].tolist()), []).append(j)
-                classes = [(np.asarray(b, dtype=np.int64), tuple(js)) for b, js in by_block.items()]
-                if len(group) == 1:
-                    union, shared = blocks[group[0]], np.zeros(0, dtype=np.int64)
-                else:
-                    union, counts = np.unique(np.concatenate(list(blocks.values())), return_counts=True)
-                    shared = union[counts > 1]
-                if len(classes) > 1:
-                    samples, counts = np.unique(np.concatenate([b for b, _ in classes]), return_counts=True)
-                    contested = samples[counts > 1]
-                else:
-                    contested = np.zeros(0, dtype=np.int64)
-                fitted[union] = True
-                loss_left -= int(self.loss_w[union].sum())
+                    by_block.setdefault(block_words[j].tobytes(), []).append(j)
+                classes = [(blocks[js[0]], tuple(js)) for js in by_block.values()]
+                union_words, shared = _union(list(block_words.values()))
+                union = blocks[group[0]] if len(group) == 1 else _indices(union_words)
+                contested = _union([block_words[js[0]] for js in by_block.values()])[1]
+                unfitted &= ~union_words
+                loss_left -= _total(self.loss_w, union)
                 rates, radicands = {}, {}
                 for j in group:
                     state = live.pop(j)
@@ -556,7 +703,7 @@ class _Engine:
                     )
                 weights_determined &= not contested.size
                 class_sizes.update({j: len(js) for _, js in classes for j in js})
-                self._update(live, aligned, union, tau, k)
+                self._update(live, aligned, union_words, tau, k)
                 loss = c * Fraction(loss_left, self.loss_den)
                 jumps.append(
                     Jump(
@@ -590,7 +737,7 @@ class _Engine:
             jumps=jumps,
             saddles=saddles,
             never_escaped=sorted(set(range(p.m)) - set(escaped)),
-            uncovered=np.flatnonzero(~fitted),
+            uncovered=_indices(unfitted),
             sq_norm=None if interval is not None else prog.value(norm_node),
             sq_norm_reason=reason,
             min_sq_norm=prog.value(min_sq_norm),
@@ -601,15 +748,17 @@ class _Engine:
 
     def _interval(self, component: list[np.ndarray], contested: np.ndarray) -> tuple[int, int, bool]:
         """Nodes ``(lo, hi)`` bounding ``Σ_classes 2 ||v_c||_q`` over the splits of the classes' blocks
-        ``component`` (theory §6), and whether ``hi`` is attained (the vertex maximum, not a bound)."""
-        prog = self.program
-        w = [Fraction(int(x), self.norm_den) for x in self.norm_w]  # y_i^2 / q_i
+        ``component`` (theory §6), and whether ``hi`` is attained (the vertex maximum, not a bound).
+        Sums of ``y_i^2 / q_i`` are kept as integers over the common denominator until a root is taken."""
+        prog, den = self.program, self.norm_den
+        w = self.context._norms()[0]  # y_i^2 / q_i times den
         shared = sorted(set(np.concatenate(component).tolist()) & set(contested.tolist()))
-        private = [Fraction(sum((w[i] for i in b.tolist() if i not in shared), Fraction(0))) for b in component]
+        shared_set = set(shared)
+        private = [sum(w[i] for i in b.tolist() if i not in shared_set) for b in component]
         owners = [[c for c, b in enumerate(component) if i in set(b.tolist())] for i in shared]
 
         def radical_sum(Qs) -> int:
-            return prog.sum(prog.sqrt(self.norm_coef * Q) for Q in Qs)
+            return prog.sum(prog.sqrt(self.norm_coef * Fraction(Q, den)) for Q in Qs)
 
         # hi: the convex function is largest at a vertex of the split polytope (each shared sample whole to one class)
         if math.prod(len(o) for o in owners) <= VERTEX_CAP:
@@ -619,59 +768,75 @@ class _Engine:
                 for i, c in zip(shared, choice):
                     Qs[c] += w[i]
                 vertices.add(tuple(sorted(Qs)))
-            hi = self._certified_max([radical_sum(Qs) for Qs in sorted(vertices)])
+            hi = self._certified_max([radical_sum(Qs) for Qs in sorted(vertices)], len(component))
         else:
             hi = None
         attained = hi is not None
         if hi is None:  # each class fitting its whole block bounds every split
-            hi = radical_sum(sum((w[i] for i in b.tolist()), Fraction(0)) for b in component)
+            hi = radical_sum(sum(w[i] for i in b.tolist()) for b in component)
         # lo: each candidate is a valid lower bound, so the float order only picks the tightest
-        union = sum(private, Fraction(0)) + sum((w[i] for i in shared), Fraction(0))
-        candidates = [prog.sqrt(self.norm_coef * union), radical_sum(private), self._dual_bound(component, shared, owners, w)]
+        union = sum(private) + sum(w[i] for i in shared)
+        candidates = [
+            prog.sqrt(self.norm_coef * Fraction(union, den)),
+            radical_sum(private),
+            self._dual_bound(component, shared, owners, private),
+        ]
         lo = max(candidates, key=lambda node: float(prog.ball(node, self.precision).mid()))
         return lo, hi, attained
 
-    def _certified_max(self, nodes: list[int]) -> int | None:
-        """The largest of ``nodes``, certified (None if two cannot be ordered within the budget)."""
+    def _certified_max(self, nodes: list[int], terms: int) -> int | None:
+        """The largest of ``nodes`` (sums of ``terms`` square roots), certified (None if two cannot be
+        ordered within the budget)."""
         prog = self.program
         best = max(nodes, key=lambda node: float(prog.ball(node, self.precision).mid()))
         for node in nodes:
+            if node == best and terms <= prog.term_budget:  # its form fits the budget: equal to itself, certified
+                continue
             sign, certified = prog.compare(node, best, self.precision, self.max_precision)
             if not certified:
                 return None
             if sign > 0:
-                return self._certified_max([x for x in nodes if x != best])
+                return self._certified_max([x for x in nodes if x != best], terms)
         return best
 
-    def _dual_bound(self, component, shared, owners, w) -> int:
+    def _dual_bound(self, component, shared, owners, private) -> int:
         """A lower bound of ``Σ_c 2 ||v_c||_q`` over the splits, exact for any rational shares ``s``:
         with ``d_ci = s_ci |y_i|``, Cauchy-Schwarz gives ``||v_c||_q ≥ <v_c, d_c>_q / ||d_c||_q``, linear
         in the split, so its minimum gives each shared sample to the class with the smallest
         ``s_ci / ||d_c||_q``. At the minimising split the bound is the minimum itself; that split is
-        approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms)."""
+        approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms).
+        ``private[c]``: the weight of class ``c``'s unshared samples (times the denominator)."""
+        _, w, wf = self.context._norms()
+        den = self.norm_den
         index = {i: r for r, i in enumerate(shared)}
         share = [[1 / len(o) if c in o else 0.0 for c in range(len(component))] for o in owners]
-
-        def s(c: int, i: int):
-            return share[index[i]][c] if i in index else 1.0
-
+        # per class, each sample's row of shares (None: unshared, share 1) and float weight, in block order
+        terms = [[(index.get(i), wf[i]) for i in b.tolist()] for b in component]
         for _ in range(DUAL_ITERATIONS):
-            norms = [math.sqrt(sum(s(c, i) ** 2 * float(w[i]) for i in b.tolist())) for c, b in enumerate(component)]
-            share = [[norms[c] / sum(norms[d] for d in o) if c in o else 0.0 for c in range(len(component))] for o in owners]
-        rational = [{i: Fraction(s(c, i)).limit_denominator(10**6) for i in b.tolist()} for c, b in enumerate(component)]
-        D = [sum((x**2 * w[i] for i, x in sc.items()), Fraction(0)) for sc in rational]  # ||d_c||_q^2
-        A = [sum((x * w[i] for i, x in sc.items() if i not in index), Fraction(0)) for sc in rational]
+            norms = [math.sqrt(sum((1.0 if r is None else share[r][c]) ** 2 * x for r, x in t)) for c, t in enumerate(terms)]
+            rows: dict[tuple, list[float]] = {}  # samples shared by the same classes get the same row
+            for o in map(tuple, owners):
+                if o not in rows:
+                    total = sum(norms[d] for d in o)
+                    rows[o] = [norms[c] / total if c in o else 0.0 for c in range(len(component))]
+            update = [rows[tuple(o)] for o in owners]
+            if update == share:  # an exact fixed point: the remaining iterations would not change it
+                break
+            share = update
+        rational = [{i: _limited(share[index[i]][c]) for i in b.tolist() if i in index} for c, b in enumerate(component)]
+        A = [Fraction(p, den) for p in private]  # unshared samples have share 1
+        D = [a + sum((x**2 * w[i] for i, x in sc.items()), Fraction(0)) for a, sc in zip(A, rational)]  # ||d_c||_q^2
         for r, i in enumerate(shared):
             c = min(owners[r], key=lambda c: rational[c][i] ** 2 / D[c] if D[c] else Fraction(0))
             A[c] += rational[c][i] * w[i]
         return self.program.sum(self.program.sqrt(self.norm_coef * a * a / d) for a, d in zip(A, D) if d)
 
     def _update(self, live: _Neurons, aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
-        """Neurons whose remaining aligned samples were just fitted change rate at ``tau``."""
+        """Neurons whose remaining aligned samples were just fitted (``union``: packed words) change rate at ``tau``."""
         if not live:
             return
         idx = live.indices()
-        lost = _masked_sums(self.rate_w[union], self.uniform, aligned[np.ix_(idx, union)])
+        lost = _masked_sums(self.context, aligned, idx, union)
         live.advance(idx, lost, tau, k)
 
     def _earliest(self, live: _Neurons) -> tuple[list[int], str | None]:

@@ -130,12 +130,12 @@ def problem_from_npz(cls, path, allow_sign_flip: bool = False) -> Problem:
     if "scaling" in arrays:
         init["scaling"] = str(arrays["scaling"])
     return cls.from_arrays(
-        arrays["labels_num"].astype(np.int64),
-        arrays["labels_den"].astype(np.int64),
-        arrays["sq_norms_num"].astype(np.int64),
-        arrays["sq_norms_den"].astype(np.int64),
-        arrays["signs"].astype(np.int64),
-        arrays["active"].astype(np.uint8),
+        arrays["labels_num"].astype(np.int64, copy=False),
+        arrays["labels_den"].astype(np.int64, copy=False),
+        arrays["sq_norms_num"].astype(np.int64, copy=False),
+        arrays["sq_norms_den"].astype(np.int64, copy=False),
+        arrays["signs"].astype(np.int64, copy=False),
+        arrays["active"].astype(np.uint8, copy=False),
         loss=str(arrays["loss"]),
         allow_sign_flip=allow_sign_flip,
         **init,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..exact import rational_string
 
@@ -15,6 +19,11 @@ if TYPE_CHECKING:
 
 def result_dict(result: Result, digits: int = 30, escape_directions: bool = False) -> dict:
     """The jumps, final state and norms of ``result``: exact strings, decimals to ``digits`` digits."""
+    return _record(result, digits, escape_directions, np.ndarray.tolist)
+
+
+def _record(result: Result, digits: int, escape_directions: bool, listed: Callable[[np.ndarray], object]) -> dict:
+    """:func:`result_dict`, with each array of indices turned into JSON by ``listed``."""
     p = result.problem
     interval = result.sq_norm_interval
     jumps = []
@@ -24,17 +33,17 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
             "tau": jump.tau.exact(),
             "tau_decimal": jump.tau.decimal(digits),
             "neurons": list(jump.neurons),
-            "samples": jump.samples.tolist(),
+            "samples": listed(jump.samples),
             "plateau_loss": rational_string(jump.plateau_loss),
             "tie": jump.tie,
-            "shared": jump.shared.tolist(),
+            "shared": listed(jump.shared),
         }
         if jump.tie:
             record["tie_certified"] = jump.tie_certified
             record["tie_certificate"] = jump.tie_certificate
-            record["blocks"] = {str(j): b.tolist() for j, b in jump.blocks.items()}
+            record["blocks"] = {str(j): listed(b) for j, b in jump.blocks.items()}
             record["classes"] = [list(c) for c in jump.classes]  # neurons with identical blocks act as one
-            record["contested"] = jump.contested.tolist()  # shared by classes with different blocks
+            record["contested"] = listed(jump.contested)  # shared by classes with different blocks
         if escape_directions:
             record["escape_directions"] = [jump.escape_direction(j).to_dict() for j in jump.neurons]
         jumps.append(record)
@@ -44,7 +53,7 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
         "loss": p.loss,
         "jumps": jumps,
         "interpolates": result.interpolates,
-        "uncovered": result.uncovered.tolist(),
+        "uncovered": listed(result.uncovered),
         "final_loss": rational_string(result.final_loss),
         "sq_norm": None if result.sq_norm is None else result.norm_exact(result.sq_norm),
         "sq_norm_decimal": None if result.sq_norm is None else result.sq_norm.decimal(digits),
@@ -66,5 +75,53 @@ def result_dict(result: Result, digits: int = 30, escape_directions: bool = Fals
     return out
 
 
-def result_json(result: Result, digits: int = 30, escape_directions: bool = False, indent: int | None = None) -> str:
-    return json.dumps(result_dict(result, digits, escape_directions), indent=indent)
+def result_json(
+    result: Result,
+    digits: int = 30,
+    escape_directions: bool = False,
+    indent: int | None = None,
+    annotate: Callable[[dict], dict] | None = None,
+) -> str:
+    """``json.dumps`` of :func:`result_dict` (edited by ``annotate``, e.g. a tie resolution's), the same
+    text; without ``indent``, long index arrays are written by numpy instead of as Python lists."""
+    arrays: list[np.ndarray] = []
+
+    def listed(values: np.ndarray):
+        if indent is not None or values.size < _LONG:
+            return values.tolist()
+        arrays.append(values)
+        return f"\0{len(arrays) - 1}\0"  # json.dumps writes it as "\u0000k\u0000"; no exact string holds NUL
+
+    record = _record(result, digits, escape_directions, listed)
+    text = json.dumps(record if annotate is None else annotate(record), indent=indent)
+    return _PLACEHOLDER.sub(lambda match: int_list_json(arrays[int(match.group(1))]), text) if arrays else text
+
+
+#: arrays at least this long are written by :func:`int_list_json`
+_LONG = 256
+_PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+
+def int_list_json(values: np.ndarray) -> str:
+    """``json.dumps(values.tolist())`` for a sorted 1-d array of non-negative integers, without making
+    Python ints: entries of equal width (contiguous, as the array is sorted) are written as rows of
+    bytes, one decimal digit column at a time. Other arrays go through ``json.dumps``."""
+    values = np.asarray(values)
+    if values.size == 0 or values.dtype.kind not in "iu" or values[0] < 0 or np.any(values[1:] < values[:-1]):
+        return json.dumps(values.tolist())
+    top = int(values[-1])
+    v = values.astype(np.uint32 if top < 2**32 else np.uint64)
+    bounds = np.searchsorted(v, 10 ** np.arange(1, len(str(top)) + 1, dtype=np.uint64))  # ends of the widths
+    parts, start = [], 0
+    for width, stop in enumerate(bounds.tolist(), start=1):
+        if stop > start:
+            rest = v[start:stop]
+            chars = np.empty((stop - start, width + 2), dtype=np.uint8)
+            chars[:, width] = ord(",")
+            chars[:, width + 1] = ord(" ")
+            for column in range(width - 1, -1, -1):
+                rest, digit = np.divmod(rest, 10)
+                np.add(digit, ord("0"), out=chars[:, column], casting="unsafe")
+            parts.append(chars.reshape(-1))
+        start = stop
+    return "[" + np.concatenate(parts)[:-2].tobytes().decode("ascii") + "]"

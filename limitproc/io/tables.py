@@ -20,6 +20,7 @@ from ..errors import InputError
 from ..exact import ExactValue, rational_string, round_significant
 from ..probability import Dyadic
 from ..process import Result
+from .results import result_json
 
 __all__ = [
     "Column",
@@ -563,10 +564,8 @@ def _short(text: str | None, width: int = 120) -> str:
 
 def render_result(result: Result, fmt: str, digits: int = 30, escape_directions: bool = False, ties: TieResolution | None = None) -> str:
     """What ``limitproc solve --format FMT`` prints; ``ties`` (a resolution of ``result``) adds its splits and ``N``."""
-    if fmt == "json":
-        from ..flow.ties import Resolved
-
-        return json.dumps(Resolved(result, ties).to_dict(digits, escape_directions)) + "\n"
+    if fmt == "json":  # Resolved(result, ties).to_dict(...), written fast
+        return result_json(result, digits, escape_directions, annotate=None if ties is None else ties.annotate) + "\n"
     table = jump_table(result, digits)
     if fmt == "text":
         for row in table.rows:
