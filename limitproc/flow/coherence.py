@@ -13,8 +13,8 @@ Labels and the initialisation pattern are kept exactly: ``W = U G⁻¹ X`` with 
 signed magnitudes (so ``<w_j, x_i> = ±magnitude_ji``), ``a_j = s_j ||w_j||`` (balanced). The
 general flow (:mod:`limitproc.flow.general`) runs at each λ of a ladder and is compared with the
 exact limit of the orthogonal problem: plateau losses (inside each limit plateau, at the smallest
-λ), drop times extrapolated to λ → 0 by a fit linear in ``1/log(1/λ)``, the blocks (which neurons
-grow at each drop: those whose squared norm passes ``λ^(1/8)`` between two plateaus), ``N`` and the final
+λ), drop times extrapolated to λ → 0 by a fit linear in ``1/log(1/λ)``, the order in which
+neurons grow to O(1) (when they first reach half their largest squared norm) against the limit's blocks, ``N`` and the final
 loss (interpolation).
 """
 
@@ -73,8 +73,9 @@ class CoherenceRow:
     """One input set. At the smallest λ, against the run on the orthogonal inputs ``Q`` at that λ:
     ``plateau_dev`` (loss inside each limit plateau, largest difference) and ``drop_dev`` (drop times
     ``t``). Against the limit: ``tau_dev`` (τ extrapolated over the λ ladder, largest over the jumps),
-    ``N_dev`` (relative), ``final_loss``, and ``same_order``: every drop happened with the limit's blocks
-    and the final loss is the limit's (to 1e-3 of the initial loss)."""
+    ``N_dev`` (relative), ``final_loss``, and ``same_order``: the neurons that grow are the limit's and
+    grow block after block in the limit's order, every drop happened, and the final loss is the
+    limit's (to 1e-3 of the initial loss)."""
 
     inputs: str
     eps: float
@@ -97,7 +98,7 @@ class CoherenceStudy:
 
     rows: list[CoherenceRow]
     fits: dict
-    first_order_change: float | None  # the smallest ε whose blocks differ from the limit's
+    first_order_change: float | None  # the smallest ε whose jump order differs from the limit's
 
     def to_dict(self) -> dict:
         return {
@@ -137,13 +138,18 @@ class CoherenceStudy:
         return Table(columns, rows, caption="coherence study", header=summary)
 
 
-def _blocks(sim, L: float) -> list[set[int]]:
-    grown = sim.plateau_log_sq_norms > -L / 8  # squared norm above λ^(1/8): the neuron has jumped (O(1))
-    return [set(np.flatnonzero(grown[k] & ~grown[k - 1]).tolist()) for k in range(1, len(grown))]
+def _growth_order(sim, L: float) -> list[int]:
+    """The neurons that grow from below ``λ^(1/8)`` to O(1), in the order in which they first reach half
+    their largest squared norm. (The order, not the drop each falls in: at finite λ the offsets ``δ_k``
+    merge drops whose τ are close, but not the order in which neurons grow.)"""
+    top = sim.log_sq_norms.max(axis=0)
+    grows = np.flatnonzero((top > -L / 8) & (sim.log_sq_norms[0] < -L / 8))
+    when = np.argmax(sim.log_sq_norms[:, grows] >= top[grows] - math.log(2), axis=0)
+    return [int(j) for j in grows[np.argsort(when, kind="stable")]]
 
 
-def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, reference) -> CoherenceRow:
-    sims = [simulate_general(data, lam, result=result, rtol=rtol) for lam in lams]
+def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, reference, sims=None) -> CoherenceRow:
+    sims = sims or [simulate_general(data, lam, result=result, rtol=rtol) for lam in lams]
     deepest = max(sims, key=lambda s: s.log_inv_lambda)
     ref = max(reference, key=lambda s: s.log_inv_lambda)  # the orthogonal run at the same λ
     K = len(result.jumps)
@@ -157,10 +163,11 @@ def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, refere
         tau_dev = math.inf if K else 0.0
     with np.errstate(invalid="ignore"):
         drop_dev = float(np.max(np.abs(deepest.drop_times - ref.drop_times), initial=0.0)) if K else 0.0
-    blocks = _blocks(deepest, deepest.log_inv_lambda)
+    block = {j: k for k, jump in enumerate(result.jumps) for j in jump.neurons}
+    order = _growth_order(deepest, deepest.log_inv_lambda)
     same = (
-        len(blocks) == K
-        and all(b == set(j.neurons) for b, j in zip(blocks, result.jumps))
+        sorted(order) == sorted(block)
+        and all(block[x] <= block[z] for x, z in zip(order, order[1:]))  # the limit's blocks, one after another
         and bool(np.isfinite(deepest.drop_times).all())
         and abs(deepest.final_loss - float(result.final_loss)) <= 1e-3 * deepest.loss[0]  # no extra fit after the limit's last jump
     )
@@ -206,7 +213,7 @@ def coherence_study(
         return raw_with_inputs(problem, perturbed_inputs(problem, e, d, seed), seed)
 
     reference = [simulate_general(raw(0.0), lam, result=result, rtol=rtol) for lam in lambdas]
-    rows = [_row("Q+εG", e, raw(e), result, lambdas, rtol, reference) for e in eps]
+    rows = [_row("Q+εG", e, raw(e), result, lambdas, rtol, reference, reference if e == 0 else None) for e in eps]
     for dim in gaussian_dims:
         X = gaussian_inputs(problem, dim, seed)
         rows.append(_row(f"gauss d={dim}", math.nan, raw_with_inputs(problem, X, seed), result, lambdas, rtol, reference))
