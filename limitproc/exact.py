@@ -582,10 +582,15 @@ class Program:
                 stack.pop()
                 continue
             op = self._ops[top]
-            missing = [a for a in op[1:] if op[0] not in ("const", "sqrt") and not self._known(a, budget)]
-            if missing:
-                stack.extend(missing)
-                continue
+            if op[0] not in ("const", "sqrt"):
+                if any(self._failed.get(a, -1) >= budget for a in op[1:]):  # over the budget with its operand
+                    self._failed[top] = budget
+                    stack.pop()
+                    continue
+                missing = [a for a in op[1:] if not self._known(a, budget)]
+                if missing:  # one operand at a time: one over the budget ends the node before the next is expanded
+                    stack.append(missing[-1])
+                    continue
             stack.pop()
             self._compute_form(top, op, budget)
         if self._failed.get(node, -1) >= budget:
