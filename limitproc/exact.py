@@ -101,7 +101,8 @@ def _to_fraction(q) -> Fraction:
 def _to_fmpq(q) -> fmpq:
     if isinstance(q, fmpq):
         return q
-    q = Fraction(q)
+    if type(q) is not Fraction:
+        q = Fraction(q)
     return fmpq(q.numerator, q.denominator)
 
 
@@ -320,11 +321,11 @@ class RadicalSum:
         out = ""
         for k in sorted(self.terms):
             c = self.terms[k]
-            negative = c < 0
-            a = -c if negative else c
-            p, q = int(a.p), int(a.q)
+            p, q = int(c.p), int(c.q)  # (cheaper than comparing and negating the fmpq)
+            negative = p < 0
+            p = -p if negative else p
             if k == 1:
-                term = rational_string(a)
+                term = str(p) if q == 1 else f"{p}/{q}"
             else:
                 term = ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
             if not out:
@@ -469,7 +470,8 @@ class Program:
         return len(self._ops) - 1
 
     def const(self, q) -> int:
-        q = Fraction(q)
+        if type(q) is not Fraction:  # (a Fraction would only be copied)
+            q = Fraction(q)
         node = self._consts.get(q)
         if node is None:
             node = self._consts[q] = self._push(("const", _to_fmpq(q)))
