@@ -8,11 +8,15 @@ The floor is what any solver of a ``.npz`` problem pays: python + numpy + ``np.l
 floor, the float64 recursion of ``bench_engine.py`` (a process), ``limitproc solve`` of the old code
 (``git archive`` of ``--baseline``) and of this tree; printed are median CPU times (user + sys of
 the process) and their ratios. The JSON outputs of the old and the new code are compared byte for byte.
+A first round, not counted, writes the bytecode caches of both trees (``PYTHONDONTWRITEBYTECODE`` is
+dropped for the children), as an installed package has them: otherwise every round recompiles
+each module of ``limitproc`` it imports.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -60,11 +64,13 @@ def main():
         }
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         peak: dict[str, float] = {}
-        for _ in range(args.rounds):  # interleaved: the machine is shared
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+        for i in range(args.rounds + 1):  # interleaved: the machine is shared; round 0 compiles
             for name, (argv, path) in cases.items():
                 seconds, mib = run([work / a if a == "floor.py" else a for a in argv], path, work)
-                cpu[name].append(seconds)
-                peak[name] = max(peak.get(name, 0.0), mib)
+                if i:
+                    cpu[name].append(seconds)
+                    peak[name] = max(peak.get(name, 0.0), mib)
         same = (work / "old.json").read_bytes() == (work / "new.json").read_bytes()
     print(f"n = {args.n}, m = {args.m}, ±1 labels, seed {args.seed}; median CPU of {args.rounds} interleaved rounds")
     names = list(cases)

@@ -101,7 +101,8 @@ def _to_fraction(q) -> Fraction:
 def _to_fmpq(q) -> fmpq:
     if isinstance(q, fmpq):
         return q
-    q = Fraction(q)
+    if type(q) is not Fraction:
+        q = Fraction(q)
     return fmpq(q.numerator, q.denominator)
 
 
@@ -320,11 +321,11 @@ class RadicalSum:
         out = ""
         for k in sorted(self.terms):
             c = self.terms[k]
-            negative = c < 0
-            a = -c if negative else c
-            p, q = int(a.p), int(a.q)
+            p, q = int(c.p), int(c.q)  # (cheaper than comparing and negating the fmpq)
+            negative = p < 0
+            p = -p if negative else p
             if k == 1:
-                term = rational_string(a)
+                term = str(p) if q == 1 else f"{p}/{q}"
             else:
                 term = ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
             if not out:
@@ -469,7 +470,8 @@ class Program:
         return len(self._ops) - 1
 
     def const(self, q) -> int:
-        q = Fraction(q)
+        if type(q) is not Fraction:  # (a Fraction would only be copied)
+            q = Fraction(q)
         node = self._consts.get(q)
         if node is None:
             node = self._consts[q] = self._push(("const", _to_fmpq(q)))
@@ -582,10 +584,15 @@ class Program:
                 stack.pop()
                 continue
             op = self._ops[top]
-            missing = [a for a in op[1:] if op[0] not in ("const", "sqrt") and not self._known(a, budget)]
-            if missing:
-                stack.extend(missing)
-                continue
+            if op[0] not in ("const", "sqrt"):
+                if any(self._failed.get(a, -1) >= budget for a in op[1:]):  # over the budget with its operand
+                    self._failed[top] = budget
+                    stack.pop()
+                    continue
+                missing = [a for a in op[1:] if not self._known(a, budget)]
+                if missing:  # one operand at a time: one over the budget ends the node before the next is expanded
+                    stack.append(missing[-1])
+                    continue
             stack.pop()
             self._compute_form(top, op, budget)
         if self._failed.get(node, -1) >= budget:

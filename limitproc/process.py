@@ -203,6 +203,7 @@ class _Neurons:
         self.tau_bounds = [(0.0, 0.0)]
         self._nodes: dict[int, tuple[int, int, int, int]] = {}  # history -> (mu, rho, S, T)
         self._rate_nodes: dict[int, tuple[int, int]] = {}  # R -> (mu, rho)
+        self._steps: dict[tuple[int, int], int] = {}  # (i, k) -> tau_k - tau_i
         # per neuron: its latest history (-1 if never live) and the jump it left at (escaped or fully fitted)
         self.history = np.full(m, -1, dtype=np.int64)
         self.left = np.full(m, _LIVE, dtype=np.int64)
@@ -265,11 +266,17 @@ class _Neurons:
                 S, T = prog.const(0), prog.div(one, rho)
             else:
                 _, rho_p, S_p, _ = self._nodes[p]
-                tau, anchor = self.taus[self.born[g]], self.taus[self.born[p]]
-                S = prog.add(S_p, prog.mul(rho_p, prog.sub(tau, anchor)))
-                T = prog.add(tau, prog.div(prog.sub(one, S), rho))
+                S = prog.add(S_p, prog.mul(rho_p, self._step(int(self.born[p]), int(self.born[g]))))
+                T = prog.add(self.taus[self.born[g]], prog.div(prog.sub(one, S), rho))
             self._nodes[g] = (mu, rho, S, T)
         return self._nodes[h]
+
+    def _step(self, i: int, k: int) -> int:
+        """The node of ``tau_k - tau_i``, one for all histories (their forms are computed once)."""
+        node = self._steps.get((i, k))
+        if node is None:
+            node = self._steps[i, k] = self.engine.program.sub(self.taus[k], self.taus[i])
+        return node
 
     def rates_at(self, k: int) -> dict[int, ExactValue]:
         """``{j: mu_j}`` over the neurons live at saddle ``k`` (each history's ancestor born by jump ``k``)."""
@@ -287,7 +294,7 @@ class _Neurons:
         """Float intervals of the growth rates ``rho`` of the radicands ``R``."""
         engine = self.engine
         if engine.lr is None:  # mu = sqrt(coef R): IEEE operations, each widened by one ulp
-            c_lo, c_hi = _fraction_bounds(engine.rate_coef)
+            c_lo, c_hi = engine.rate_coef_bounds
             r_lo, r_hi = _int_bounds(R)
             return _down(np.sqrt(np.maximum(_down(c_lo * r_lo), 0.0))), _up(np.sqrt(_up(c_hi * r_hi)))
         # rho = log(1 + eta mu) / eta: from the balls of its nodes, one per distinct radicand
@@ -612,6 +619,7 @@ class _Engine:
         self.loss_w, self.loss_den = context.loss_w, context.loss_den
         self.norm_w, self.norm_den = context.norm_w, context.norm_den
         self.norm_coef, self.rate_coef = context.norm_coef, context.rate_coef
+        self.rate_coef_bounds = _fraction_bounds(self.rate_coef)
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
@@ -849,14 +857,17 @@ class _Engine:
         ids = live.indices()
         history = live.history[ids]
         present = np.flatnonzero(np.bincount(history, minlength=len(live.R)))
-        candidates = present[live.T_lo[present] <= live.T_hi[present].min()]
-        inside = np.isin(history, candidates)
+        candidate = np.zeros(len(live.R), dtype=bool)
+        candidate[present[live.T_lo[present] <= live.T_hi[present].min()]] = True
+        inside = candidate[history]
         members, of = ids[inside], history[inside]
         order = np.argsort(of, kind="stable")
-        hs, starts = np.unique(of[order], return_index=True)
-        T = {int(h): live.nodes(int(h))[3] for h in hs}
+        of = of[order]
+        starts = np.flatnonzero(np.concatenate(([True], of[1:] != of[:-1])))  # of is sorted: where each history begins
+        hs = of[starts].tolist()
+        T = {h: live.nodes(h)[3] for h in hs}
         groups = sorted(
-            zip(hs.tolist(), np.split(members[order], starts[1:])), key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0])
+            zip(hs, np.split(members[order], starts[1:])), key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0])
         )
         classes = [(T[h], js) for h, js in groups]
         best = classes[0]

@@ -118,3 +118,12 @@ def test_decimal_of_a_rational_on_a_rounding_boundary():
 
 def test_sqrt_string_takes_squares_out():
     assert [sqrt_string(q) for q in (Fraction(12), Fraction(3, 8), Fraction(0), Fraction(49, 4))] == ["2*sqrt(3)", "sqrt(6)/4", "0", "7/2"]
+
+
+def test_an_operand_over_the_budget_ends_the_form_before_the_other_operand_is_expanded():
+    prog = Program(term_budget=2)
+    wide = prog.sum(prog.sqrt(p) for p in (2, 3, 5))  # 3 terms: over the budget of 2
+    other = prog.mul(prog.add(prog.sqrt(7), prog.const(1)), prog.sqrt(11))  # sqrt(77) + sqrt(11): within it
+    assert prog.form(prog.add(other, wide)) is None
+    assert other not in prog._forms  # never expanded: the result was over the budget anyway
+    assert str(prog.form(other)) == "sqrt(11) + sqrt(77)"  # and it still has its form when asked for
