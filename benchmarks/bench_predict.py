@@ -19,8 +19,9 @@ Equal agreement: the equal-λ ratios compare a prediction that carries no ``e^{�
 corrections with simulations that do. So simulate is also run down a ladder of ``--ladder`` λ
 (shallower than the reference), and the first λ whose simulated offsets are within predict's
 largest error on the resolved jumps is the cost simulate needs to agree as well; its time (median
-of ``--repeat``) over predict's is the equal-agreement ratio. If no rung gets there, the deepest
-rung's time is a lower bound on that cost.
+of ``--repeat``) over predict's is the equal-agreement ratio. If no rung gets there, the ratio lies
+between the deepest rung's and the reference's own (the reference agrees with itself; at n = 200
+predict's error on the resolved jumps is mostly the reference's own ``e^{−σ_k log(1/λ_ref)}``).
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def main() -> None:
             )
             break
     else:
-        print(f"equal agreement not reached down to λ = {lam}: simulate/predict > {t_sim / t_pred:.0f}x (one run of the deepest rung)")
+        print(
+            f"equal agreement not reached down to λ = {lam}: simulate/predict between {t_sim / t_pred:.0f}x (one run of that rung) "
+            f"and {seconds / t_pred:.0f}x (simulate at the reference λ = {args.reference}, which agrees with itself)"
+        )
     for lam in lambdas:
         ratio = statistics.median(times[lam]["simulate"]) / statistics.median(times[lam]["predict"])
         print(f"equal λ = {lam}: simulate/predict = {ratio:.0f}x")

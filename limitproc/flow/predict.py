@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..problem import Problem
 from ..process import Result, solve
+from .integrator import hermite
 from .offsets import predict_offsets
 from .simulate import OnTauScale, float_labels, horizon, initial_magnitudes, log_inverse
 
@@ -122,9 +123,7 @@ def _refined(s, values, rates):
     """``(s, values)`` on ``REFINE`` points per step, by cubic Hermite interpolation with ``rates``."""
     theta = np.arange(REFINE)[None, :, None] / REFINE
     h = np.diff(s)[:, None, None]
-    v0, v1, f0, f1 = values[:-1, None], values[1:, None], rates[:-1, None], rates[1:, None]
-    out = (2 * theta**3 - 3 * theta**2 + 1) * v0 + (theta**3 - 2 * theta**2 + theta) * h * f0
-    out = out + (3 * theta**2 - 2 * theta**3) * v1 + (theta**3 - theta**2) * h * f1
+    out = hermite(values[:-1, None], rates[:-1, None], values[1:, None], rates[1:, None], h, theta)
     fine = (s[:-1, None] + h[:, :, 0] * theta[0, :, 0]).ravel()
     return np.append(fine, s[-1]), np.concatenate([out.reshape(-1, values.shape[1]), values[-1:]])
 
