@@ -157,6 +157,9 @@ def _hermite(y0, f0, y1, f1, h, theta):
     return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1
 
 
+hermite = _hermite  # public: the windows of limitproc.flow.offsets and predict interpolate their steps with it
+
+
 def _extension(coefficients, theta):
     """Dormand–Prince's continuous extension with ``coefficients`` (see ``Integrator._coefficients``) at ``theta``."""
     y0, dy, c3, c4, c5 = coefficients

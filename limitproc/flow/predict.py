@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..problem import Problem
 from ..process import Result, solve
+from .integrator import hermite
 from .offsets import predict_offsets
 from .simulate import OnTauScale, float_labels, horizon, initial_magnitudes, log_inverse
 
@@ -122,11 +123,21 @@ def _refined(s, values, rates):
     """``(s, values)`` on ``REFINE`` points per step, by cubic Hermite interpolation with ``rates``."""
     theta = np.arange(REFINE)[None, :, None] / REFINE
     h = np.diff(s)[:, None, None]
-    v0, v1, f0, f1 = values[:-1, None], values[1:, None], rates[:-1, None], rates[1:, None]
-    out = (2 * theta**3 - 3 * theta**2 + 1) * v0 + (theta**3 - 2 * theta**2 + theta) * h * f0
-    out = out + (3 * theta**2 - 2 * theta**3) * v1 + (theta**3 - theta**2) * h * f1
+    out = hermite(values[:-1, None], rates[:-1, None], values[1:, None], rates[1:, None], h, theta)
     fine = (s[:-1, None] + h[:, :, 0] * theta[0, :, 0]).ravel()
     return np.append(fine, s[-1]), np.concatenate([out.reshape(-1, values.shape[1]), values[-1:]])
+
+
+def _inside(t, x) -> tuple[int, int]:
+    """``(start, end)``: ``t[start:end]`` (sorted) are the times within ``[x[0], x[-1]]``."""
+    return int(np.searchsorted(t, x[0])), int(np.searchsorted(t, x[-1], side="right"))
+
+
+def _interp(t, x, values) -> np.ndarray:
+    """The columns of ``values`` (at the increasing ``x``) interpolated linearly at ``t`` within ``[x[0], x[-1]]``."""
+    i = np.clip(np.searchsorted(x, t, side="right"), 1, len(x) - 1)
+    w = ((t - x[i - 1]) / (x[i] - x[i - 1]))[:, None]
+    return values[i - 1] * (1 - w) + values[i] * w
 
 
 def separations(result: Result) -> np.ndarray:
@@ -192,11 +203,13 @@ def predict(
 
     # loss: each block's residual from its window, −y before and the fitted value after
     y = float_labels(p)
-    residual = np.tile(-y, (len(t), 1))
+    sq = np.full(len(t), float(y @ y))
     for tk, w, (s, r) in zip(taus, windows, refined):
-        for b, i in enumerate(w.samples[w.block]):
-            residual[:, i] = np.interp(t, tk * L + s, r[:, b], left=-y[i], right=r[-1, b])
-    loss = float(p.loss_factor) * (residual**2).sum(axis=1)
+        start, end = _inside(t, tk * L + s)
+        before = float(y[w.samples[w.block]] @ y[w.samples[w.block]])
+        sq[start:end] += (_interp(t[start:end], tk * L + s, r) ** 2).sum(axis=1) - before
+        sq[end:] += float(r[-1] @ r[-1]) - before
+    loss = float(p.loss_factor) * sq
 
     # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
     S, rates = _exponents(result, p.m)
@@ -205,17 +218,15 @@ def predict(
     for j, pi in chain.log_prefactors.items():
         log_sq[:, j] = line[:, j] + 2 * pi
         for k, later in chain.prefactor_changes.get(j, []):
-            after = t > taus[k - 1] * L + windows[k - 1].s[-1]
-            log_sq[after, j] = line[after, j] + 2 * later
+            after = _inside(t, taus[k - 1] * L + windows[k - 1].s)[1]
+            log_sq[after:, j] = line[after:, j] + 2 * later
     for tk, w in zip(taus, windows):
-        inside = (t >= tk * L + w.s[0]) & (t <= tk * L + w.s[-1])
-        shift = 2 * (S(np.array([tk]))[0] - 1) * L
         s, norms = _refined(w.s, w.log_sq_norms, w.log_sq_norm_rates)
-        for row, j in enumerate(w.neurons):
-            curve = norms[:, row] + (0.0 if row < w.escaping else shift[j])
-            log_sq[inside, j] = np.interp(t[inside], tk * L + s, curve)
-            if row < w.escaping:
-                log_sq[t > tk * L + w.s[-1], j] = curve[-1]
+        start, end = _inside(t, tk * L + s)
+        shift = np.where(np.arange(len(w.neurons)) < w.escaping, 0.0, 2 * (S(np.array([tk]))[0, list(w.neurons)] - 1) * L)
+        log_sq[start:end, w.neurons] = _interp(t[start:end], tk * L + s, norms + shift)
+        escaping = list(w.neurons[: w.escaping])
+        log_sq[end:, escaping] = norms[-1, : w.escaping]
     escaped = [w.log_sq_norms[-1, row] for w in windows for row in range(w.escaping)]
     return Prediction(
         result=result,
