@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import InputError
-from .exact import ExactValue, rational_string
+from .exact import ExactValue, parse_rational, rational_string
 from .io.files import read_json
 from .problem import Problem, draw_initialisation
 from .process import LabelContext, Result, solve
@@ -266,6 +266,9 @@ def ensemble_graph(
     """
     import networkx as nx
 
+    if isinstance(data, Problem) and data.scaling != "standard":
+        # the runs share labels and norms only, and the mean-field units depend on each run's m
+        raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data.scaling!r}")
     base = _base_problem(data)
     if m < 1:
         raise InputError("m", f"must be at least 1, got {m}")
@@ -310,6 +313,8 @@ def ensemble_graph(
         runs=None if exact else runs,
         seed=None if exact else seed,
         confidence=None if exact else confidence,
+        lr=rational_string(parse_rational(solver.get("lr") or 0, "lr")),  # as in transition_graph
+        scaling="standard",
     )
 
     def probability(tally: _Tally) -> dict:

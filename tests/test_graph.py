@@ -165,10 +165,13 @@ def test_read_graph_inverts_write_graph(tmp_path, fmt, name):
 def test_graph_files_record_the_step_and_the_scaling(tmp_path, fmt):
     descent = transition_graph(solve(EX2.with_scaling("mean-field"), lr="1/2"))
     flow = transition_graph(solve(EX2))
-    for G, lr, scaling in ((descent, "1/2", "mean-field"), (flow, "0", "standard")):
+    ensemble = ensemble_graph(EX2, 3, runs=20, lr="0.5")
+    for G, lr, scaling in ((descent, "1/2", "mean-field"), (flow, "0", "standard"), (ensemble, "1/2", "standard")):
         write_graph(G, tmp_path / f"g.{fmt}")
         H = read_graph(tmp_path / f"g.{fmt}")
         assert (H.graph["lr"], H.graph["scaling"]) == (lr, scaling)
+    with pytest.raises(InputError, match="scaling"):  # its runs share labels and norms, not units that depend on m
+        ensemble_graph(EX2.with_scaling("mean-field"), 3, runs=2)
     # theory §11 at η = 1/2: the first escape (flow τ_1 = 1/μ = 3*sqrt(14)/7) comes at τ = η / log(1 + η μ)
     mu = 7 / (3 * math.sqrt(14))
     assert descent.edges[0, 1]["tau_decimal"] == pytest.approx(0.5 / math.log1p(0.5 * mu), rel=1e-14)
