@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timings per λ (medians reported)")
     parser.add_argument(
         "--ladder",
-        default="1e-30,1e-100,1e-200,1e-300,1e-500",
+        default="1e-30,1e-100,1e-300,1e-500,1e-700,1e-900",
         help="λ at which simulate is tried for predict's agreement (above the reference)",
     )
     args = parser.parse_args()
