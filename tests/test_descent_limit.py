@@ -11,7 +11,7 @@ from fractions import Fraction
 import mpmath
 import pytest
 import sympy
-from helpers import EXAMPLE_2, same_number
+from helpers import EXAMPLE_2, literal_process, same_number
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,33 +68,6 @@ def test_decimals_are_certified_and_match_an_independent_evaluation():
             assert abs(mid - sympy.N(hand, 70)) < sympy.Float(10) ** -50
 
 
-def literal_rho_process(problem: Problem, eta):
-    """Theory §4 as written, every rate mu replaced by rho (§11), in 50-digit mpmath: [(tau, neurons)]."""
-    mpmath.mp.dps = 50
-    y, q, c = problem.labels, problem.sq_norms, problem.loss_factor
-    aligned = [set(problem.aligned_set(j).tolist()) for j in range(problem.m)]
-    fitted, escaped, S, tau, out = set(), set(), [mpmath.mpf(0)] * problem.m, mpmath.mpf(0), []
-    eta = mpmath.mpf(eta.numerator) / eta.denominator
-    while True:
-        rates = {}
-        for j in set(range(problem.m)) - escaped:
-            Rj = sum((y[i] ** 2 * q[i] for i in aligned[j] - fitted), Fraction(0))
-            mu = 2 * mpmath.mpf(c.numerator) / c.denominator * mpmath.sqrt(mpmath.mpf(Rj.numerator) / Rj.denominator)
-            if mu > 0:
-                rates[j] = mpmath.log(1 + eta * mu) / eta
-        if not rates:
-            return out
-        delta = {j: (1 - S[j]) / r for j, r in rates.items()}
-        d = min(delta.values())
-        for j, r in rates.items():
-            S[j] += r * d
-        tau += d
-        group = sorted(j for j in rates if delta[j] - d < mpmath.mpf(10) ** -35)
-        fitted |= set().union(*(aligned[j] - fitted for j in group))
-        escaped |= set(group)
-        out.append((tau, tuple(group)))
-
-
 @st.composite
 def problems(draw, max_n=7, max_m=4):
     n, m = draw(st.integers(1, max_n)), draw(st.integers(1, max_m))
@@ -117,9 +90,9 @@ def stable_step(problem: Problem, draw_eta: Fraction) -> Fraction:
 def test_the_engine_is_the_literal_rho_process(problem, eta):
     eta = stable_step(problem, eta)
     result = solve(problem, lr=eta)
-    literal = literal_rho_process(problem, eta)
-    assert [j.neurons for j in result.jumps] == [group for _, group in literal]
-    for jump, (tau, _) in zip(result.jumps, literal):
+    literal = literal_process(problem, eta)
+    assert [j.neurons for j in result.jumps] == [group for _, group, _ in literal]
+    for jump, (tau, _, _) in zip(result.jumps, literal):
         assert abs(mpmath.mpf(jump.tau.decimal(45)) - tau) < mpmath.mpf(10) ** -30
     # rho < mu: the first escape comes later under descent, by the same neurons
     flow = solve(problem)

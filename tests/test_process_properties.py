@@ -11,7 +11,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import sympy
-from helpers import same_number
+from helpers import literal_process, same_number
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,40 +32,11 @@ def problems(draw, max_n=9, max_m=5, loss=None):
     return Problem(labels=labels, signs=signs, active=active, sq_norms=sq_norms, loss=loss or draw(st.sampled_from(LOSSES)))
 
 
-def reference(problem: Problem):
-    """Spec §4 literally, in 60-digit floats: [(tau, neurons, union of blocks)]."""
-    mpmath.mp.dps = 60
-    y, q = problem.labels, problem.sq_norms  # the signs enter through the aligned sets
-    c = problem.loss_factor
-    aligned = [set(problem.aligned_set(j).tolist()) for j in range(problem.m)]
-    fitted, escaped, S, tau, out = set(), set(), [mpmath.mpf(0)] * problem.m, mpmath.mpf(0), []
-
-    def rate(j):
-        R = sum((y[i] ** 2 * q[i] for i in aligned[j] - fitted), Fraction(0))
-        return 2 * mpmath.mpf(c.numerator) / c.denominator * mpmath.sqrt(mpmath.mpf(R.numerator) / R.denominator)
-
-    while True:
-        mu = {j: rate(j) for j in range(problem.m) if j not in escaped}
-        mu = {j: r for j, r in mu.items() if r > 0}
-        if not mu:
-            return out
-        delta = {j: (1 - S[j]) / r for j, r in mu.items()}
-        d = min(delta.values())
-        for j, r in mu.items():
-            S[j] += r * d
-        tau += d
-        group = sorted(j for j in mu if delta[j] - d < mpmath.mpf(10) ** -45)
-        block = set().union(*(aligned[j] - fitted for j in group))
-        fitted |= block
-        escaped |= set(group)
-        out.append((tau, tuple(group), sorted(block)))
-
-
 @settings(max_examples=150, deadline=None)
 @given(problems())
 def test_agrees_with_the_literal_reference(problem):
     result = solve(problem)
-    expected = reference(problem)
+    expected = literal_process(problem)
     assert [(j.neurons, j.samples.tolist()) for j in result.jumps] == [(g, b) for _, g, b in expected]
     for jump, (tau, _, _) in zip(result.jumps, expected):
         assert abs(mpmath.mpf(jump.tau.decimal(50)) - tau) < mpmath.mpf(10) ** -40 * max(1, abs(tau))
