@@ -20,14 +20,15 @@ TAUS = [3 * sqrt(14) / 7, 6 * sqrt(5) / 5, 6 + 3 * sqrt(14) / 7 - 3 * sqrt(70) /
 LOSSES = [Fraction(1, 2), Fraction(1, 12), Fraction(0)]
 
 
-def latex_number(cell: str):
-    """Read back the small LaTeX subset of exact values: integers, \\frac, \\sqrt, + and -."""
-    s = cell.strip().strip("$")
+def latex_number(latex: str):
+    """An exact value as the table typesets it (integers, \\frac, \\sqrt, 2^{e}, long integers broken by \\allowbreak)."""
+    s = latex.strip().strip("$").replace("\\allowbreak ", "")
     s = re.sub(r"\\sqrt\{(\d+)\}", r"sqrt(\1)", s)
+    s = re.sub(r"\^\{(\d+)\}", r"**(\1)", s)
     while (t := re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"((\1)/(\2))", s)) != s:
         s = t
-    assert "\\" not in s and "{" not in s, cell
-    s = re.sub(r"(\d|\))\s+(sqrt|\()", r"\1*\2", s)
+    assert "\\" not in s and "{" not in s, latex
+    s = re.sub(r"(\d|\))\s*(sqrt|\()", r"\1*\2", s)
     return sympy.sympify(s)
 
 
@@ -74,18 +75,6 @@ def read_latex(tex: str):
     return cells, block
 
 
-def value_of(latex: str):
-    """An exact value as the table typesets it (integers, \\frac, \\sqrt, 2^{e}, long integers broken by \\allowbreak)."""
-    s = latex.strip().strip("$").replace("\\allowbreak ", "")
-    s = re.sub(r"\\sqrt\{(\d+)\}", r"sqrt(\1)", s)
-    s = re.sub(r"\^\{(\d+)\}", r"**(\1)", s)
-    while (t := re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"((\1)/(\2))", s)) != s:
-        s = t
-    assert "\\" not in s and "{" not in s, latex
-    s = re.sub(r"(\d|\))\s*(sqrt|\()", r"\1*\2", s)
-    return sympy.sympify(s)
-
-
 def decimal_of(latex: str):
     """A decimal cell ``d.ddd\\times 10^{e}{}^{(k)}``: (value, last digit's place, marker or None)."""
     m = re.fullmatch(r"\$?(-?\d+(?:\.(\d+))?)(?:\\times 10\^\{(-?\d+)\})?(?:\{\}\^\{\((\d+)\)\})?\$?", latex.strip())
@@ -107,9 +96,9 @@ def check_value(cell: str, block: dict, exact) -> bool:
     if "(" in cell or "." in cell:
         marker = check_decimal(cell, exact)
         assert marker is not None, cell  # never a decimal without its exact value
-        assert sympy.expand(value_of(block[marker]) - sympy.sympify(exact)) == 0
+        assert sympy.expand(latex_number(block[marker]) - sympy.sympify(exact)) == 0
         return True
-    assert sympy.expand(value_of(cell) - sympy.sympify(exact)) == 0
+    assert sympy.expand(latex_number(cell) - sympy.sympify(exact)) == 0
     return False
 
 
@@ -128,7 +117,7 @@ def test_jump_table_latex(problem, tmp_path):
     assert "\\frac{3 \\sqrt{14}}{7}" in tex
     for k, tau, loss in zip("123", TAUS, LOSSES):
         check_value(cells[k, "$\\tau_k$"], block, tau)
-        assert value_of(cells[k, "$L_k$"]) == sympy.Rational(loss.numerator, loss.denominator)
+        assert latex_number(cells[k, "$L_k$"]) == sympy.Rational(loss.numerator, loss.denominator)
         check_decimal(cells[k, "$\\tau_k \\approx$"], tau)
     assert [cells[k, "$|B_k|$"] for k in "123"] == ["3", "2", "1"]
 
@@ -161,7 +150,7 @@ def test_probability_table_exact_and_decimal(tmp_path):
     tex = run("table", "prob", "--n", 2, 3, 5, "--m", 2, 3, "--format", "latex").decode()
     compiles(tex, tmp_path)
     cells, block = read_latex(tex)
-    assert value_of(cells["2", "$m = 2$"]) == sympy.Rational(1, 8)  # one neuron of each sign, both active: 2 (1/4)^2
+    assert latex_number(cells["2", "$m = 2$"]) == sympy.Rational(1, 8)  # one neuron of each sign, both active: 2 (1/4)^2
     for n in (2, 3, 5):
         for m in (2, 3):
             check_value(cells[str(n), f"$m = {m}$"], block, p_interpolate((n + 1) // 2, n // 2, m))
@@ -187,7 +176,7 @@ def test_large_probability_table_fits_and_reads_back(tmp_path):
     decimal = run("table", "prob", "--n", *ns, "--m", *ms, "--values", "decimal").decode()
     compiles(decimal, tmp_path)
     cells, _ = read_latex(decimal)
-    exact = {(n, m): value_of(v) for n, m, v in re.findall(r"\$P_\{(\d+),(\d+)\} = (.*?)\$\\par", decimal)}
+    exact = {(n, m): latex_number(v) for n, m, v in re.findall(r"\$P_\{(\d+),(\d+)\} = (.*?)\$\\par", decimal)}
     for n in ns:  # every value rounded in a cell is exact below the table
         for m in ms:
             p = p_interpolate((n + 1) // 2, n // 2, m)
