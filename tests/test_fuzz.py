@@ -206,12 +206,12 @@ def test_corrupt_npz_is_refused_in_one_line(tmp_path, cut, flips):
 # -- hypothesis over the command line ---------------------------------------------------------------
 HOSTILE = ["-1", "0", "1", "3", "", "x", "nan", "inf", "-inf", "1e-100000", "1e100000", "1/0", "10000000000000", "1e-4000", "0.5"]
 COMMANDS = {
-    "solve": ["--digits", "--precision", "--max-precision", "--term-budget", "--format", "-o"],
-    "bound": ["--c", "--rho", "--digits"],
+    "solve": ["--digits", "--precision", "--max-precision", "--term-budget", "--format", "-o", "--lr"],
+    "bound": ["--c", "--rho", "--digits", "--lr"],
     "prob": ["--n-pos", "--n-neg", "--m", "--n", "--delta", "--digits"],
     "generate": ["--n", "--m", "--seed", "--decimals", "--labels"],
-    "simulate": ["--lambdas", "--rtol", "--seed"],
-    "graph": ["--runs", "--m", "--seed", "--confidence"],
+    "simulate": ["--lambdas", "--rtol", "--seed", "--lr"],
+    "graph": ["--runs", "--m", "--seed", "--confidence", "--lr"],
 }
 
 
