@@ -69,8 +69,10 @@ class Window:
 
     ``neurons`` are the escaping neurons (the first ``escaping``) and then the passengers;
     ``samples`` are the window's samples (global indices), of which ``block`` (positions in
-    ``samples``) are the jump's. At each recorded ``s``: ``residuals`` of the block samples, their
-    derivatives ``residual_rates`` (for cubic interpolation between the steps), and
+    ``samples``) are the jump's. At each recorded ``s``: ``group_residuals`` of the block's groups
+    of samples (see ``_Plan``; the block samples' ``residuals`` are their products with
+    ``block_expand``, and the sum of their squares is the groups'), their derivatives
+    ``group_residual_rates`` (for cubic interpolation between the steps), and
     ``log_sq_norms`` of each neuron (``log(a_j² + ||w_j||²)`` without the ``λ``-dependent part
     ``2 (S_j(τ_k) − 1) log(1/λ)``, which is 0 for the escaping neurons) with their derivatives
     ``log_sq_norm_rates``. ``a``, ``u`` are the escaping
@@ -84,12 +86,23 @@ class Window:
     block: np.ndarray
     offset: float
     s: np.ndarray
-    residuals: np.ndarray
-    residual_rates: np.ndarray
+    group_residuals: np.ndarray
+    group_residual_rates: np.ndarray
+    block_expand: np.ndarray
     log_sq_norms: np.ndarray
     log_sq_norm_rates: np.ndarray
     a: np.ndarray
     u: np.ndarray
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """``(points, block)``: the block samples' residuals at each recorded ``s``."""
+        return self.group_residuals @ self.block_expand
+
+    @property
+    def residual_rates(self) -> np.ndarray:
+        """``(points, block)``: their derivatives in ``s``."""
+        return self.group_residual_rates @ self.block_expand
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,52 +140,54 @@ def _log_projection(a: float, u: np.ndarray, log_scale: float, y, q, samples, si
     return math.log(proj) + log_scale
 
 
-def _first_deaths(u, yq, P, Q, dying) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the smallest ``x = e^{νt} ≥ 1`` at which some ``dying`` coordinate ``u_i + yq_i A(t)``
-    reaches 0, where ``A = P sinh(νt) + Q (cosh(νt) − 1)``, and that ``i`` (``inf`` where none does)."""
-    # x · (u + yq A) = yq (P+Q)/2 x² + (u − yq Q) x + yq (Q−P)/2: a quadratic in x, positive at x = 1
-    qa, qb, qc = yq * (P + Q)[:, None] / 2, u - yq * Q[:, None], yq * (Q - P)[:, None] / 2
-    disc = qb * qb - 4 * qa * qc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = -(qb + np.copysign(np.sqrt(np.maximum(disc, 0.0)), qb)) / 2  # no cancellation
-        roots = np.stack([np.where(qa != 0, w / qa, np.where(qb != 0, -qc / qb, np.nan)), np.where((qa != 0) & (w != 0), qc / w, np.nan)])
-    roots = np.where(dying & (disc >= 0) & (roots >= 1), roots, np.inf).min(axis=0)
-    first = roots.argmin(axis=1)
-    return roots[np.arange(len(roots)), first], first
-
-
 def _log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitudes) -> np.ndarray:
-    """``π_j`` of each row (a neuron: its ``signs``, ``active`` coordinates and magnitudes), see :func:`log_prefactor`."""
+    """``π_j`` of each row (a neuron: its ``signs``, ``active`` coordinates and magnitudes), see :func:`log_prefactor`.
+
+    With ``s`` the row's sign and ``A = s ∫ 2c a dt``, a live coordinate is ``u_i(0) + s y_i q_i A``, so
+    the misaligned ones die in the order of ``θ_i = u_i(0) / (|y_i| q_i)``, whatever ``a`` does. In
+    ``A`` the flow is polynomial: ``dz/dA = R`` (``z = s Σ y_i u_i``, ``R = Σ y_i² q_i`` over the live
+    coordinates, constant between deaths), ``d(a²)/dA = 2z``; and ``√R a + z`` grows like ``e^{νt}``,
+    ``√R a − z`` decays like ``e^{−νt}`` (``ν = 2c √R``), which gives the time between deaths. So every
+    row's deaths are taken at once, without integrating."""
     s = np.asarray(signs, float)
-    a, u = s * a_magnitudes, np.where(active, magnitudes, 0.0)  # inactive coordinates never move
+    u = np.where(active, magnitudes, 0.0)  # inactive coordinates never move
     alive = active & (u > 0)
-    misaligned = s[:, None] * y[None, :] < 0
-    rows = np.arange(len(s))
-    t, log_scale = np.zeros(len(s)), np.zeros(len(s))
-    while (moving := (alive & misaligned).any(axis=1)).any():
-        nu = 2 * c * np.sqrt(np.where(alive, y * y * q, 0.0).sum(axis=1))
-        nu = np.where(moving, nu, 1.0)
-        z = u @ y  # dead coordinates are exactly 0
-        P, Q = 2 * c * a / nu, 4 * c * c * z / nu**2
-        x, first = _first_deaths(u, y * q, P, Q, alive & misaligned)
-        if not np.isfinite(x[moving]).all():
-            raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
-        x = np.where(moving, x, 1.0)
-        A = P * (x - 1 / x) / 2 + Q * ((x + 1 / x) / 2 - 1)
-        a = a * (x + 1 / x) / 2 + 2 * c * z / nu * (x - 1 / x) / 2
-        u = np.where(alive, u + (y * q)[None, :] * A[:, None], u)
-        u[rows[moving], first[moving]] = 0.0  # exactly, like the integrator's deaths; a rounding below 0 dies too
-        alive &= u > 0
-        u = np.maximum(u, 0.0)
-        t += np.log(x) / nu
-        size = np.maximum(np.abs(a), u.max(axis=1))
-        a, u, log_scale = a / size, u / size[:, None], log_scale + np.log(size)
-    aligned = active & ~misaligned
-    norm = np.sqrt(np.where(aligned, y * y * q, 0.0).sum(axis=1))  # |b| of the escape direction
-    proj = (s * a + np.where(aligned, u * np.abs(y), 0.0).sum(axis=1) / norm) / math.sqrt(2)
+    sy = s[:, None] * y[None, :]
+    dying = alive & (sy < 0)
+    yq = y * y * q
+    with np.errstate(divide="ignore", invalid="ignore"):  # y_i = 0 is never misaligned
+        thresholds = np.where(dying, u / (np.abs(y) * q)[None, :], np.inf)
+    order = np.argsort(thresholds, axis=1, kind="stable")
+    theta = np.take_along_axis(thresholds, order, axis=1)
+    deaths = dying.sum(axis=1)
+    last = np.where(deaths > 0, theta[np.arange(len(s)), np.maximum(deaths - 1, 0)], 0.0)
+    theta = np.where(np.isfinite(theta), theta, last[:, None])  # padding: intervals of length 0
+    dA = np.diff(theta, axis=1, prepend=0.0)
+    lost = np.take_along_axis(np.where(dying, yq, 0.0), order, axis=1)
+    R = np.where(alive, yq, 0.0).sum(axis=1)[:, None] - np.cumsum(lost, axis=1) + lost  # on each interval
+    z0 = (np.where(alive, sy, 0.0) * u).sum(axis=1)
+    a0 = np.asarray(a_magnitudes, float)
+    z = np.concatenate([z0[:, None], z0[:, None] + np.cumsum(R * dA, axis=1)], axis=1)
+    a2 = np.concatenate([(a0 * a0)[:, None], (a0 * a0)[:, None] + np.cumsum((z[:, :-1] + z[:, 1:]) * dA, axis=1)], axis=1)
+    C = R * a2[:, :-1] - z[:, :-1] ** 2  # R a² − z², constant on the interval
+    a = np.sqrt(np.maximum(a2, 0.0))
+    crosses = (z[:, :-1] < 0) & (z[:, 1:] > 0)  # z = 0 inside: there a² = C / R is its least
+    if ((dA > 0) & ((a2[:, 1:] <= 0) | (crosses & (C <= 0)))).any():
+        raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
+    root = np.sqrt(R)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grow = np.log((root * a[:, 1:] + z[:, 1:]) / (root * a[:, :-1] + z[:, :-1]))  # no cancellation for z ≥ 0
+        decay = -np.log((root * a[:, 1:] - z[:, 1:]) / (root * a[:, :-1] - z[:, :-1]))  # for z ≤ 0
+        through = np.log((root * a[:, :-1] - z[:, :-1]) * (root * a[:, 1:] + z[:, 1:]) / C)  # through z = 0
+        spent = np.where(z[:, :-1] >= 0, grow, np.where(z[:, 1:] <= 0, decay, through)) / (2 * c * root)
+    t = np.where(dA > 0, spent, 0.0).sum(axis=1)
+    aligned = active & (sy > 0)
+    norm = np.sqrt(np.where(aligned, yq, 0.0).sum(axis=1))  # |b| of the escape direction
+    grown = np.where(aligned & alive, u + (np.abs(y) * q)[None, :] * last[:, None], 0.0)
+    proj = (a[:, -1] + (grown * np.abs(y)).sum(axis=1) / norm) / math.sqrt(2)
     if not (proj > 0).all():
         raise IntegrationError("a neuron has no component along its escape direction")
-    return np.log(proj) + log_scale - 2 * c * norm * t
+    return np.log(proj) - 2 * c * norm * t
 
 
 def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
@@ -181,8 +196,9 @@ def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, r
     While it is small the neuron follows the flow linearised at 0 (residual ``−y``), which is solved
     in closed form between deaths: with ``z = Σ y_i u_i`` over its live coordinates and
     ``ν = 2c sqrt(Σ y_i² q_i)``, ``(a, z)`` is a 2×2 linear system (``a' = 2c z``, ``z' = 2c R a``) and
-    ``u_i = u_i(0) + y_i q_i ∫ 2c a``. Each misaligned coordinate dies at the root of a quadratic in
-    ``e^{νt}``; ``rtol`` is not needed (kept for the signature of the integrated windows).
+    ``u_i = u_i(0) + y_i q_i ∫ 2c a``: the misaligned coordinates die in a known order, and the time
+    between deaths is a logarithm (:func:`_log_prefactors`); ``rtol`` is not needed (kept for the
+    signature of the integrated windows).
     """
     y, q, c = float_labels(problem), np.array([float(x) for x in problem.sq_norms]), float(problem.loss_factor)
     rows = slice(j, j + 1)
@@ -199,7 +215,16 @@ def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol:
 class _Plan:
     """The structure of jump ``k``'s window, fixed by the limit alone: escaping neurons (the first
     ``escaping``) and passengers ``neurons``, the window's ``samples`` and ``block`` (positions in
-    ``samples``), each neuron's current and remaining aligned samples (positions) and rates."""
+    ``samples``), each neuron's current and remaining aligned samples (positions) and rates.
+
+    The window is integrated on **groups** of its samples, those alike in ``q_i``, the sign of
+    ``y_i``, being in the block and which escaping neurons they are aligned with: on a group every
+    residual is the same multiple of ``y_i``, and every neuron's ``u_ji`` (from its escape direction)
+    the same multiple of ``|y_i|`` on the group's samples it is aligned with, so one coordinate per
+    neuron and group is exact. Group ``G`` acts as one sample with label ``sgn_G √Y_G``
+    (``Y_G = Σ y_i²``) and ``q_G`` (``labels``, ``sq``); ``mask[j, G] = Y_jG / Y_G`` is the share of it
+    neuron ``j`` is aligned with; ``start`` the neurons' escape directions; per-sample values are the
+    group's times ``expand[G, i] = |y_i| / √Y_G``; ``in_block`` marks the block's groups."""
 
     k: int
     neurons: tuple[int, ...]
@@ -210,6 +235,12 @@ class _Plan:
     rests: tuple[np.ndarray, ...]
     mu: np.ndarray
     mu_rest: np.ndarray
+    labels: np.ndarray
+    sq: np.ndarray
+    mask: np.ndarray
+    start: np.ndarray
+    expand: np.ndarray
+    in_block: np.ndarray
 
 
 def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
@@ -232,7 +263,36 @@ def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
         mu, mu_rest = ([2 * c * np.linalg.norm(y[i] * np.sqrt(q[i])) for i in sets] for sets in (current, rests))
         live -= set(movers) | {j for j, i in zip(J, rests) if j in passengers and not i.size}
         block = np.searchsorted(cols, jump.samples)
-        out.append(_Plan(jump.k, tuple(J), len(movers), cols, block, current, rests, np.array(mu), np.array(mu_rest)))
+        in_block = np.zeros(len(cols), bool)
+        in_block[block] = True
+        keys = np.vstack([np.unique(q, return_inverse=True)[1], in_block, y > 0, aligned[np.ix_(movers, cols)]])
+        first, group = np.unique(keys, axis=1, return_index=True, return_inverse=True)[1:]
+        group = group.ravel()
+        Y = np.bincount(group, y * y)
+        expand = np.zeros((len(Y), len(cols)))
+        expand[group, np.arange(len(cols))] = np.abs(y) / np.sqrt(Y[group])
+        mask = np.array([np.bincount(group[i], y[i] ** 2, minlength=len(Y)) for i in current]) / Y
+        norms = np.sqrt([float(y[i] ** 2 @ q[i]) for i in current])  # |b_j| of each escape direction
+        start = (mask > 0) * (q[first] * np.sqrt(Y))[None, :] / (math.sqrt(2) * norms[:, None])
+        out.append(
+            _Plan(
+                jump.k,
+                tuple(J),
+                len(movers),
+                cols,
+                block,
+                current,
+                rests,
+                np.array(mu),
+                np.array(mu_rest),
+                np.sign(y[first]) * np.sqrt(Y),
+                q[first],
+                mask,
+                start,
+                expand,
+                in_block[first],
+            )
+        )
     return out
 
 
@@ -254,19 +314,22 @@ class _BatchFlow(PerSampleFlow):
     the field depend on ``τ`` and the integrator integrates autonomous fields: the last row's ``a`` is ``τ``.
     """
 
-    def __init__(self, plans: list[_Plan], y_all, q_all, c: float, log_scales):
+    def __init__(self, plans: list[_Plan], c: float, log_scales):
         rows = [(w, row) for w, plan in enumerate(plans) for row in range(len(plan.neurons))]
-        width = max(len(plan.samples) for plan in plans)
+        width = max(len(plan.labels) for plan in plans)
         super().__init__(np.zeros(width), np.ones(width), c, len(rows) + 1, sources=[row < plans[w].escaping for w, row in rows] + [False])
         self.window = np.array([w for w, _ in rows])
         self.escaping = np.flatnonzero(self.sources)  # the rows whose outputs enter the residuals
         self.member = (self.window[None, self.escaping] == np.arange(len(plans))[:, None]).astype(float)  # window of each
-        self.labels, self.blocks = np.zeros((len(plans), width)), np.zeros((len(plans), width), bool)
-        self.sq = np.ones((len(rows) + 1, width))
+        self.labels = np.zeros((len(plans), width))
+        self.peaks = np.zeros((len(plans), width))  # max |r_i| over a block's group is |r_G| times this, 0 off the block
+        self.sq, self.mask = np.ones((len(rows) + 1, width)), np.zeros((len(rows) + 1, width))
         for w, plan in enumerate(plans):
-            self.labels[w, : len(plan.samples)] = y_all[plan.samples]
-            self.blocks[w, plan.block] = True
-            self.sq[np.flatnonzero(self.window == w), : len(plan.samples)] = q_all[plan.samples]
+            groups = len(plan.labels)
+            self.labels[w, :groups] = plan.labels
+            self.peaks[w, :groups] = plan.expand.max(axis=1) * plan.in_block
+            self.sq[:-1][self.window == w, :groups] = plan.sq
+            self.mask[:-1][self.window == w, :groups] = plan.mask
         self.speed = np.append([1 / plans[w].mu.max() for w, _ in rows], 0.0)  # ds/dτ
         self.log_scales = np.append(log_scales, 0.0)
         self.rates = np.append(np.concatenate([plan.mu for plan in plans]), 0.0)
@@ -274,8 +337,14 @@ class _BatchFlow(PerSampleFlow):
         self.rates_after = np.append(np.concatenate(after), 0.0)
         self.of_row = np.append(self.window, len(plans))  # the clock row reads a row of zeros
         self._window_residuals = np.zeros((len(plans) + 1, width))
-        self._speed_two_c = self.two_c * self.speed
-        self._speed_sq = -(self._speed_two_c[:, None] * self.sq)
+        self._speed_two_c = -self.two_c * self.speed[:, None] * self.mask  # −2c ν_w^{-1} M_jG
+        self._speed_sq = -self.two_c * self.speed[:, None] * self.sq  # −2c ν_w^{-1} q_G
+        self._set_rates()
+
+    def _set_rates(self) -> None:
+        self._decay = -self.speed * self.rates  # the integrating factor's −ρ_j ds/dτ
+        E = self.escaping
+        self._E_scales, self._E_rates = 2 * self.log_scales[E], 2 * self.rates[E] * self.speed[E]
 
     def phases(self, state) -> np.ndarray:
         """``κ_j + ρ_j s`` of every row."""
@@ -283,11 +352,10 @@ class _BatchFlow(PerSampleFlow):
 
     def _residuals(self, state, pos) -> np.ndarray:
         E = self.escaping
-        phases = self.log_scales[E] + self.rates[E] * self.speed[E] * state[self.m - 1]
-        return self.member @ ((np.exp(2 * phases) * state[E])[:, None] * pos[E]) - self.labels
+        return self.member @ ((np.exp(self._E_scales + self._E_rates * state[self.m - 1]) * state[E])[:, None] * pos[E]) - self.labels
 
     def residuals(self, state) -> np.ndarray:
-        """``(windows, width)``: each window's residuals."""
+        """``(windows, width)``: each window's residuals (of its groups)."""
         return self._residuals(state, np.maximum(self.split(state)[1], 0.0))
 
     def __call__(self, state) -> np.ndarray:
@@ -295,43 +363,41 @@ class _BatchFlow(PerSampleFlow):
         a, u = state[:m], state[m:].reshape(m, self.n)
         pos = np.maximum(u, 0.0)
         self._window_residuals[:-1] = self._residuals(state, pos)
-        r = self._window_residuals.take(self.of_row, axis=0)  # each row's window's, 0 for the clock
+        r = self._window_residuals[self.of_row]  # each row's window's, 0 for the clock
         out = np.empty_like(state)
         da, du = out[:m], out[m:].reshape(m, self.n)
-        np.einsum("jn,jn->j", pos, r, out=da)
-        da *= self._speed_two_c
-        da += self.speed * self.rates * a
-        np.negative(da, out=da)
+        np.einsum("jn,jn->j", pos * self._speed_two_c, r, out=da)
+        da += self._decay * a
         da[-1] = 1.0
-        np.multiply(r, self._speed_sq, out=du)  # −2c ν_w^{-1} q_i r_i
-        du *= a[:, None]
-        du *= u > 0
-        du -= (self.speed * self.rates)[:, None] * u
+        np.multiply(r, self._speed_sq, out=du)
+        du *= np.where(u > 0, a[:, None], 0.0)
+        du += self._decay[:, None] * u
         return out
 
     def fold(self, state) -> np.ndarray:
         """``state`` with the factors so far moved into the scales and ``τ`` back at 0; from then on the
         escaping neurons' factors are stopped and the passengers' follow their rates after the jump."""
         self.log_scales, self.rates = self.phases(state), self.rates_after
+        self._set_rates()
         state = state.copy()
         state[self.m - 1] = 0.0
         return state
 
 
-def _curves(a, u, phases, escaping: int, y, q, c: float):
-    """At each recorded point of one window (``a (points, J)``, ``u (points, J, samples)``, ``phases``
-    their ``κ + ρ s``): every sample's residual and its rate in ``s``, every neuron's
+def _curves(a, u, phases, plan: _Plan, c: float):
+    """At each recorded point of one window (``a (points, J)``, ``u (points, J, groups)``, ``phases``
+    their ``κ + ρ s``): every group's residual and its rate in ``s``, every neuron's
     ``log(a² + ||w||²)`` and its rate."""
-    E = escaping
+    E, q, mask = plan.escaping, plan.sq, plan.mask
     pos = np.maximum(u, 0.0)
     weight = np.exp(2 * phases[:, :E])
-    r = np.einsum("te,ten->tn", weight * a[:, :E], pos[:, :E]) - y
-    da = -2 * c * np.einsum("tjn,tn->tj", pos, r)  # the true rates, without the factor's −ρ
+    r = np.einsum("te,ten->tn", weight * a[:, :E], pos[:, :E]) - plan.labels
+    da = -2 * c * np.einsum("tjn,tn->tj", pos * mask, r)  # the true rates, without the factor's −ρ
     du = -2 * c * a[:, :, None] * (r * q)[:, None, :] * (u > 0)
     rate = np.einsum("te,ten->tn", weight * da[:, :E], pos[:, :E]) + np.einsum("te,ten->tn", weight * a[:, :E], du[:, :E])
-    sq = a**2 + (u**2 / q).sum(axis=2)
+    sq = a**2 + (u**2 * mask / q).sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return r, rate, np.log(sq) + 2 * phases, 2 * (a * da + (u * du / q).sum(axis=2)) / sq
+        return r, rate, np.log(sq) + 2 * phases, 2 * (a * da + (u * du * mask / q).sum(axis=2)) / sq
 
 
 @dataclass(frozen=True, eq=False)
@@ -347,26 +413,24 @@ class _Local:
     sigma_half: float
 
 
-def _integrate(plans: list[_Plan], y_all, q_all, c: float, signs, log_scales, rtol: float, tol: float) -> list[_Local]:
+def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol: float) -> list[_Local]:
     """Integrate the windows of ``plans`` together (:class:`_BatchFlow`) from their escape directions
     with the rows' scales ``log_scales``: with every factor at its neuron's current rate until the
     escaping neurons are about size 1, then folded, until every block's residuals are below ``tol``.
     Each block's loss crossing the midpoint of its plateaus is located on the recorded steps and
     refined by one Newton step on that window's flow alone (below)."""
-    flow = _BatchFlow(plans, y_all, q_all, c, log_scales)
+    flow = _BatchFlow(plans, c, log_scales)
     a0, u0 = np.zeros(flow.m), np.zeros((flow.m, flow.n))
-    row = 0
-    for plan in plans:
-        y, q = y_all[plan.samples], q_all[plan.samples]
-        for j, current in zip(plan.neurons, plan.current):
-            a0[row], u0[row, : len(plan.samples)] = escape_direction(y, q, current, int(signs[j]))
-            row += 1
+    for w, plan in enumerate(plans):
+        rows = np.flatnonzero(flow.window == w)
+        a0[rows] = signs[list(plan.neurons)] / math.sqrt(2)
+        u0[rows, : len(plan.labels)] = plan.start
     start = np.concatenate([a0, u0.ravel()])
     taus, states, phases = [0.0], [start], [flow.phases(start)]
     base = 0.0
 
     def settled(t, state):
-        return float(np.abs(np.where(flow.blocks, flow.residuals(state), 0.0)).max() - tol)
+        return float(np.abs(flow.residuals(state) * flow.peaks).max() - tol)
 
     settled.direction, settled.terminal = -1, True  # type: ignore[attr-defined]
 
@@ -394,31 +458,31 @@ def _integrate(plans: list[_Plan], y_all, q_all, c: float, signs, log_scales, rt
     A, U = S[:, : flow.m], S[:, flow.m :].reshape(len(S), flow.m, flow.n)
     out = []
     for w, plan in enumerate(plans):
-        rows, width, speed, E = np.flatnonzero(flow.window == w), len(plan.samples), 1 / plan.mu.max(), plan.escaping
+        rows, width, speed, E, block = np.flatnonzero(flow.window == w), len(plan.labels), 1 / plan.mu.max(), plan.escaping, plan.in_block
         a, u, ph = A[:, rows], U[:, rows, :width], phase[:, rows]
-        y, q = y_all[plan.samples], q_all[plan.samples]
-        r = np.einsum("te,ten->tn", np.exp(2 * ph[:, :E]) * a[:, :E], np.maximum(u[:, :E, plan.block], 0.0)) - y[plan.block]
+        r = np.einsum("te,ten->tn", np.exp(2 * ph[:, :E]) * a[:, :E], np.maximum(u[:, :E, block], 0.0)) - plan.labels[block]
         half = 0.5 * float(r[0] @ r[0])
         k = int(np.argmax((r**2).sum(axis=1) <= half))
         if k == 0:
             raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
         # on the cubic Hermite interpolant of the step, then one Newton step on this window's flow
         # integrated to there: the interpolant alone is off by about (μh)⁴
-        x0, dx0, x1, dx1 = (v[0, plan.block] for i in (k - 1, k) for v in _curves(a[i, None], u[i, None], ph[i, None], E, y, q, c)[:2])
+        x0, dx0, x1, dx1 = (v[0, block] for i in (k - 1, k) for v in _curves(a[i, None], u[i, None], ph[i, None], plan, c)[:2])
         h = tau[k] - tau[k - 1]
         lo, hi = 0.0, 1.0
         for _ in range(30):
             mid = 0.5 * (lo + hi)
             x = hermite(x0, dx0, x1, dx1, h * speed, mid)
             lo, hi = (lo, mid) if float(x @ x) <= half else (mid, hi)
-        one = _BatchFlow([plan], y_all, q_all, c, np.zeros(len(rows)))
+        one = _BatchFlow([plan], c, np.zeros(len(rows)))
         scales, rates = before if k - 1 < folded else after
         one.log_scales, one.rates = scales[np.append(rows, -1)], rates[np.append(rows, -1)]
+        one._set_rates()
         state = np.concatenate([a[k - 1], [A[k - 1, -1]], u[k - 1].ravel(), np.zeros(width)])
         probe = Integrator(one, state, rtol=rtol, first_step=hi * h)
         probe.run(hi * h).raise_if_failed()
         ends = probe.state[None, : len(rows)], one.split(probe.state)[1][None, :-1], one.phases(probe.state)[None, :-1]
-        x, dx = (v[0, plan.block] for v in _curves(*ends, E, y, q, c)[:2])
+        x, dx = (v[0, block] for v in _curves(*ends, plan, c)[:2])
         out.append(_Local(speed * tau, a, u, ph, float(speed * (tau[k - 1] + hi * h) - (x @ x - half) / (2 * x @ dx))))
     return out
 
@@ -459,16 +523,19 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
                 for i in batch
                 for row, j in enumerate(plans[i].neurons)
             ]
-            done.update(zip(batch, _integrate([plans[i] for i in batch], y_all, q_all, c, p.signs, scales, rtol, tol)))
+            done.update(zip(batch, _integrate([plans[i] for i in batch], c, p.signs, scales, rtol, tol)))
         local, s0, E = done.pop(index), start(plan), plan.escaping
         phases = local.phases + np.array([0.0 if row < E else live[j] + plan.mu[row] * s0 for row, j in enumerate(plan.neurons)])
         y, q = y_all[plan.samples], q_all[plan.samples]
-        residuals, rates, norms, norm_rates = _curves(local.a, local.u, phases, E, y, q, c)
+        residuals, rates, norms, norm_rates = _curves(local.a, local.u, phases, plan, c)
         s = s0 + local.sigma
-        a, u, end = local.a[-1], local.u[-1], phases[-1]
+        a, end = local.a[-1], phases[-1]
+        u = local.u[-1] @ plan.expand  # per sample, on the groups' samples
         for row, j in enumerate(plan.neurons[E:], start=E):
             if plan.rests[row].size:
-                pi = _log_projection(a[row], u[row], float(end[row]), y, q, plan.rests[row], int(p.signs[j])) - plan.mu_rest[row] * s[-1]
+                on = np.zeros(len(y))
+                on[plan.current[row]] = u[row, plan.current[row]]  # a passenger is on its aligned samples only
+                pi = _log_projection(a[row], on, float(end[row]), y, q, plan.rests[row], int(p.signs[j])) - plan.mu_rest[row] * s[-1]
                 live[j] = pi
             else:  # all its samples fitted by others: it never escapes, and stays at its size
                 live.pop(j)
@@ -486,8 +553,9 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
                 block=plan.block,
                 offset=float(s0 + local.sigma_half),
                 s=s,
-                residuals=residuals[:, plan.block],
-                residual_rates=rates[:, plan.block],
+                group_residuals=residuals[:, plan.in_block],
+                group_residual_rates=rates[:, plan.in_block],
+                block_expand=plan.expand[np.ix_(plan.in_block, plan.block)],
                 log_sq_norms=norms,
                 log_sq_norm_rates=norm_rates,
                 a=scale * a[:E],

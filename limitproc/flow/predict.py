@@ -197,7 +197,7 @@ def predict(
     taus = np.array([float(j.tau) for j in result.jumps])
     t_end = (horizon(result, L) if tau_end is None else tau_end) * L
     windows = chain.windows
-    refined = [_refined(w.s, w.residuals, w.residual_rates) for w in windows]
+    refined = [_refined(w.s, w.group_residuals, w.group_residual_rates) for w in windows]  # their squares sum to the samples'
     t = np.unique(np.concatenate([[0.0, t_end], *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
     t = t[t <= t_end]
 
