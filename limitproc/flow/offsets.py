@@ -14,7 +14,7 @@ have died it grows along its escape direction ``e_j`` (theory §5) as ``exp(−L
 
 1. **Alignment.** ``π_j`` starts as the log of the projection on ``e_j`` of the linear flow from the
    neuron's magnitudes (at scale 1, residual ``−y``) once its misaligned coordinates have died,
-   times ``e^{−μ_j t}``.
+   times ``e^{−μ_j t}``: in closed form, all neurons at once (:func:`_log_prefactors`).
 2. **Each jump** is an ``O(1)`` window around ``t = τ_k L``, with time ``s = t − τ_k L``. The
    escaping neurons start on their escape directions at size ``e^{π_j + μ_j s_0}`` (about ``1e-8``)
    and follow the full flow on their blocks; the other live neurons whose samples they fit ride along
@@ -26,11 +26,14 @@ have died it grows along its escape direction ``e_j`` (theory §5) as ``exp(−L
 The windows are integrated with an integrating factor (each neuron relative to its growth at its
 rate), so the integrator's steps follow the jump and not the growth before it, and side by side in
 one integration, each in its own time unit ``1/μ``: a window's shape does not depend on the
-prefactors except for tied escaping neurons, whose windows wait for their prefactors. The cost is
-one integration of some forty-five steps (``rtol = 1e-6``) per batch of windows: one batch, and one
-more for each tie that has to wait (n = 200, m = 16, seed 1: two batches for eight jumps). Each
-window's midpoint crossing is then refined by one Newton step on the window's flow alone,
-integrated from the step before it.
+prefactors except for tied escaping neurons, whose windows wait for their prefactors. Each window
+is integrated on groups of its samples that the flow cannot tell apart (alike in ``q_i``, the sign
+of ``y_i``, the block and the escaping neurons aligned with them: one coordinate per neuron and
+group, exactly), so the state is small (n = 200, m = 16, seed 1: 37 neurons × 2 groups instead of
+37 × 103 samples). The cost is one integration of some fifty steps (``rtol = 1e-6``) per batch of
+windows: one batch, and one more for each tie that has to wait (n = 200, m = 16, seed 1: two
+batches for eight jumps). Each window's midpoint crossing is then refined by one Newton step on the
+flow integrated from the step before it (one short integration for all the batch's windows).
 
 In the limit ``L → ∞`` the windows are separated by times of order ``L``, so this chain is exact up
 to the integrator's tolerance; at finite λ the simulator agrees up to corrections that vanish as a
@@ -60,7 +63,10 @@ FITTED = 1e-7
 METHOD = "approximate (float64): O(1)-time windows of the jumps from the initial magnitudes"
 #: first step of the windows' integration, the longest interval between the checks that they have
 #: settled, and the longest they may take to settle, in units of each window's time ``1 / μ`` (its largest rate)
-FIRST_STEP, CHECK, SETTLE = 1.0, 2.0, 1e4
+FIRST_STEP, CHECK, SETTLE = 1.0, 4.0, 1e4
+#: points of the grids on which a step's cubic Hermite interpolant is searched for the midpoint
+#: crossing (twice: to 1/GRID² of the step; the Newton step after it takes the rest)
+GRID = 128
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +249,16 @@ class _Plan:
     in_block: np.ndarray
 
 
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, group)`` of the distinct columns of ``keys`` (rows of integers ``≥ 0``): the first
+    column of each group and each column's group, ranked one row at a time (no bound on the rows)."""
+    code = np.zeros(keys.shape[1], int)
+    for row in keys:
+        code = np.unique(code * (int(row.max()) + 1) + row, return_inverse=True)[1].ravel()
+    first, group = np.unique(code, return_index=True, return_inverse=True)[1:]
+    return first, group.ravel()
+
+
 def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
     """Every jump's :class:`_Plan`. Which neurons ride along does not depend on the magnitudes."""
     p = result.problem
@@ -252,45 +268,45 @@ def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
     out = []
     for jump in result.jumps:
         movers = list(jump.neurons)
-        passengers = [j for j in sorted(live) if j not in movers and (aligned[j] & ~fitted)[jump.samples].any()]
+        others = sorted(live - set(movers))
+        passengers = [j for j, rides in zip(others, (aligned[np.ix_(others, jump.samples)] & ~fitted[jump.samples]).any(axis=1)) if rides]
         J = movers + passengers
         # the window only involves the samples the neurons of J can still move
         cols = np.flatnonzero(aligned[J].any(axis=0) & ~fitted)
         y, q = y_all[cols], q_all[cols]
         fitted[jump.samples] = True
-        current = tuple(np.flatnonzero(aligned[j, cols]) for j in J)
-        rests = tuple(np.flatnonzero(aligned[j, cols] & ~fitted[cols]) if j in passengers else np.zeros(0, int) for j in J)
-        mu, mu_rest = ([2 * c * np.linalg.norm(y[i] * np.sqrt(q[i])) for i in sets] for sets in (current, rests))
-        live -= set(movers) | {j for j, i in zip(J, rests) if j in passengers and not i.size}
+        on = aligned[np.ix_(J, cols)]
+        rest = on & ~fitted[cols] & (np.arange(len(J)) >= len(movers))[:, None]
+        current, rests = tuple(map(np.flatnonzero, on)), tuple(map(np.flatnonzero, rest))
+        mu, mu_rest = 2 * c * np.sqrt(on @ (y * y * q)), 2 * c * np.sqrt(rest @ (y * y * q))
+        live -= set(movers) | {j for j, i in zip(J[len(movers) :], rests[len(movers) :]) if not i.size}
         block = np.searchsorted(cols, jump.samples)
         in_block = np.zeros(len(cols), bool)
         in_block[block] = True
-        keys = np.vstack([np.unique(q, return_inverse=True)[1], in_block, y > 0, aligned[np.ix_(movers, cols)]])
-        first, group = np.unique(keys, axis=1, return_index=True, return_inverse=True)[1:]
-        group = group.ravel()
-        Y = np.bincount(group, y * y)
-        expand = np.zeros((len(Y), len(cols)))
-        expand[group, np.arange(len(cols))] = np.abs(y) / np.sqrt(Y[group])
-        mask = np.array([np.bincount(group[i], y[i] ** 2, minlength=len(Y)) for i in current]) / Y
-        norms = np.sqrt([float(y[i] ** 2 @ q[i]) for i in current])  # |b_j| of each escape direction
-        start = (mask > 0) * (q[first] * np.sqrt(Y))[None, :] / (math.sqrt(2) * norms[:, None])
+        first, group = _groups(np.vstack([np.unique(q, return_inverse=True)[1].ravel(), in_block, y > 0, on[: len(movers)]]))
+        member = np.zeros((len(cols), len(first)))
+        member[np.arange(len(cols)), group] = 1.0
+        Y = (y * y) @ member
+        expand = member.T * (np.abs(y) / np.sqrt(Y[group]))[None, :]
+        mask = (on * (y * y)) @ member / Y
+        start = (mask > 0) * (q[first] * np.sqrt(Y))[None, :] / (math.sqrt(2) * (mu / (2 * c)))[:, None]  # |b_j| = μ_j / 2c
         out.append(
             _Plan(
-                jump.k,
-                tuple(J),
-                len(movers),
-                cols,
-                block,
-                current,
-                rests,
-                np.array(mu),
-                np.array(mu_rest),
-                np.sign(y[first]) * np.sqrt(Y),
-                q[first],
-                mask,
-                start,
-                expand,
-                in_block[first],
+                k=jump.k,
+                neurons=tuple(J),
+                escaping=len(movers),
+                samples=cols,
+                block=block,
+                current=current,
+                rests=rests,
+                mu=mu,
+                mu_rest=mu_rest,
+                labels=np.sign(y[first]) * np.sqrt(Y),
+                sq=q[first],
+                mask=mask,
+                start=start,
+                expand=expand,
+                in_block=in_block[first],
             )
         )
     return out
@@ -310,18 +326,22 @@ class _BatchFlow(PerSampleFlow):
     rate) is ``e^{κ_j + ρ_j s} (a_j, u_j)``. A neuron growing at its rate ``ρ_j`` is then constant, so
     the integrator's steps follow the jumps, not the 18 e-folds of growth before them, and every jump
     takes the same ``O(1)`` time in ``τ``, so one integration serves them all. Windows share nothing
-    (each has its own residuals); their samples are padded with zeros to the widest. The factor makes
-    the field depend on ``τ`` and the integrator integrates autonomous fields: the last row's ``a`` is ``τ``.
+    (each has its own residuals); their groups of samples are padded with zeros to the widest. The
+    factor makes the field depend on ``τ`` and the integrator integrates autonomous fields: the last
+    row's ``a`` is ``τ``. The escaping neurons' rows come first (a window's rows keep their order).
     """
 
     def __init__(self, plans: list[_Plan], c: float, log_scales):
         rows = [(w, row) for w, plan in enumerate(plans) for row in range(len(plan.neurons))]
+        order = sorted(range(len(rows)), key=lambda i: (rows[i][1] >= plans[rows[i][0]].escaping, i))
+        rows = [rows[i] for i in order]
         width = max(len(plan.labels) for plan in plans)
         super().__init__(np.zeros(width), np.ones(width), c, len(rows) + 1, sources=[row < plans[w].escaping for w, row in rows] + [False])
         self.window = np.array([w for w, _ in rows])
-        self.escaping = np.flatnonzero(self.sources)  # the rows whose outputs enter the residuals
-        self.member = (self.window[None, self.escaping] == np.arange(len(plans))[:, None]).astype(float)  # window of each
-        self.labels = np.zeros((len(plans), width))
+        self.escaping = int(self.sources.sum())  # the rows whose outputs enter the residuals: the first ones
+        # each escaping row's window (and a row of zeros for the clock), and the labels of each window's groups
+        self.member = (self.window[None, : self.escaping] == np.arange(len(plans) + 1)[:, None]).astype(float)
+        self.labels = np.zeros((len(plans) + 1, width))
         self.peaks = np.zeros((len(plans), width))  # max |r_i| over a block's group is |r_G| times this, 0 off the block
         self.sq, self.mask = np.ones((len(rows) + 1, width)), np.zeros((len(rows) + 1, width))
         for w, plan in enumerate(plans):
@@ -331,47 +351,45 @@ class _BatchFlow(PerSampleFlow):
             self.sq[:-1][self.window == w, :groups] = plan.sq
             self.mask[:-1][self.window == w, :groups] = plan.mask
         self.speed = np.append([1 / plans[w].mu.max() for w, _ in rows], 0.0)  # ds/dτ
-        self.log_scales = np.append(log_scales, 0.0)
-        self.rates = np.append(np.concatenate([plan.mu for plan in plans]), 0.0)
-        after = [np.where(np.arange(len(plan.neurons)) < plan.escaping, 0.0, plan.mu_rest) for plan in plans]
-        self.rates_after = np.append(np.concatenate(after), 0.0)
-        self.of_row = np.append(self.window, len(plans))  # the clock row reads a row of zeros
-        self._window_residuals = np.zeros((len(plans) + 1, width))
-        self._speed_two_c = -self.two_c * self.speed[:, None] * self.mask  # −2c ν_w^{-1} M_jG
-        self._speed_sq = -self.two_c * self.speed[:, None] * self.sq  # −2c ν_w^{-1} q_G
+        self.log_scales = np.append(np.asarray(log_scales, float)[order], 0.0)
+        self.rates = np.append([plans[w].mu[row] for w, row in rows], 0.0)
+        self.rates_after = np.append([0.0 if row < plans[w].escaping else plans[w].mu_rest[row] for w, row in rows], 0.0)
+        self.of_row = np.append(self.window, len(plans))  # the clock row reads the row of zeros
         self._set_rates()
 
     def _set_rates(self) -> None:
-        self._decay = -self.speed * self.rates  # the integrating factor's −ρ_j ds/dτ
+        """The field's constants from ``log_scales``, ``rates`` and ``speed``."""
+        self._speed_two_c = -self.two_c * self.speed[:, None] * self.mask  # −2c ν_w^{-1} M_jG
+        self._speed_sq = -self.two_c * self.speed[:, None] * self.sq  # −2c ν_w^{-1} q_G
+        decay = -self.speed * self.rates  # the integrating factor's −ρ_j ds/dτ, on a_j and u_j
+        self._decay = np.concatenate([decay, np.repeat(decay, self.n)])
         E = self.escaping
-        self._E_scales, self._E_rates = 2 * self.log_scales[E], 2 * self.rates[E] * self.speed[E]
+        self._E_scales, self._E_rates = 2 * self.log_scales[:E], 2 * self.rates[:E] * self.speed[:E]
 
     def phases(self, state) -> np.ndarray:
         """``κ_j + ρ_j s`` of every row."""
         return self.log_scales + self.rates * self.speed * state[self.m - 1]
 
     def _residuals(self, state, pos) -> np.ndarray:
+        """``(windows + 1, width)``: each window's residuals (of its groups), and a row of zeros."""
         E = self.escaping
-        return self.member @ ((np.exp(self._E_scales + self._E_rates * state[self.m - 1]) * state[E])[:, None] * pos[E]) - self.labels
+        weights = np.exp(self._E_scales + self._E_rates * state[self.m - 1])
+        weights *= state[:E]
+        return self.member @ (weights[:, None] * pos[:E]) - self.labels
 
     def residuals(self, state) -> np.ndarray:
         """``(windows, width)``: each window's residuals (of its groups)."""
-        return self._residuals(state, np.maximum(self.split(state)[1], 0.0))
+        return self._residuals(state, np.maximum(self.split(state)[1], 0.0))[:-1]
 
     def __call__(self, state) -> np.ndarray:
         m = self.m
         a, u = state[:m], state[m:].reshape(m, self.n)
         pos = np.maximum(u, 0.0)
-        self._window_residuals[:-1] = self._residuals(state, pos)
-        r = self._window_residuals[self.of_row]  # each row's window's, 0 for the clock
-        out = np.empty_like(state)
-        da, du = out[:m], out[m:].reshape(m, self.n)
-        np.einsum("jn,jn->j", pos * self._speed_two_c, r, out=da)
-        da += self._decay * a
-        da[-1] = 1.0
-        np.multiply(r, self._speed_sq, out=du)
-        du *= np.where(u > 0, a[:, None], 0.0)
-        du += self._decay[:, None] * u
+        r = self._residuals(state, pos)[self.of_row]  # each row's window's, 0 for the clock
+        out = self._decay * state
+        out[:m] += np.einsum("jn,jn->j", pos * self._speed_two_c, r)
+        out[m - 1] = 1.0
+        out[m:].reshape(m, self.n)[:] += r * self._speed_sq * np.where(u > 0, a[:, None], 0.0)
         return out
 
     def fold(self, state) -> np.ndarray:
@@ -445,7 +463,7 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
 
     integ = Integrator(flow, start, rtol=rtol, first_step=FIRST_STEP)
     run(integ, math.log(1 / START_SIZE))
-    base, folded, before = integ.t, len(taus), (flow.log_scales, flow.rates)
+    base, folded, before = integ.t, len(taus), flow.rates
     integ = Integrator(flow, flow.fold(integ.state), rtol=rtol, first_step=integ.h)
     # an event, and checked at least every CHECK: settled residuals are near the integrator's noise,
     # which the long steps of an unbroken run would raise above tol
@@ -453,37 +471,50 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
         if integ.t > SETTLE:
             raise IntegrationError(f"the O(1) dynamics did not settle within t = {integ.t:g}")
         run(integ, integ.t + CHECK, settled)
-    after = (flow.log_scales, flow.rates)
     tau, S, phase = np.array(taus), np.array(states), np.array(phases)
     A, U = S[:, : flow.m], S[:, flow.m :].reshape(len(S), flow.m, flow.n)
-    out = []
+    steps, spans, halves = np.zeros(len(plans), int), np.zeros(len(plans)), np.zeros(len(plans))
     for w, plan in enumerate(plans):
-        rows, width, speed, E, block = np.flatnonzero(flow.window == w), len(plan.labels), 1 / plan.mu.max(), plan.escaping, plan.in_block
-        a, u, ph = A[:, rows], U[:, rows, :width], phase[:, rows]
+        rows, E, block = np.flatnonzero(flow.window == w), plan.escaping, plan.in_block
+        a, u, ph = A[:, rows], U[:, rows, : len(plan.labels)], phase[:, rows]
         r = np.einsum("te,ten->tn", np.exp(2 * ph[:, :E]) * a[:, :E], np.maximum(u[:, :E, block], 0.0)) - plan.labels[block]
-        half = 0.5 * float(r[0] @ r[0])
-        k = int(np.argmax((r**2).sum(axis=1) <= half))
+        halves[w] = 0.5 * float(r[0] @ r[0])
+        k = int(np.argmax((r**2).sum(axis=1) <= halves[w]))
         if k == 0:
             raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
-        # on the cubic Hermite interpolant of the step, then one Newton step on this window's flow
-        # integrated to there: the interpolant alone is off by about (μh)⁴
+        # on the cubic Hermite interpolant of the step, then one Newton step on the flow integrated
+        # to there (below): the interpolant alone is off by about (μh)⁴
         x0, dx0, x1, dx1 = (v[0, block] for i in (k - 1, k) for v in _curves(a[i, None], u[i, None], ph[i, None], plan, c)[:2])
         h = tau[k] - tau[k - 1]
-        lo, hi = 0.0, 1.0
-        for _ in range(30):
-            mid = 0.5 * (lo + hi)
-            x = hermite(x0, dx0, x1, dx1, h * speed, mid)
-            lo, hi = (lo, mid) if float(x @ x) <= half else (mid, hi)
-        one = _BatchFlow([plan], c, np.zeros(len(rows)))
-        scales, rates = before if k - 1 < folded else after
-        one.log_scales, one.rates = scales[np.append(rows, -1)], rates[np.append(rows, -1)]
-        one._set_rates()
-        state = np.concatenate([a[k - 1], [A[k - 1, -1]], u[k - 1].ravel(), np.zeros(width)])
-        probe = Integrator(one, state, rtol=rtol, first_step=hi * h)
-        probe.run(hi * h).raise_if_failed()
-        ends = probe.state[None, : len(rows)], one.split(probe.state)[1][None, :-1], one.phases(probe.state)[None, :-1]
-        x, dx = (v[0, block] for v in _curves(*ends, plan, c)[:2])
-        out.append(_Local(speed * tau, a, u, ph, float(speed * (tau[k - 1] + hi * h) - (x @ x - half) / (2 * x @ dx))))
+        lo, width = 0.0, 1.0
+        for _ in range(2):  # the first θ on a grid of GRID, then on a grid of GRID within that cell
+            theta = lo + width * np.arange(1, GRID + 1)[:, None] / GRID
+            x = hermite(x0, dx0, x1, dx1, h / plan.mu.max(), theta)
+            below = np.append((x * x).sum(axis=1) <= halves[w], True)
+            lo, width = lo + width * int(np.argmax(below)) / GRID, width / GRID
+        steps[w], spans[w] = k, (lo + width) * h
+    # the probe: every window from its step k − 1 at once, its time stretched so that its span is 1
+    last = np.append(steps[flow.window], 1) - 1  # each row's step k − 1
+    every = np.arange(flow.m)
+    probe = _BatchFlow(plans, c, np.zeros(flow.m - 1))
+    probe.log_scales, probe.rates = phase[last, every], np.where(last < folded, before, flow.rates)
+    probe.speed = probe.speed * np.append(spans[flow.window], 0.0)
+    probe._set_rates()
+    state = np.concatenate([A[last, every], U[last, every].ravel()])
+    state[flow.m - 1] = 0.0
+    integ = Integrator(probe, state, rtol=rtol, first_step=1.0)
+    integ.run(1.0).raise_if_failed()
+    ends, end_phases = probe.split(integ.state), probe.phases(integ.state)
+    out = []
+    for w, plan in enumerate(plans):
+        rows, speed = np.flatnonzero(flow.window == w), 1 / plan.mu.max()
+        a, u, ph = A[:, rows], U[:, rows, : len(plan.labels)], phase[:, rows]
+        x, dx = (
+            v[0, plan.in_block]
+            for v in _curves(ends[0][None, rows], ends[1][None, rows, : len(plan.labels)], end_phases[None, rows], plan, c)[:2]
+        )
+        k = steps[w]
+        out.append(_Local(speed * tau, a, u, ph, float(speed * (tau[k - 1] + spans[w]) - (x @ x - halves[w]) / (2 * x @ dx))))
     return out
 
 
