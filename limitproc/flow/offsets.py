@@ -283,7 +283,8 @@ def _plans(result: Result, y_all, q_all, c: float) -> list[_Plan]:
         block = np.searchsorted(cols, jump.samples)
         in_block = np.zeros(len(cols), bool)
         in_block[block] = True
-        first, group = _groups(np.vstack([np.unique(q, return_inverse=True)[1].ravel(), in_block, y > 0, on[: len(movers)]]))
+        kind = np.unique(q, return_inverse=True)[1].ravel() * 4 + in_block * 2 + (y > 0)
+        first, group = _groups(np.vstack([kind, on[: len(movers)]]))
         member = np.zeros((len(cols), len(first)))
         member[np.arange(len(cols)), group] = 1.0
         Y = (y * y) @ member
@@ -354,7 +355,8 @@ class _BatchFlow(PerSampleFlow):
         self.log_scales = np.append(np.asarray(log_scales, float)[order], 0.0)
         self.rates = np.append([plans[w].mu[row] for w, row in rows], 0.0)
         self.rates_after = np.append([0.0 if row < plans[w].escaping else plans[w].mu_rest[row] for w, row in rows], 0.0)
-        self.of_row = np.append(self.window, len(plans))  # the clock row reads the row of zeros
+        of_row = np.append(self.window, len(plans))  # the clock row reads the row of zeros
+        self._row_member, self._row_labels = self.member[of_row], self.labels[of_row]  # each row's window's
         self._set_rates()
 
     def _set_rates(self) -> None:
@@ -370,22 +372,22 @@ class _BatchFlow(PerSampleFlow):
         """``κ_j + ρ_j s`` of every row."""
         return self.log_scales + self.rates * self.speed * state[self.m - 1]
 
-    def _residuals(self, state, pos) -> np.ndarray:
-        """``(windows + 1, width)``: each window's residuals (of its groups), and a row of zeros."""
+    def _outputs(self, state, pos) -> np.ndarray:
+        """``(escaping, width)``: the escaping rows' outputs ``e^{2(κ_j + ρ_j s)} a_j σ(u_j)``."""
         E = self.escaping
         weights = np.exp(self._E_scales + self._E_rates * state[self.m - 1])
         weights *= state[:E]
-        return self.member @ (weights[:, None] * pos[:E]) - self.labels
+        return weights[:, None] * pos[:E]
 
     def residuals(self, state) -> np.ndarray:
         """``(windows, width)``: each window's residuals (of its groups)."""
-        return self._residuals(state, np.maximum(self.split(state)[1], 0.0))[:-1]
+        return (self.member @ self._outputs(state, np.maximum(self.split(state)[1], 0.0)) - self.labels)[:-1]
 
     def __call__(self, state) -> np.ndarray:
         m = self.m
         a, u = state[:m], state[m:].reshape(m, self.n)
         pos = np.maximum(u, 0.0)
-        r = self._residuals(state, pos)[self.of_row]  # each row's window's, 0 for the clock
+        r = self._row_member @ self._outputs(state, pos) - self._row_labels  # each row's window's, 0 for the clock
         out = self._decay * state
         out[:m] += np.einsum("jn,jn->j", pos * self._speed_two_c, r)
         out[m - 1] = 1.0
@@ -420,11 +422,13 @@ def _curves(a, u, phases, plan: _Plan, c: float):
 
 @dataclass(frozen=True, eq=False)
 class _Local:
-    """One window integrated in its own time ``σ = s − s_0``: at each recorded ``sigma`` its ``a``,
-    ``u`` (on its samples) and ``phases`` (a passenger's without its scale at the start), and the
-    ``σ`` at which the block's loss crossed the midpoint of its plateaus."""
+    """One window integrated in its own time ``σ = s − s_0``: at each recorded ``sigma`` its
+    :func:`_curves` (a passenger's log-norm without its scale at the start); at the end its ``a``,
+    ``u`` (on its groups) and ``phases`` (likewise); the ``σ`` at which the block's loss crossed the
+    midpoint of its plateaus."""
 
     sigma: np.ndarray
+    curves: tuple
     a: np.ndarray
     u: np.ndarray
     phases: np.ndarray
@@ -474,17 +478,18 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     tau, S, phase = np.array(taus), np.array(states), np.array(phases)
     A, U = S[:, : flow.m], S[:, flow.m :].reshape(len(S), flow.m, flow.n)
     steps, spans, halves = np.zeros(len(plans), int), np.zeros(len(plans)), np.zeros(len(plans))
+    curves = []
     for w, plan in enumerate(plans):
-        rows, E, block = np.flatnonzero(flow.window == w), plan.escaping, plan.in_block
-        a, u, ph = A[:, rows], U[:, rows, : len(plan.labels)], phase[:, rows]
-        r = np.einsum("te,ten->tn", np.exp(2 * ph[:, :E]) * a[:, :E], np.maximum(u[:, :E, block], 0.0)) - plan.labels[block]
+        rows, block = np.flatnonzero(flow.window == w), plan.in_block
+        curves.append(_curves(A[:, rows], U[:, rows, : len(plan.labels)], phase[:, rows], plan, c))
+        r, rates = curves[-1][0][:, block], curves[-1][1][:, block]
         halves[w] = 0.5 * float(r[0] @ r[0])
         k = int(np.argmax((r**2).sum(axis=1) <= halves[w]))
         if k == 0:
             raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
         # on the cubic Hermite interpolant of the step, then one Newton step on the flow integrated
         # to there (below): the interpolant alone is off by about (μh)⁴
-        x0, dx0, x1, dx1 = (v[0, block] for i in (k - 1, k) for v in _curves(a[i, None], u[i, None], ph[i, None], plan, c)[:2])
+        x0, dx0, x1, dx1 = r[k - 1], rates[k - 1], r[k], rates[k]
         h = tau[k] - tau[k - 1]
         lo, width = 0.0, 1.0
         for _ in range(2):  # the first θ on a grid of GRID, then on a grid of GRID within that cell
@@ -508,13 +513,21 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     out = []
     for w, plan in enumerate(plans):
         rows, speed = np.flatnonzero(flow.window == w), 1 / plan.mu.max()
-        a, u, ph = A[:, rows], U[:, rows, : len(plan.labels)], phase[:, rows]
         x, dx = (
             v[0, plan.in_block]
             for v in _curves(ends[0][None, rows], ends[1][None, rows, : len(plan.labels)], end_phases[None, rows], plan, c)[:2]
         )
         k = steps[w]
-        out.append(_Local(speed * tau, a, u, ph, float(speed * (tau[k - 1] + spans[w]) - (x @ x - halves[w]) / (2 * x @ dx))))
+        out.append(
+            _Local(
+                speed * tau,
+                curves[w],
+                A[-1, rows],
+                U[-1, rows, : len(plan.labels)],
+                phase[-1, rows],
+                float(speed * (tau[k - 1] + spans[w]) - (x @ x - halves[w]) / (2 * x @ dx)),
+            )
+        )
     return out
 
 
@@ -556,12 +569,13 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
             ]
             done.update(zip(batch, _integrate([plans[i] for i in batch], c, p.signs, scales, rtol, tol)))
         local, s0, E = done.pop(index), start(plan), plan.escaping
-        phases = local.phases + np.array([0.0 if row < E else live[j] + plan.mu[row] * s0 for row, j in enumerate(plan.neurons)])
+        scales = np.array([0.0 if row < E else live[j] + plan.mu[row] * s0 for row, j in enumerate(plan.neurons)])
         y, q = y_all[plan.samples], q_all[plan.samples]
-        residuals, rates, norms, norm_rates = _curves(local.a, local.u, phases, plan, c)
+        residuals, rates, norms, norm_rates = local.curves
+        norms = norms + 2 * scales  # the residuals do not depend on the passengers' scales
         s = s0 + local.sigma
-        a, end = local.a[-1], phases[-1]
-        u = local.u[-1] @ plan.expand  # per sample, on the groups' samples
+        a, end = local.a, local.phases + scales
+        u = local.u @ plan.expand  # per sample, on the groups' samples
         for row, j in enumerate(plan.neurons[E:], start=E):
             if plan.rests[row].size:
                 on = np.zeros(len(y))
