@@ -329,7 +329,8 @@ class _BatchFlow(PerSampleFlow):
     takes the same ``O(1)`` time in ``τ``, so one integration serves them all. Windows share nothing
     (each has its own residuals); their groups of samples are padded with zeros to the widest. The
     factor makes the field depend on ``τ`` and the integrator integrates autonomous fields: the last
-    row's ``a`` is ``τ``. The escaping neurons' rows come first (a window's rows keep their order).
+    row's ``a`` is ``τ``. The escaping neurons' rows come first (a window's rows keep their order);
+    ``log_scales`` are given window by window, in the order of ``plans``.
     """
 
     def __init__(self, plans: list[_Plan], c: float, log_scales):
