@@ -316,23 +316,33 @@ class RadicalSum:
 
     def __str__(self) -> str:
         """A string that ``sympy.sympify`` parses to exactly this number."""
+        return self.text({})
+
+    def text(self, known: dict[int, tuple[fmpq, str]]) -> str:
+        """``str(self)``, reusing the text of a term whose key and coefficient ``known`` holds (and
+        adding the others): the forms of one program share many terms."""
         if not self.terms:
             return "0"
-        out = ""
+        parts = []
         for k in sorted(self.terms):
             c = self.terms[k]
+            seen = known.get(k)
+            if seen is not None and (seen[0] is c or seen[0] == c):
+                parts.append(seen[1])
+                continue
             p, q = int(c.p), int(c.q)  # (cheaper than comparing and negating the fmpq)
-            negative = p < 0
-            p = -p if negative else p
+            joint = " + "
+            if p < 0:
+                p, joint = -p, " - "
             if k == 1:
-                term = str(p) if q == 1 else f"{p}/{q}"
+                term = joint + (str(p) if q == 1 else f"{p}/{q}")
             else:
-                term = ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
-            if not out:
-                out = ("-" if negative else "") + term
-            else:
-                out += (" - " if negative else " + ") + term
-        return out
+                term = joint + ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
+            known[k] = (c, term)
+            parts.append(term)
+        first = parts[0]
+        parts[0] = first[3:] if first[1] == "+" else "-" + first[3:]
+        return "".join(parts)
 
     def __repr__(self) -> str:
         return f"RadicalSum({self})"
@@ -456,6 +466,7 @@ class Program:
         self._failed: dict[int, int] = {}  # node -> the budget it exceeded
         self._consts: dict[Fraction, int] = {}
         self._has_log: list[bool] = []  # node -> a logarithm is in its cone (no canonical form)
+        self._term_texts: dict[int, tuple[fmpq, str]] = {}  # shared by the exact strings of the forms (RadicalSum.text)
 
     @property
     def term_budget(self) -> int:
@@ -617,7 +628,7 @@ class Program:
                 self._failed[node] = budget
                 return
             (x, cx), (y, cy) = self._forms[op[1]], self._forms[op[2]]
-            if max(cx, cy) > budget or (kind in ("mul",) and len(x) * len(y) > budget * budget):
+            if max(cx, cy) > budget or (kind == "mul" and len(x) * len(y) > budget * budget) or _over(kind, x, y, budget):
                 self._failed[node] = budget
                 return
             try:
@@ -642,7 +653,7 @@ class Program:
         budget = self.term_budget if budget is None else budget
         if not self._has_log[node]:
             form = self.form(node, budget)
-            return None if form is None else str(form)
+            return None if form is None else form.text(self._term_texts)
         out = _Expression(self, budget).text(node)
         return None if out is None else out[0]
 
@@ -746,6 +757,14 @@ class Program:
             prec *= 2
 
 
+def _over(kind: str, x: RadicalSum, y: RadicalSum, budget: int) -> bool:
+    """Whether ``x ± y`` certainly has more than ``budget`` terms, told before adding: only keys in
+    both can cancel, so at least ``len(x) + len(y) - 2 * shared`` terms remain."""
+    if kind not in ("add", "sub") or len(x) + len(y) <= budget:
+        return False
+    return len(x) + len(y) - 2 * len(x.terms.keys() & y.terms.keys()) > budget
+
+
 def _show(x: arb) -> str:
     return x.str(15)
 
@@ -780,7 +799,7 @@ class _Expression:
             form = prog.form(node, self.budget)
             if form is None:
                 return None
-            text = str(form)
+            text = form.text(prog._term_texts)
             simple = len(form) <= 1 and not text.startswith("-")
             strength = (_ATOM if re.fullmatch(r"\d+|sqrt\(\d+\)", text) else _PRODUCT) if simple else _SUM
             out = (text, strength, max(len(form), 1))
