@@ -256,13 +256,21 @@ class RadicalSum:
             self, other = other, self
         total = None
         for k2, c2 in other.terms.items():
-            # multiplying by one monomial permutes the keys (atoms are toggled), so no terms collide
-            terms = {}
-            for k1, c1 in self.terms.items():
-                g = gcd(k1, k2)  # the atoms common to both keys
-                terms[(k1 // g) * (k2 // g)] = c1 * c2 * g
-            total = RadicalSum(terms) if total is None else total + RadicalSum(terms)
+            part = self._times_monomial(k2, c2)
+            total = part if total is None else total + part
         return total if total is not None else RadicalSum({})
+
+    def _times_monomial(self, k2: int, c2: fmpq) -> RadicalSum:
+        # multiplying by one monomial permutes the keys (atoms are toggled), so no terms collide
+        by_gcd: dict[int, tuple[int, fmpq]] = {}  # atoms common to both keys -> (k2 without them, c2 times them)
+        terms = {}
+        for k1, c1 in self.terms.items():
+            g = gcd(k1, k2)
+            factor = by_gcd.get(g)
+            if factor is None:
+                factor = by_gcd[g] = (k2 // g, c2 * g)
+            terms[k1 // g * factor[0]] = c1 * factor[1]
+        return RadicalSum(terms)
 
     def divide(self, other: RadicalSum, atoms: list[int], budget: int) -> RadicalSum | None:
         """``self / other`` over the base ``atoms``, or None if an intermediate exceeds ``budget`` terms.
@@ -331,13 +339,14 @@ class RadicalSum:
                 parts.append(seen[1])
                 continue
             p, q = int(c.p), int(c.q)  # (cheaper than comparing and negating the fmpq)
-            joint = " + "
-            if p < 0:
-                p, joint = -p, " - "
+            sign = " + " if p > 0 else " - "
+            p = abs(p)
             if k == 1:
-                term = joint + (str(p) if q == 1 else f"{p}/{q}")
+                term = f"{sign}{p}" if q == 1 else f"{sign}{p}/{q}"
+            elif q == 1:
+                term = f"{sign}sqrt({k})" if p == 1 else f"{sign}{p}*sqrt({k})"
             else:
-                term = joint + ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
+                term = f"{sign}sqrt({k})/{q}" if p == 1 else f"{sign}{p}*sqrt({k})/{q}"
             known[k] = (c, term)
             parts.append(term)
         first = parts[0]
@@ -477,7 +486,8 @@ class Program:
 
     def _push(self, op: tuple) -> int:
         self._ops.append(op)
-        self._has_log.append(op[0] == "log" or (op[0] not in ("const", "sqrt") and any(self._has_log[a] for a in op[1:])))
+        kind, has_log = op[0], self._has_log
+        has_log.append(kind == "log" if kind in ("const", "sqrt", "log") else has_log[op[1]] or has_log[op[2]])
         return len(self._ops) - 1
 
     def const(self, q) -> int:
@@ -584,25 +594,26 @@ class Program:
         (the context's term budget by default)."""
         budget = self.term_budget if budget is None else budget
         self._sync_basis()
+        forms, failed = self._forms, self._failed
         stack = [node]
         while stack:
             top = stack[-1]
-            if self._known(top, budget):
+            if top in forms or failed.get(top, -1) >= budget:  # known
                 stack.pop()
                 continue
             if self._has_log[top]:  # no canonical form, at any budget
-                self._failed[top] = _NO_FORM
+                failed[top] = _NO_FORM
                 stack.pop()
                 continue
             op = self._ops[top]
-            if op[0] not in ("const", "sqrt"):
-                if any(self._failed.get(a, -1) >= budget for a in op[1:]):  # over the budget with its operand
-                    self._failed[top] = budget
+            if len(op) == 3:  # an operation on two nodes (a constant or a square root has no operand nodes)
+                a, b = op[1], op[2]
+                if failed.get(a, -1) >= budget or failed.get(b, -1) >= budget:  # over the budget with its operand
+                    failed[top] = budget
                     stack.pop()
                     continue
-                missing = [a for a in op[1:] if not self._known(a, budget)]
-                if missing:  # one operand at a time: one over the budget ends the node before the next is expanded
-                    stack.append(missing[-1])
+                if b not in forms or a not in forms:  # one operand at a time: one over the budget ends the node before the next is expanded
+                    stack.append(b if b not in forms else a)
                     continue
             stack.pop()
             self._compute_form(top, op, budget)
@@ -610,11 +621,6 @@ class Program:
             return None
         form, cone = self._forms[node]
         return form if cone <= budget else None
-
-    def _known(self, node: int, budget: int) -> bool:
-        if node in self._forms:
-            return True
-        return self._failed.get(node, -1) >= budget
 
     def _compute_form(self, node: int, op: tuple, budget: int) -> None:
         kind = op[0]

@@ -1,4 +1,4 @@
-"""The JSON writer of index arrays (``limitproc.io.results.int_list_json``) is ``json.dumps`` byte for byte.
+"""The JSON writers of index arrays and results (``limitproc.io.results``) are ``json.dumps`` byte for byte.
 
 It writes four digits at a time into rows of one width, so the values drawn cluster around the
 powers of ten (where the width changes) and cover every width from 1 to 20 digits, in both the
@@ -8,10 +8,11 @@ uint32 and the uint64 paths, and in int and uint dtypes.
 import json
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from limitproc.io.results import int_list_json
+from limitproc import generate, solve
+from limitproc.io.results import int_list_json, result_dict, result_json_bytes
 
 near_powers = st.builds(lambda e, d: max(0, min(10**e + d, 2**64 - 1)), st.integers(0, 19), st.integers(-3, 3))
 values = st.one_of(st.integers(0, 10**5), near_powers, st.integers(0, 2**32 + 5), st.integers(0, 2**64 - 1))
@@ -34,3 +35,11 @@ def test_every_width_and_its_boundaries():
 def test_unsorted_or_negative_arrays_fall_back_to_json_dumps(entries):
     array = np.array(entries, dtype=np.int64)
     assert int_list_json(array) == json.dumps(array.tolist())
+
+
+@settings(max_examples=15)
+@given(st.integers(256, 3000), st.integers(1, 6), st.integers(0, 10**6))
+def test_result_bytes_are_the_json_of_the_result(n, m, seed):
+    """What ``limitproc solve --format json`` writes: ``json.dumps`` of the result's dict, then ``end``."""
+    result = solve(generate(n, m, seed=seed))
+    assert result_json_bytes(result, end=b"\n") == (json.dumps(result_dict(result)) + "\n").encode()

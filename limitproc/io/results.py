@@ -12,7 +12,7 @@ import numpy as np
 
 from ..exact import rational_string
 
-__all__ = ["result_dict", "result_json"]
+__all__ = ["int_list_json", "result_dict", "result_json", "result_json_bytes"]
 
 if TYPE_CHECKING:
     from ..process import Result
@@ -85,17 +85,32 @@ def result_json(
 ) -> str:
     """``json.dumps`` of :func:`result_dict` (edited by ``annotate``, e.g. a tie resolution's), the same
     text; without ``indent``, long index arrays are written by numpy instead of as Python lists."""
+    if indent is not None:
+        record = _record(result, digits, escape_directions, np.ndarray.tolist)
+        return json.dumps(record if annotate is None else annotate(record), indent=indent)
+    return result_json_bytes(result, digits, escape_directions, annotate).decode("ascii")
+
+
+def result_json_bytes(
+    result: Result, digits: int = 30, escape_directions: bool = False, annotate: Callable[[dict], dict] | None = None, end: bytes = b""
+) -> bytes:
+    """:func:`result_json` (without ``indent``) and then ``end``, as bytes (JSON is ASCII): the index
+    arrays are joined in as the bytes numpy writes, so the text is not copied again before it is written."""
     arrays: list[np.ndarray] = []
 
     def listed(values: np.ndarray):
-        if indent is not None or values.size < _LONG:
+        if values.size < _LONG:
             return values.tolist()
         arrays.append(values)
         return f"\0{len(arrays) - 1}\0"  # json.dumps writes it as "\u0000k\u0000"; no exact string holds NUL
 
     record = _record(result, digits, escape_directions, listed)
-    text = json.dumps(record if annotate is None else annotate(record), indent=indent)
-    return _PLACEHOLDER.sub(lambda match: int_list_json(arrays[int(match.group(1))]), text) if arrays else text
+    texts = _PLACEHOLDER.split(json.dumps(record if annotate is None else annotate(record)))  # text, index, text, ..., text
+    parts = [texts[0].encode("ascii")]
+    for index, text in zip(texts[1::2], texts[2::2]):
+        parts += _int_list_parts(arrays[int(index)])
+        parts.append(text.encode("ascii"))
+    return b"".join([*parts, end])
 
 
 #: arrays at least this long are written by :func:`int_list_json`
@@ -107,13 +122,18 @@ def int_list_json(values: np.ndarray) -> str:
     """``json.dumps(values.tolist())`` for a sorted 1-d array of non-negative integers, without making
     Python ints: entries of equal width (contiguous, as the array is sorted) are written as rows of
     bytes, four decimal digits at a time from a table. Other arrays go through ``json.dumps``."""
+    return "".join(str(part, "ascii") for part in _int_list_parts(values))
+
+
+def _int_list_parts(values: np.ndarray) -> list:
+    """The ASCII of :func:`int_list_json` in parts (bytes-like)."""
     values = np.asarray(values)
     if values.size == 0 or values.dtype.kind not in "iu" or values[0] < 0 or np.any(values[1:] < values[:-1]):
-        return json.dumps(values.tolist())
+        return [json.dumps(values.tolist()).encode("ascii")]
     top = int(values[-1])
     v = values.astype(np.uint32 if top < 2**32 else np.uint64, copy=False)
     ends = np.searchsorted(v, 10 ** np.arange(1, len(str(top)), dtype=np.uint64)).tolist() + [v.size]  # of the widths
-    chunks, start = [], 0
+    parts, start = [b"["], 0
     for width, stop in enumerate(ends, start=1):
         if stop > start:
             rest, groups = v[start:stop], []  # of four digits, the last first
@@ -126,10 +146,10 @@ def int_list_json(values: np.ndarray) -> str:
             for word, group in enumerate(reversed(groups), start=1):  # in order: each overwrites the spare bytes of the one before
                 rows[f"w{word}"] = np.take(_FOUR_DIGITS, group)
             rows["separator"] = ord(",") | ord(" ") << 8
-            chunks.append(rows.view(np.uint8))
+            parts.append(rows.view(np.uint8))
         start = stop
-    chunks[-1] = chunks[-1][:-2]  # no separator after the last entry
-    return "".join(["[", *(str(chunk.data, "ascii") for chunk in chunks), "]"])
+    parts[-1] = parts[-1][:-2]  # no separator after the last entry
+    return [*parts, b"]"]
 
 
 def _four_digits() -> np.ndarray:
