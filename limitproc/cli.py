@@ -184,7 +184,7 @@ def _add_solve(sub) -> None:
     add_output(parser)
 
 
-def _run_solve(args) -> str | bytes:
+def _run_solve(args) -> str | list:
     problem = _load_problem(args)
     if problem.magnitudes is None:  # no ties to resolve from magnitudes: limitproc.flow stays unloaded
         from .process import solve
@@ -195,10 +195,10 @@ def _run_solve(args) -> str | bytes:
 
         resolved = solve_resolved(problem, **_solve_kwargs(args))
         result, ties = resolved.result, resolved.ties
-    if args.format == "json":  # render_result's text as bytes: copied once, and no tables loaded
-        from .io.results import result_json_bytes
+    if args.format == "json":  # render_result's text in parts, written without joining them; no tables loaded
+        from .io.results import result_json_parts
 
-        return result_json_bytes(result, args.digits, args.escape_directions, None if ties is None else ties.annotate, end=b"\n")
+        return result_json_parts(result, args.digits, args.escape_directions, None if ties is None else ties.annotate, end=b"\n")
     from .io.tables import render_result
 
     return render_result(result, args.format, args.digits, args.escape_directions, ties)

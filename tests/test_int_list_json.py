@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limitproc import generate, solve
-from limitproc.io.results import int_list_json, result_dict, result_json_bytes
+from limitproc.io.results import int_list_json, result_dict, result_json_parts
 
 near_powers = st.builds(lambda e, d: max(0, min(10**e + d, 2**64 - 1)), st.integers(0, 19), st.integers(-3, 3))
 values = st.one_of(st.integers(0, 10**5), near_powers, st.integers(0, 2**32 + 5), st.integers(0, 2**64 - 1))
@@ -42,4 +42,4 @@ def test_unsorted_or_negative_arrays_fall_back_to_json_dumps(entries):
 def test_result_bytes_are_the_json_of_the_result(n, m, seed):
     """What ``limitproc solve --format json`` writes: ``json.dumps`` of the result's dict, then ``end``."""
     result = solve(generate(n, m, seed=seed))
-    assert result_json_bytes(result, end=b"\n") == (json.dumps(result_dict(result)) + "\n").encode()
+    assert b"".join(result_json_parts(result, end=b"\n")) == (json.dumps(result_dict(result)) + "\n").encode()

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..exact import rational_string
 
-__all__ = ["int_list_json", "result_dict", "result_json", "result_json_bytes"]
+__all__ = ["int_list_json", "result_dict", "result_json", "result_json_parts"]
 
 if TYPE_CHECKING:
     from ..process import Result
@@ -88,14 +88,15 @@ def result_json(
     if indent is not None:
         record = _record(result, digits, escape_directions, np.ndarray.tolist)
         return json.dumps(record if annotate is None else annotate(record), indent=indent)
-    return result_json_bytes(result, digits, escape_directions, annotate).decode("ascii")
+    return b"".join(result_json_parts(result, digits, escape_directions, annotate)).decode("ascii")
 
 
-def result_json_bytes(
+def result_json_parts(
     result: Result, digits: int = 30, escape_directions: bool = False, annotate: Callable[[dict], dict] | None = None, end: bytes = b""
-) -> bytes:
-    """:func:`result_json` (without ``indent``) and then ``end``, as bytes (JSON is ASCII): the index
-    arrays are joined in as the bytes numpy writes, so the text is not copied again before it is written."""
+) -> list:
+    """:func:`result_json` (without ``indent``) and then ``end`` as ASCII, in parts (bytes-like) to be
+    written one after the other: the index arrays are the bytes numpy wrote, and no copy of the
+    whole text is made (``limitproc solve`` writes them so)."""
     arrays: list[np.ndarray] = []
 
     def listed(values: np.ndarray):
@@ -110,7 +111,7 @@ def result_json_bytes(
     for index, text in zip(texts[1::2], texts[2::2]):
         parts += _int_list_parts(arrays[int(index)])
         parts.append(text.encode("ascii"))
-    return b"".join([*parts, end])
+    return [*parts, end]
 
 
 #: arrays at least this long are written by :func:`int_list_json`
