@@ -52,7 +52,7 @@ def cpu():
     return usage.ru_utime + usage.ru_stime
 import limitproc.cli
 from limitproc.io.files import atomic_write
-from limitproc.io.results import result_json_bytes
+from limitproc.io.results import result_json_parts
 from limitproc.problem import Problem
 from limitproc.process import solve
 marks = [("python and imports", cpu())]
@@ -66,9 +66,9 @@ marks.append(("canonical forms of the jump times", cpu()))
 for jump in result.jumps:
     jump.tau.exact()
 marks.append(("their exact strings", cpu()))
-data = result_json_bytes(result, end=b"\\n")
+parts = result_json_parts(result, end=b"\\n")
 marks.append(("the rest of the JSON", cpu()))
-atomic_write(sys.argv[2], data)
+atomic_write(sys.argv[2], lambda fh: fh.writelines(parts), mode="wb")
 marks.append(("write it", cpu()))
 print(json.dumps({name: t - (marks[i - 1][1] if i else 0.0) for i, (name, t) in enumerate(marks)}))
 """
