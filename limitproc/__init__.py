@@ -5,16 +5,14 @@
 >>> [(j.tau.exact(), j.neurons, j.samples.tolist()) for j in result.jumps]
 [('5*sqrt(3)/3', (1,), [2, 3, 4]), ('5*sqrt(2)/2', (0,), [0, 1])]
 
-The exact core is imported here; the approximate paths (``limitproc.flow``) and the graph tools are
-loaded on first use of their names, so ``import limitproc`` stays light.
+The solver is imported here; the approximate paths (``limitproc.flow``), the graph tools, the bias
+and the probabilities are loaded on first use of their names, so ``import limitproc`` stays light.
 """
 
 from importlib import import_module
 
-from .bias import Bias
 from .errors import BudgetExceeded, Error, InputError, IntegrationError, Uncertified
 from .exact import ExactValue, Precision
-from .probability import interpolation_probability
 from .problem import Problem, generate
 from .process import Jump, Result, solve
 from .saddles import EscapeDirection, Saddle
@@ -23,6 +21,8 @@ __version__ = "0.1.0"
 
 # name -> module, imported on first access (PEP 562)
 _LAZY = {
+    "Bias": "limitproc.bias",
+    "interpolation_probability": "limitproc.probability",
     "simulate": "limitproc.flow.simulate",
     "Simulation": "limitproc.flow.simulate",
     "extrapolate": "limitproc.flow.simulate",

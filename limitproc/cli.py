@@ -184,12 +184,24 @@ def _add_solve(sub) -> None:
     add_output(parser)
 
 
-def _run_solve(args) -> str:
-    from .flow.ties import solve_resolved
+def _run_solve(args) -> str | list:
+    problem = _load_problem(args)
+    if problem.magnitudes is None:  # no ties to resolve from magnitudes: limitproc.flow stays unloaded
+        from .process import solve
+
+        result, ties = solve(problem, **_solve_kwargs(args)), None
+    else:
+        from .flow.ties import solve_resolved
+
+        resolved = solve_resolved(problem, **_solve_kwargs(args))
+        result, ties = resolved.result, resolved.ties
+    if args.format == "json":  # render_result's text in parts, written without joining them; no tables loaded
+        from .io.results import result_json_parts
+
+        return result_json_parts(result, args.digits, args.escape_directions, None if ties is None else ties.annotate, end=b"\n")
     from .io.tables import render_result
 
-    resolved = solve_resolved(_load_problem(args), **_solve_kwargs(args))
-    return render_result(resolved.result, args.format, args.digits, args.escape_directions, resolved.ties)
+    return render_result(result, args.format, args.digits, args.escape_directions, ties)
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -753,20 +765,24 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command`` alone (another command's options may import its modules)."""
     from . import __version__
 
     parser, sub = command_parser(
         "limitproc", "Exact small-initialisation limit of two-layer ReLU gradient flow on orthogonal data.", EXAMPLES
     )
     parser.add_argument("--version", action="version", version=f"limitproc {__version__}")
-    for add, _ in COMMANDS.values():
-        add(sub)
+    for name, (add, _) in COMMANDS.items():
+        if command in (None, name):
+            add(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # a command named first is parsed alone: global options (and --help) come before it
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     return run_command("limitproc", args, COMMANDS[args.command][1], FLAG_OF)
 
 

@@ -196,7 +196,7 @@ def lambdas_or_auto(text: str) -> tuple[str, ...] | str:
 class Output:
     """What a command handler returns when its exit status is not simply 0: text and status."""
 
-    text: str | None
+    text: str | list | None
     status: int = EXIT_OK
 
 
@@ -211,8 +211,9 @@ def describe_error(exc: InputError, flag_of: dict[str, str], options=frozenset()
     return f"{name(exc.field) or exc.field}: {problem}"
 
 
-def write_output(text: str | None, output: str | None) -> None:
-    """Write ``text`` to the file ``output`` atomically, or to stdout; nothing if ``text`` is None."""
+def write_output(text: str | list | None, output: str | None) -> None:
+    """Write ``text`` (or a list of UTF-8 bytes-like parts, one after the other) to the file ``output``
+    atomically, or to stdout; nothing if ``text`` is None."""
     if text is None:
         return
     if output is not None:
@@ -221,12 +222,15 @@ def write_output(text: str | None, output: str | None) -> None:
         if not output:
             raise InputError("output", "empty file name (leave out -o to write to stdout)")
         try:
-            atomic_write(output, text)
+            if isinstance(text, str):
+                atomic_write(output, text)
+            else:
+                atomic_write(output, lambda fh: fh.writelines(text), mode="wb")
         except OSError as exc:
             raise InputError("output", f"cannot write {output}: {exc.strerror}") from None
     else:
         try:
-            sys.stdout.write(text)
+            sys.stdout.write(text if isinstance(text, str) else b"".join(text).decode())
             sys.stdout.flush()
         except OSError as exc:
             raise InputError("stdout", f"cannot write: {exc.strerror or exc}") from None

@@ -183,7 +183,17 @@ class RadicalBasis:
         return c, key
 
 
-_SMALL_PRIMES = [p for p in range(2, 1000) if all(p % d for d in range(2, isqrt(p) + 1))]
+def _primes_below(n: int) -> list[int]:
+    """The primes below ``n``, by a sieve (trial division took most of this module's import time)."""
+    sieve = bytearray([1]) * n
+    sieve[:2] = b"\0\0"
+    for p in range(2, isqrt(n - 1) + 1):
+        if sieve[p]:
+            sieve[p * p :: p] = bytes(len(range(p * p, n, p)))
+    return [p for p in range(n) if sieve[p]]
+
+
+_SMALL_PRIMES = _primes_below(1000)
 
 
 def sqrt_string(q) -> str:
@@ -256,13 +266,21 @@ class RadicalSum:
             self, other = other, self
         total = None
         for k2, c2 in other.terms.items():
-            # multiplying by one monomial permutes the keys (atoms are toggled), so no terms collide
-            terms = {}
-            for k1, c1 in self.terms.items():
-                g = gcd(k1, k2)  # the atoms common to both keys
-                terms[(k1 // g) * (k2 // g)] = c1 * c2 * g
-            total = RadicalSum(terms) if total is None else total + RadicalSum(terms)
+            part = self._times_monomial(k2, c2)
+            total = part if total is None else total + part
         return total if total is not None else RadicalSum({})
+
+    def _times_monomial(self, k2: int, c2: fmpq) -> RadicalSum:
+        # multiplying by one monomial permutes the keys (atoms are toggled), so no terms collide
+        by_gcd: dict[int, tuple[int, fmpq]] = {}  # atoms common to both keys -> (k2 without them, c2 times them)
+        terms = {}
+        for k1, c1 in self.terms.items():
+            g = gcd(k1, k2)
+            factor = by_gcd.get(g)
+            if factor is None:
+                factor = by_gcd[g] = (k2 // g, c2 * g)
+            terms[k1 // g * factor[0]] = c1 * factor[1]
+        return RadicalSum(terms)
 
     def divide(self, other: RadicalSum, atoms: list[int], budget: int) -> RadicalSum | None:
         """``self / other`` over the base ``atoms``, or None if an intermediate exceeds ``budget`` terms.
@@ -316,23 +334,34 @@ class RadicalSum:
 
     def __str__(self) -> str:
         """A string that ``sympy.sympify`` parses to exactly this number."""
+        return self.text({})
+
+    def text(self, known: dict[int, tuple[fmpq, str]]) -> str:
+        """``str(self)``, reusing the text of a term whose key and coefficient ``known`` holds (and
+        adding the others): the forms of one program share many terms."""
         if not self.terms:
             return "0"
-        out = ""
+        parts = []
         for k in sorted(self.terms):
             c = self.terms[k]
+            seen = known.get(k)
+            if seen is not None and (seen[0] is c or seen[0] == c):
+                parts.append(seen[1])
+                continue
             p, q = int(c.p), int(c.q)  # (cheaper than comparing and negating the fmpq)
-            negative = p < 0
-            p = -p if negative else p
+            sign = " + " if p > 0 else " - "
+            p = abs(p)
             if k == 1:
-                term = str(p) if q == 1 else f"{p}/{q}"
+                term = f"{sign}{p}" if q == 1 else f"{sign}{p}/{q}"
+            elif q == 1:
+                term = f"{sign}sqrt({k})" if p == 1 else f"{sign}{p}*sqrt({k})"
             else:
-                term = ("" if p == 1 else f"{p}*") + f"sqrt({k})" + ("" if q == 1 else f"/{q}")
-            if not out:
-                out = ("-" if negative else "") + term
-            else:
-                out += (" - " if negative else " + ") + term
-        return out
+                term = f"{sign}sqrt({k})/{q}" if p == 1 else f"{sign}{p}*sqrt({k})/{q}"
+            known[k] = (c, term)
+            parts.append(term)
+        first = parts[0]
+        parts[0] = first[3:] if first[1] == "+" else "-" + first[3:]
+        return "".join(parts)
 
     def __repr__(self) -> str:
         return f"RadicalSum({self})"
@@ -456,6 +485,7 @@ class Program:
         self._failed: dict[int, int] = {}  # node -> the budget it exceeded
         self._consts: dict[Fraction, int] = {}
         self._has_log: list[bool] = []  # node -> a logarithm is in its cone (no canonical form)
+        self._term_texts: dict[int, tuple[fmpq, str]] = {}  # shared by the exact strings of the forms (RadicalSum.text)
 
     @property
     def term_budget(self) -> int:
@@ -466,7 +496,8 @@ class Program:
 
     def _push(self, op: tuple) -> int:
         self._ops.append(op)
-        self._has_log.append(op[0] == "log" or (op[0] not in ("const", "sqrt") and any(self._has_log[a] for a in op[1:])))
+        kind, has_log = op[0], self._has_log
+        has_log.append(kind == "log" if kind in ("const", "sqrt", "log") else has_log[op[1]] or has_log[op[2]])
         return len(self._ops) - 1
 
     def const(self, q) -> int:
@@ -573,25 +604,26 @@ class Program:
         (the context's term budget by default)."""
         budget = self.term_budget if budget is None else budget
         self._sync_basis()
+        forms, failed = self._forms, self._failed
         stack = [node]
         while stack:
             top = stack[-1]
-            if self._known(top, budget):
+            if top in forms or failed.get(top, -1) >= budget:  # known
                 stack.pop()
                 continue
             if self._has_log[top]:  # no canonical form, at any budget
-                self._failed[top] = _NO_FORM
+                failed[top] = _NO_FORM
                 stack.pop()
                 continue
             op = self._ops[top]
-            if op[0] not in ("const", "sqrt"):
-                if any(self._failed.get(a, -1) >= budget for a in op[1:]):  # over the budget with its operand
-                    self._failed[top] = budget
+            if len(op) == 3:  # an operation on two nodes (a constant or a square root has no operand nodes)
+                a, b = op[1], op[2]
+                if failed.get(a, -1) >= budget or failed.get(b, -1) >= budget:  # over the budget with its operand
+                    failed[top] = budget
                     stack.pop()
                     continue
-                missing = [a for a in op[1:] if not self._known(a, budget)]
-                if missing:  # one operand at a time: one over the budget ends the node before the next is expanded
-                    stack.append(missing[-1])
+                if b not in forms or a not in forms:  # one operand at a time: one over the budget ends the node before the next is expanded
+                    stack.append(b if b not in forms else a)
                     continue
             stack.pop()
             self._compute_form(top, op, budget)
@@ -599,11 +631,6 @@ class Program:
             return None
         form, cone = self._forms[node]
         return form if cone <= budget else None
-
-    def _known(self, node: int, budget: int) -> bool:
-        if node in self._forms:
-            return True
-        return self._failed.get(node, -1) >= budget
 
     def _compute_form(self, node: int, op: tuple, budget: int) -> None:
         kind = op[0]
@@ -617,7 +644,7 @@ class Program:
                 self._failed[node] = budget
                 return
             (x, cx), (y, cy) = self._forms[op[1]], self._forms[op[2]]
-            if max(cx, cy) > budget or (kind in ("mul",) and len(x) * len(y) > budget * budget):
+            if max(cx, cy) > budget or (kind == "mul" and len(x) * len(y) > budget * budget) or _over(kind, x, y, budget):
                 self._failed[node] = budget
                 return
             try:
@@ -642,7 +669,7 @@ class Program:
         budget = self.term_budget if budget is None else budget
         if not self._has_log[node]:
             form = self.form(node, budget)
-            return None if form is None else str(form)
+            return None if form is None else form.text(self._term_texts)
         out = _Expression(self, budget).text(node)
         return None if out is None else out[0]
 
@@ -746,6 +773,14 @@ class Program:
             prec *= 2
 
 
+def _over(kind: str, x: RadicalSum, y: RadicalSum, budget: int) -> bool:
+    """Whether ``x ± y`` certainly has more than ``budget`` terms, told before adding: only keys in
+    both can cancel, so at least ``len(x) + len(y) - 2 * shared`` terms remain."""
+    if kind not in ("add", "sub") or len(x) + len(y) <= budget:
+        return False
+    return len(x) + len(y) - 2 * len(x.terms.keys() & y.terms.keys()) > budget
+
+
 def _show(x: arb) -> str:
     return x.str(15)
 
@@ -780,7 +815,7 @@ class _Expression:
             form = prog.form(node, self.budget)
             if form is None:
                 return None
-            text = str(form)
+            text = form.text(prog._term_texts)
             simple = len(form) <= 1 and not text.startswith("-")
             strength = (_ATOM if re.fullmatch(r"\d+|sqrt\(\d+\)", text) else _PRODUCT) if simple else _SUM
             out = (text, strength, max(len(form), 1))

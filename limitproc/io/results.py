@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..exact import rational_string
 
-__all__ = ["result_dict", "result_json"]
+__all__ = ["int_list_json", "result_dict", "result_json", "result_json_parts"]
 
 if TYPE_CHECKING:
     from ..process import Result
@@ -84,17 +85,33 @@ def result_json(
 ) -> str:
     """``json.dumps`` of :func:`result_dict` (edited by ``annotate``, e.g. a tie resolution's), the same
     text; without ``indent``, long index arrays are written by numpy instead of as Python lists."""
+    if indent is not None:
+        record = _record(result, digits, escape_directions, np.ndarray.tolist)
+        return json.dumps(record if annotate is None else annotate(record), indent=indent)
+    return b"".join(result_json_parts(result, digits, escape_directions, annotate)).decode("ascii")
+
+
+def result_json_parts(
+    result: Result, digits: int = 30, escape_directions: bool = False, annotate: Callable[[dict], dict] | None = None, end: bytes = b""
+) -> list:
+    """:func:`result_json` (without ``indent``) and then ``end`` as ASCII, in parts (bytes-like) to be
+    written one after the other: the index arrays are the bytes numpy wrote, and no copy of the
+    whole text is made (``limitproc solve`` writes them so)."""
     arrays: list[np.ndarray] = []
 
     def listed(values: np.ndarray):
-        if indent is not None or values.size < _LONG:
+        if values.size < _LONG:
             return values.tolist()
         arrays.append(values)
         return f"\0{len(arrays) - 1}\0"  # json.dumps writes it as "\u0000k\u0000"; no exact string holds NUL
 
     record = _record(result, digits, escape_directions, listed)
-    text = json.dumps(record if annotate is None else annotate(record), indent=indent)
-    return _PLACEHOLDER.sub(lambda match: int_list_json(arrays[int(match.group(1))]), text) if arrays else text
+    texts = _PLACEHOLDER.split(json.dumps(record if annotate is None else annotate(record)))  # text, index, text, ..., text
+    parts = [texts[0].encode("ascii")]
+    for index, text in zip(texts[1::2], texts[2::2]):
+        parts += _int_list_parts(arrays[int(index)])
+        parts.append(text.encode("ascii"))
+    return [*parts, end]
 
 
 #: arrays at least this long are written by :func:`int_list_json`
@@ -105,23 +122,57 @@ _PLACEHOLDER = re.compile(r'"\\u0000(\d+)\\u0000"')
 def int_list_json(values: np.ndarray) -> str:
     """``json.dumps(values.tolist())`` for a sorted 1-d array of non-negative integers, without making
     Python ints: entries of equal width (contiguous, as the array is sorted) are written as rows of
-    bytes, one decimal digit column at a time. Other arrays go through ``json.dumps``."""
+    bytes, four decimal digits at a time from a table. Other arrays go through ``json.dumps``."""
+    return "".join(str(part, "ascii") for part in _int_list_parts(values))
+
+
+def _int_list_parts(values: np.ndarray) -> list:
+    """The ASCII of :func:`int_list_json` in parts (bytes-like)."""
     values = np.asarray(values)
     if values.size == 0 or values.dtype.kind not in "iu" or values[0] < 0 or np.any(values[1:] < values[:-1]):
-        return json.dumps(values.tolist())
+        return [json.dumps(values.tolist()).encode("ascii")]
     top = int(values[-1])
-    v = values.astype(np.uint32 if top < 2**32 else np.uint64)
-    bounds = np.searchsorted(v, 10 ** np.arange(1, len(str(top)) + 1, dtype=np.uint64))  # ends of the widths
-    parts, start = [], 0
-    for width, stop in enumerate(bounds.tolist(), start=1):
+    v = values.astype(np.uint32 if top < 2**32 else np.uint64, copy=False)
+    ends = np.searchsorted(v, 10 ** np.arange(1, len(str(top)), dtype=np.uint64)).tolist() + [v.size]  # of the widths
+    parts, start = [b"["], 0
+    for width, stop in enumerate(ends, start=1):
         if stop > start:
-            rest = v[start:stop]
-            chars = np.empty((stop - start, width + 2), dtype=np.uint8)
-            chars[:, width] = ord(",")
-            chars[:, width + 1] = ord(" ")
-            for column in range(width - 1, -1, -1):
-                rest, digit = np.divmod(rest, 10)
-                np.add(digit, ord("0"), out=chars[:, column], casting="unsafe")
-            parts.append(chars.reshape(-1))
+            rest, groups = v[start:stop], []  # of four digits, the last first
+            for _ in range(1, -(-width // 4)):
+                high = rest // 10000  # (dividing by a constant is fast, % is not)
+                groups.append(rest - high * 10000)
+                rest = high
+            rows = np.empty(stop - start, _row_dtype(width))
+            rows["w0"] = np.take(_FOUR_DIGITS, rest) >> (8 * (-width % 4))  # without its leading zeros
+            for word, group in enumerate(reversed(groups), start=1):  # in order: each overwrites the spare bytes of the one before
+                rows[f"w{word}"] = np.take(_FOUR_DIGITS, group)
+            rows["separator"] = ord(",") | ord(" ") << 8
+            parts.append(rows.view(np.uint8))
         start = stop
-    return "[" + np.concatenate(parts)[:-2].tobytes().decode("ascii") + "]"
+    parts[-1] = parts[-1][:-2]  # no separator after the last entry
+    return [*parts, b"]"]
+
+
+def _four_digits() -> np.ndarray:
+    """Entry ``i``: the ASCII digits of ``i`` zero-padded to four, as one little-endian uint32."""
+    i = np.arange(10000, dtype=np.uint32)
+    return sum((i // 10**p % 10 + ord("0")) << (8 * (3 - p)) for p in range(4)).astype(np.uint32)
+
+
+_FOUR_DIGITS = _four_digits()
+
+
+@functools.cache
+def _row_dtype(width: int) -> np.dtype:
+    """One entry of ``width`` digits and its separator ``", "``: fields of four digits from the table,
+    the first cut to its significant digits, the others at the offsets that join them up (overlapping
+    the spare bytes of the one before), then the separator."""
+    words = -(-width // 4)
+    return np.dtype(
+        {
+            "names": [f"w{i}" for i in range(words)] + ["separator"],
+            "formats": ["<u1" if width == 1 else "<u4"] + ["<u4"] * (words - 1) + ["<u2"],
+            "offsets": [0] + [width - 4 * (words - i) for i in range(1, words)] + [width],
+            "itemsize": width + 2,
+        }
+    )
