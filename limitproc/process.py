@@ -202,7 +202,7 @@ class _Neurons:
         radicands = np.asarray(initial, dtype=engine.rate_w.dtype)
         m = len(radicands)
         self.k = 0  # jumps made
-        self.taus = [engine.program.const(0)]  # tau_k nodes, k = 0, 1, ...
+        self.taus = [engine.zero]  # tau_k nodes, k = 0, 1, ...
         self.tau_bounds = np.zeros((2, 1))  # the interval of the latest tau_k, a column
         self._nodes: dict[int, tuple[int, int, int, int]] = {}  # history -> (mu, rho, S, T)
         self._rate_nodes: dict[int, tuple[int, int]] = {}  # R -> (mu, rho)
@@ -260,13 +260,12 @@ class _Neurons:
         while top >= 0 and top not in self._nodes:
             chain.append(top)
             top = int(self.parent[top])
-        prog = self.engine.program
-        one = prog.const(1)
+        prog, one = self.engine.program, self.engine.one
         for g in reversed(chain):
             mu, rho = self.rates(self.R[g])
             p = int(self.parent[g])
             if p < 0:
-                S, T = prog.const(0), prog.div(one, rho)
+                S, T = self.engine.zero, prog.div(one, rho)
             else:
                 _, rho_p, S_p, _ = self._nodes[p]
                 S = prog.add(S_p, prog.mul(rho_p, self._step(int(self.born[p]), int(self.born[g]))))
@@ -467,8 +466,15 @@ class LabelContext:
             ]
         # mu_j^2 = (2c)^2 R_j
         self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
+        self.rate_coef_bounds = np.array(_fraction_bounds(self.rate_coef))[:, None]  # a column (lower, upper)
+        self.loss_scale = problem.loss_factor * problem.unit_factor  # the loss is this times sum r_i^2
+        # the radicands of min N = 2 ||y_+||_q + 2 ||y_-||_q (theory §8)
+        self.min_sq_norm_radicands = tuple(
+            self.norm_coef * Fraction(_total(self.norm_w, side), self.norm_den)
+            for side in (problem.positive_labels, ~problem.positive_labels)
+        )
         self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
-        # (blocks, contested, precision) -> radicands of the ends of the norm interval, and whether hi is attained
+        # (layout of tied classes, precision) -> radicands of the ends of the norm interval, and whether hi is attained
         self._intervals: dict[tuple, tuple[tuple[Fraction, ...], tuple[Fraction, ...], bool]] = {}
 
     def _norms(self) -> tuple[list[int], list[Fraction], list[float]]:
@@ -590,7 +596,7 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
     (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
     buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
     unpack a chunk of bits at a time and multiply it by each limb of the weights."""
-    cols = np.flatnonzero(mask)
+    cols = mask.nonzero()[0]
     limbs = context.rate_limbs
     dense = 4 * cols.size > mask.size
     count = aligned.shape[0] if dense else rows.size
@@ -634,7 +640,8 @@ class _Engine:
         self.loss_w, self.loss_den = context.loss_w, context.loss_den
         self.norm_w, self.norm_den = context.norm_w, context.norm_den
         self.norm_coef, self.rate_coef = context.norm_coef, context.rate_coef
-        self.rate_coef_bounds = np.array(_fraction_bounds(self.rate_coef))[:, None]
+        self.rate_coef_bounds = context.rate_coef_bounds
+        self.zero, self.one = self.program.const(0), self.program.const(1)
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
@@ -668,13 +675,13 @@ class _Engine:
     def run(self, progress: bool) -> Result:
         p, prog = self.problem, self.program
         aligned = p.aligned_words()
-        zero = prog.const(0)
+        zero = self.zero
         unfitted = _all_samples(p.n)  # the samples not in F, as words
         initial = _masked_sums(self.context, aligned, np.arange(p.m), unfitted)
         self._check_stable(initial)
         live = _Neurons(self, initial)
         loss_left = int(self.loss_w.sum())
-        c = p.loss_factor * p.unit_factor
+        c = self.context.loss_scale
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
         norm_node = zero  # the exactly known part of N
@@ -748,9 +755,7 @@ class _Engine:
                 sq_node = norm_node if lo_node is None else None
                 saddles.append(self._saddle(k, tau, loss, escaped, block_norms, weights_determined, sq_node, live, class_sizes))
                 bar.update(len(group))
-        Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)
-        Qneg = self._sum(self.norm_w, self.norm_den, ~p.positive_labels)
-        min_sq_norm = prog.add(prog.sqrt(self.norm_coef * Qpos), prog.sqrt(self.norm_coef * Qneg))
+        min_sq_norm = _root_sum(prog, self.context.min_sq_norm_radicands)
         interval = None
         if lo_node is not None and hi_node is not None:
             interval = (prog.value(prog.add(norm_node, lo_node)), prog.value(prog.add(norm_node, hi_node)))
@@ -890,16 +895,15 @@ class _Engine:
         prog = self.program
         ids = live.indices()
         history = live.history[ids]
-        T_lo, T_hi = live.bounds[_T, history]
-        inside = T_lo <= T_hi.min()
+        T_lo, T_hi = live.bounds[_T]  # (rows of a C-ordered array: gathers from contiguous rows)
+        inside = T_lo[history] <= T_hi[history].min()
         members, of = ids[inside], history[inside]
         if of.size > 1 and of.min() != of.max():
             order = np.argsort(of, kind="stable")
             members, of = members[order], of[order]
-        cuts = np.flatnonzero(of[1:] != of[:-1]).tolist()  # of is sorted: where each history ends
-        bounds = list(zip([0, *(c + 1 for c in cuts)], [*(c + 1 for c in cuts), of.size]))
-        T = {h: live.nodes(h)[3] for h in of[[a for a, _ in bounds]].tolist()}
-        groups = [(int(of[a]), members[a:b]) for a, b in bounds]
+        ends = [*((of[1:] != of[:-1]).nonzero()[0] + 1).tolist(), of.size]  # of is sorted: where each history ends
+        groups = [(int(of[a]), members[a:b]) for a, b in zip([0, *ends], ends)]
+        T = {h: live.nodes(h)[3] for h, _ in groups}
         if len(groups) > 1:
             groups.sort(key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0]))
         classes = [(T[h], js) for h, js in groups]
@@ -928,7 +932,7 @@ class _Engine:
         ids = live.indices()
         min_eig = None
         if ids.size:  # -mu of the largest radicand
-            min_eig = prog.value(prog.sub(prog.const(0), live.rates(live.R[live.history[ids]].max())[0]))
+            min_eig = prog.value(prog.sub(self.zero, live.rates(live.R[live.history[ids]].max())[0]))
         return Saddle(
             k=k,
             tau=prog.value(tau),
