@@ -309,10 +309,10 @@ class _Neurons:
         self.k = k
         self.taus.append(tau)
         self.tau_bounds = np.array(_ball_floats(self.engine.program.ball(tau, self.engine.precision)))[:, None]
+        if not any(lost):  # (a list of ints: stops at the first loss)
+            return
         lost = np.asarray(lost, dtype=self.R.dtype)
         changed = lost != 0
-        if not changed.any():
-            return
         js, lost = idx[changed], lost[changed]
         if lost.dtype != object and int(lost.max()) < 2**62 // len(self.R):
             losses, code = None, lost  # a loss is its own code: the keys below fit int64
@@ -805,8 +805,10 @@ class _Engine:
         private = [sum(x for r, x in block if r < 0) for block in layout]
         owners = [[c for c, block in enumerate(layout) if any(s == r for s, _ in block)] for r in shared]
 
+        roots: dict[int, Fraction] = {}  # Q -> norm_coef Q / den (vertices repeat their sums)
+
         def radicands(Qs) -> tuple[Fraction, ...]:
-            return tuple(self.norm_coef * Fraction(Q, den) for Q in Qs)
+            return tuple(roots[Q] if Q in roots else roots.setdefault(Q, self.norm_coef * Fraction(Q, den)) for Q in Qs)
 
         # hi: the convex function is largest at a vertex of the split polytope (each shared sample whole to one class)
         hi = None
@@ -853,19 +855,21 @@ class _Engine:
         ``s_ci / ||d_c||_q``. At the minimising split the bound is the minimum itself; that split is
         approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms).
         ``private[c]``: the weight of class ``c``'s unshared samples (times the denominator)."""
-        den = self.norm_den
-        share = [[1 / len(o) if c in o else 0.0 for c in range(len(layout))] for o in owners]
-        # per class, each sample's row of shares (None: unshared, share 1) and float weight, in block order
+        den, classes = self.norm_den, range(len(layout))
+        share = [[1 / len(o) if c in o else 0.0 for c in classes] for o in owners]
+        # per class, each sample's row of shares (-1: unshared, share 1) and float weight, in block order
         # (int / int is correctly rounded: the float of y_i^2 / q_i)
-        terms = [[(None if r < 0 else r, x / den) for r, x in block] for block in layout]
+        terms = [[(r, x / den) for r, x in block] for block in layout]
+        kinds = list(dict.fromkeys(map(tuple, owners)))  # samples shared by the same classes get the same row
+        of_kind = [kinds.index(tuple(o)) for o in owners]
         for _ in range(DUAL_ITERATIONS):
-            norms = [math.sqrt(sum((1.0 if r is None else share[r][c]) ** 2 * x for r, x in t)) for c, t in enumerate(terms)]
-            rows: dict[tuple, list[float]] = {}  # samples shared by the same classes get the same row
-            for o in map(tuple, owners):
-                if o not in rows:
-                    total = sum(norms[d] for d in o)
-                    rows[o] = [norms[c] / total if c in o else 0.0 for c in range(len(layout))]
-            update = [rows[tuple(o)] for o in owners]
+            # (1.0 ** 2 * x is x: an unshared sample adds its weight)
+            norms = [math.sqrt(sum([x if r < 0 else share[r][c] ** 2 * x for r, x in t])) for c, t in zip(classes, terms)]
+            rows = []
+            for o in kinds:
+                total = sum(norms[d] for d in o)
+                rows.append([norms[c] / total if c in o else 0.0 for c in classes])
+            update = [rows[k] for k in of_kind]
             if update == share:  # an exact fixed point: the remaining iterations would not change it
                 break
             share = update
