@@ -51,8 +51,8 @@ _CHUNK_BITS = 1 << 17
 #: limbs of the rate weights: a chunk sums at most _CHUNK_BITS limbs, below 2^(24 + 17) < 2^53
 _LIMB_BITS = 24
 _LIMB_MASK = (1 << _LIMB_BITS) - 1
-#: components of tied classes whose norm interval a LabelContext keeps (emptied when full)
-_INTERVAL_CACHE = 1 << 16
+#: samples in the layouts of tied classes whose norm intervals a LabelContext keeps (emptied when full)
+_INTERVAL_CACHE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -476,6 +476,7 @@ class LabelContext:
         self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
         # (layout of tied classes, precision) -> radicands of the ends of the norm interval, and whether hi is attained
         self._intervals: dict[tuple, tuple[tuple[Fraction, ...], tuple[Fraction, ...], bool]] = {}
+        self._interval_samples = 0  # the size of the layouts kept
 
     def _norms(self) -> tuple[list[int], list[Fraction], list[float]]:
         """``y_i^2 / q_i`` as ints over ``norm_den``, Fractions and floats (built on first use: only ties need them)."""
@@ -789,8 +790,11 @@ class _Engine:
         key = (layout, self.program.precision)
         found = self.context._intervals.get(key)
         if found is None:
-            if len(self.context._intervals) >= _INTERVAL_CACHE:
+            size = sum(map(len, layout))
+            if self.context._interval_samples + size > _INTERVAL_CACHE:
                 self.context._intervals.clear()
+                self.context._interval_samples = 0
+            self.context._interval_samples += size
             found = self.context._intervals[key] = self._interval_radicands(layout)
         lo, hi, attained = found
         return _root_sum(self.program, lo), _root_sum(self.program, hi), attained
