@@ -109,7 +109,15 @@ def transition_graph(result: Result) -> nx.DiGraph:
 # -- ensembles -----------------------------------------------------------------------------------
 def wilson_interval(successes: int, trials: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The Wilson score interval of a binomial proportion (approximate, as every confidence interval)."""
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    return _wilson(successes, trials, _z(confidence))
+
+
+def _z(confidence: float) -> float:
+    """The standard normal quantile of a two-sided ``confidence``."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def _wilson(successes: int, trials: int, z: float) -> tuple[float, float]:
     p = successes / trials
     denom = 1 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
@@ -237,7 +245,8 @@ class _Path:
             if jump is not None:
                 row[jump.samples] = True
             saddles.append((np.packbits(row).tobytes(), np.flatnonzero(row), saddle.loss, _float(saddle.tau)))
-        return cls(saddles, [(_float(j.tau), len(j.neurons), j.shared.tolist()) for j in result.jumps])
+        # jump k enters saddle k: the same tau
+        return cls(saddles, [(entered[3], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
 
 
 def _float(value: ExactValue) -> float:
@@ -317,9 +326,11 @@ def ensemble_graph(
         scaling="standard",
     )
 
+    z = _z(confidence)
+
     def probability(tally: _Tally) -> dict:
         p = Fraction(tally.weight) / total_weight
-        ci = [float(p), float(p)] if exact else list(wilson_interval(tally.count, total_weight, confidence))
+        ci = [float(p), float(p)] if exact else list(_wilson(tally.count, total_weight, z))
         return {"probability": rational_string(p), "probability_decimal": float(p), "probability_ci": ci, **tally.tau_stats()}
 
     for key in order:

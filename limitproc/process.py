@@ -30,7 +30,6 @@ from .exact import (
     ExactValue,
     Precision,
     Program,
-    ball_bounds,
     parse_rational,
     rational_string,
 )
@@ -52,6 +51,8 @@ _CHUNK_BITS = 1 << 17
 #: limbs of the rate weights: a chunk sums at most _CHUNK_BITS limbs, below 2^(24 + 17) < 2^53
 _LIMB_BITS = 24
 _LIMB_MASK = (1 << _LIMB_BITS) - 1
+#: samples in the layouts of tied classes whose norm intervals a LabelContext keeps (emptied when full)
+_INTERVAL_CACHE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -191,7 +192,9 @@ class _Neurons:
     the candidates of the next jump, the escaping neurons and saddles' rates. Each history also carries
     a float64 interval of its escape time, rounded outwards at every operation, that encloses the exact
     value: the screen of :meth:`_Engine._earliest` drops a history only when its interval lies wholly
-    above another's, so floats never decide an order on their own.
+    above another's, so floats never decide an order on their own. The intervals are the columns of
+    ``bounds`` (rows :data:`_RHO` and :data:`_T`, each a lower row and an upper row), so each interval
+    operation is one numpy call for both ends.
     """
 
     def __init__(self, engine: _Engine, initial):
@@ -199,8 +202,8 @@ class _Neurons:
         radicands = np.asarray(initial, dtype=engine.rate_w.dtype)
         m = len(radicands)
         self.k = 0  # jumps made
-        self.taus = [engine.program.const(0)]  # tau_k nodes, k = 0, 1, ...
-        self.tau_bounds = [(0.0, 0.0)]
+        self.taus = [engine.zero]  # tau_k nodes, k = 0, 1, ...
+        self.tau_bounds = np.zeros((2, 1))  # the interval of the latest tau_k, a column
         self._nodes: dict[int, tuple[int, int, int, int]] = {}  # history -> (mu, rho, S, T)
         self._rate_nodes: dict[int, tuple[int, int]] = {}  # R -> (mu, rho)
         self._steps: dict[tuple[int, int], int] = {}  # (i, k) -> tau_k - tau_i
@@ -213,9 +216,9 @@ class _Neurons:
         self.parent = np.full(len(values), -1, dtype=np.int64)
         self.born = np.zeros(len(values), dtype=np.int64)
         self.R = values
-        self.rho_lo, self.rho_hi = self._rate_bounds(values)
-        self.S_lo, self.S_hi = np.zeros(len(values)), np.zeros(len(values))
-        self.T_lo, self.T_hi = _escape_bounds(self.S_lo, self.S_hi, self.rho_lo, self.rho_hi, (0.0, 0.0))
+        rho, one = self._rate_bounds(values), np.ones((2, len(values)))
+        # T = 1 / rho: born at 0 from a parent with rho_p (T_p - 0) = 1, the whole exponent to grow
+        self.bounds = np.concatenate([rho, _escape_bounds(one, one, rho, self.tau_bounds)])
         self._popped = False
 
     def __len__(self) -> int:
@@ -257,13 +260,12 @@ class _Neurons:
         while top >= 0 and top not in self._nodes:
             chain.append(top)
             top = int(self.parent[top])
-        prog = self.engine.program
-        one = prog.const(1)
+        prog, one = self.engine.program, self.engine.one
         for g in reversed(chain):
             mu, rho = self.rates(self.R[g])
             p = int(self.parent[g])
             if p < 0:
-                S, T = prog.const(0), prog.div(one, rho)
+                S, T = self.engine.zero, prog.div(one, rho)
             else:
                 _, rho_p, S_p, _ = self._nodes[p]
                 S = prog.add(S_p, prog.mul(rho_p, self._step(int(self.born[p]), int(self.born[g]))))
@@ -290,31 +292,27 @@ class _Neurons:
         prog = self.engine.program
         return {j: prog.value(self.rates(R)[0]) for j, R in zip(js.tolist(), self.R[h].tolist())}
 
-    def _rate_bounds(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Float intervals of the growth rates ``rho`` of the radicands ``R``."""
+    def _rate_bounds(self, R: np.ndarray) -> np.ndarray:
+        """Float intervals of the growth rates ``rho`` of the radicands ``R`` (lower row, upper row)."""
         engine = self.engine
         if engine.lr is None:  # mu = sqrt(coef R): IEEE operations, each widened by one ulp
-            c_lo, c_hi = engine.rate_coef_bounds
-            r_lo, r_hi = _int_bounds(R)
-            return _down(np.sqrt(np.maximum(_down(c_lo * r_lo), 0.0))), _up(np.sqrt(_up(c_hi * r_hi)))
+            return _out(np.sqrt(np.maximum(_out(engine.rate_coef_bounds * _int_bounds(R)), 0.0)))
         # rho = log(1 + eta mu) / eta: from the balls of its nodes, one per distinct radicand
         prog, bounds = engine.program, {}
         for value in set(R.tolist()):
-            lo, hi = ball_bounds(prog.ball(self.rates(value)[1], engine.precision))
-            bounds[value] = (_fraction_bounds(lo)[0], _fraction_bounds(hi)[1])
-        return np.array([bounds[v][0] for v in R.tolist()]), np.array([bounds[v][1] for v in R.tolist()])
+            bounds[value] = _ball_floats(prog.ball(self.rates(value)[1], engine.precision))
+        return np.array([bounds[v] for v in R.tolist()], dtype=np.float64).reshape(-1, 2).T
 
     def advance(self, idx: np.ndarray, lost, tau: int, k: int) -> None:
         """Jump ``k`` at ``tau`` fitted ``lost[r]`` (scaled) of live neuron ``idx[r]``'s radicand: each
         neuron with a loss takes the history (its history, k, new R); one with nothing left never escapes."""
         self.k = k
         self.taus.append(tau)
-        lo, hi = ball_bounds(self.engine.program.ball(tau, self.engine.precision))
-        self.tau_bounds.append((_fraction_bounds(lo)[0], _fraction_bounds(hi)[1]))
+        self.tau_bounds = np.array(_ball_floats(self.engine.program.ball(tau, self.engine.precision)))[:, None]
+        if not any(lost):  # (a list of ints: stops at the first loss)
+            return
         lost = np.asarray(lost, dtype=self.R.dtype)
         changed = lost != 0
-        if not changed.any():
-            return
         js, lost = idx[changed], lost[changed]
         if lost.dtype != object and int(lost.max()) < 2**62 // len(self.R):
             losses, code = None, lost  # a loss is its own code: the keys below fit int64
@@ -328,43 +326,53 @@ class _Neurons:
         self.left[js[~alive[group]]] = k
         self._popped = True
         parent, R = parent[alive], R[alive]
-        new = np.cumsum(alive) - 1 + len(self.R)
+        new = alive.cumsum() - 1 + len(self.R)
         self.history[js[alive[group]]] = new[group[alive[group]]]
-        rho_lo, rho_hi = self._rate_bounds(R)
-        # S = S_p + rho_p (tau - anchor_p), every operation rounded outwards
-        t_lo, t_hi = self.tau_bounds[k]
-        a_lo, a_hi = (np.array(x)[self.born[parent]] for x in zip(*self.tau_bounds))
-        dt_lo, dt_hi = np.maximum(_down(t_lo - a_hi), 0.0), _up(t_hi - a_lo)
-        S_lo = _down(self.S_lo[parent] + _down(self.rho_lo[parent] * dt_lo))
-        S_hi = _up(self.S_hi[parent] + _up(self.rho_hi[parent] * dt_hi))
-        T_lo, T_hi = _escape_bounds(S_lo, S_hi, rho_lo, rho_hi, (t_lo, t_hi))
+        rho = self._rate_bounds(R)
+        before = self.bounds[:, parent]
+        T = _escape_bounds(before[_T], before[_RHO], rho, self.tau_bounds)
+        self.bounds = np.concatenate([self.bounds, np.concatenate([rho, T])], axis=1)
         self.parent = np.concatenate([self.parent, parent])
         self.born = np.concatenate([self.born, np.full(len(parent), k, dtype=np.int64)])
         self.R = np.concatenate([self.R, R])
-        for name, value in (("rho_lo", rho_lo), ("rho_hi", rho_hi), ("S_lo", S_lo), ("S_hi", S_hi), ("T_lo", T_lo), ("T_hi", T_hi)):
-            setattr(self, name, np.concatenate([getattr(self, name), value]))
 
 
 #: ``_Neurons.left`` of a neuron that has not left
 _LIVE = np.iinfo(np.int64).max
+#: arrays up to this size are grouped in Python (small networks: ensembles)
+_FEW = 32
 
 
 def _groups(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(distinct, inverse)`` as ``np.unique`` gives them; by counting, without a sort, when the
-    values are small non-negative integers."""
-    if values.dtype != object and values.size and 0 <= values.min() and values.max() < 4 * values.size:
+    values are small non-negative integers, and with a dict when they are few (numpy's calls cost more)."""
+    if values.size <= _FEW:
+        listed = values.tolist()
+        ordered = sorted(set(listed))
+        rank = {x: r for r, x in enumerate(ordered)}
+        return np.array(ordered, dtype=values.dtype), np.array([rank[x] for x in listed], dtype=np.int64)
+    if values.dtype != object and 0 <= values.min() and values.max() < 4 * values.size:
         present = np.bincount(values) > 0
         return np.flatnonzero(present), (np.cumsum(present) - 1)[values]
     distinct, inverse = np.unique(values, return_inverse=True)
     return distinct, inverse.reshape(-1)
 
 
-def _down(x):
-    return np.nextafter(x, -np.inf)
+#: rows of ``_Neurons.bounds``: intervals (lower row, upper row) of each history's growth rate and escape time
+_RHO, _T = slice(0, 2), slice(2, 4)
+#: nextafter towards these rounds the lower row of an interval down and the upper row up
+_OUTWARDS = np.array([[-np.inf], [np.inf]])
 
 
-def _up(x):
-    return np.nextafter(x, np.inf)
+def _out(x: np.ndarray) -> np.ndarray:
+    """An interval (lower row, upper row) widened by one ulp each way."""
+    return np.nextafter(x, _OUTWARDS)
+
+
+def _ball_floats(x) -> tuple[float, float]:
+    """Floats enclosing a ball: its ends, converted (within one ulp, or to the infinity past the
+    largest float) and widened by one ulp each way."""
+    return math.nextafter(float(x.lower()), -math.inf), math.nextafter(float(x.upper()), math.inf)
 
 
 def _fraction_bounds(q: Fraction) -> tuple[float, float]:
@@ -373,29 +381,28 @@ def _fraction_bounds(q: Fraction) -> tuple[float, float]:
         f = float(q)
     except OverflowError:
         return (sys.float_info.max, math.inf) if q > 0 else (-math.inf, -sys.float_info.max)
-    return float(_down(f)), float(_up(f))
+    return math.nextafter(f, -math.inf), math.nextafter(f, math.inf)
 
 
-def _int_bounds(R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Floats enclosing non-negative integers (int64, or Python ints in an object array)."""
+def _int_bounds(R: np.ndarray) -> np.ndarray:
+    """Floats enclosing non-negative integers (int64, or Python ints in an object array): lower row,
+    upper row, each the rounded value widened by one ulp."""
     if R.dtype == object:  # int -> float rounds correctly; past 2^1023 only bounds are known
         pairs = [(float(x), float(x)) if x.bit_length() <= 1023 else (2.0**1023, math.inf) for x in R.tolist()]
-        lo, hi = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        return _down(lo), _up(hi)
-    f = R.astype(np.float64)
-    exact = R <= 2**53
-    return np.where(exact, f, _down(f)), np.where(exact, f, _up(f))
+        return _out(np.array(pairs, dtype=np.float64).reshape(-1, 2).T)
+    return _out(R.astype(np.float64))
 
 
-def _escape_bounds(S_lo, S_hi, rho_lo, rho_hi, tau: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Intervals of ``T = tau + (1 - S) / rho``, each operation rounded outwards; (-inf, inf) where a
-    bound is lost (a rate not certified positive, an overflow)."""
+def _escape_bounds(T_p: np.ndarray, rho_p: np.ndarray, rho: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Intervals (lower row, upper row) of the escape time ``T = tau + rho_p (T_p - tau) / rho`` of a
+    history born at ``tau`` (a column) from a parent with escape time ``T_p`` and rate ``rho_p``: the
+    parent's exponent at ``tau`` is ``1 - rho_p (T_p - tau)``. Each operation is rounded outwards; the
+    exact factors are non-negative (``T_p >= tau``: the parent had not escaped), so their lower ends
+    are clamped at 0, and an end that is lost (a rate not certified positive, an overflow) becomes infinite."""
     with np.errstate(all="ignore"):
-        rem_lo, rem_hi = _down(1.0 - S_hi), _up(1.0 - S_lo)
-        lo = _down(tau[0] + _down(rem_lo / np.where(rem_lo >= 0, rho_hi, rho_lo)))
-        hi = _up(tau[1] + _up(rem_hi / np.where(rem_hi >= 0, rho_lo, rho_hi)))
-    bad = ~(rho_lo > 0) | np.isnan(lo) | np.isnan(hi)
-    return np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi)
+        left = np.maximum(_out(T_p - tau[::-1]), 0.0)
+        T = _out(tau + _out(_out(rho_p * left) / np.maximum(rho[::-1], 0.0)))
+    return np.where(T == T, T, _OUTWARDS)  # (NaN from 0 * inf or 0 / 0)
 
 
 def solve(
@@ -459,7 +466,17 @@ class LabelContext:
             ]
         # mu_j^2 = (2c)^2 R_j
         self.rate_coef = (2 * problem.loss_factor) ** 2 / self.rate_den
+        self.rate_coef_bounds = np.array(_fraction_bounds(self.rate_coef))[:, None]  # a column (lower, upper)
+        self.loss_scale = problem.loss_factor * problem.unit_factor  # the loss is this times sum r_i^2
+        # the radicands of min N = 2 ||y_+||_q + 2 ||y_-||_q (theory §8)
+        self.min_sq_norm_radicands = tuple(
+            self.norm_coef * Fraction(_total(self.norm_w, side), self.norm_den)
+            for side in (problem.positive_labels, ~problem.positive_labels)
+        )
         self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
+        # (layout of tied classes, precision) -> radicands of the ends of the norm interval, and whether hi is attained
+        self._intervals: dict[tuple, tuple[tuple[Fraction, ...], tuple[Fraction, ...], bool]] = {}
+        self._interval_samples = 0  # the size of the layouts kept
 
     def _norms(self) -> tuple[list[int], list[Fraction], list[float]]:
         """``y_i^2 / q_i`` as ints over ``norm_den``, Fractions and floats (built on first use: only ties need them)."""
@@ -485,6 +502,11 @@ class LabelContext:
         )
         if not same:
             raise InputError("context", "was built for other labels, norms, loss convention or scaling than the problem's")
+
+
+def _root_sum(prog: Program, radicands) -> int:
+    """The node of ``Σ sqrt(r)`` over ``radicands``, added left to right."""
+    return prog.sum(prog.sqrt(r) for r in radicands)
 
 
 def _step(lr) -> Fraction | None:
@@ -575,7 +597,7 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
     (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
     buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
     unpack a chunk of bits at a time and multiply it by each limb of the weights."""
-    cols = np.flatnonzero(mask)
+    cols = mask.nonzero()[0]
     limbs = context.rate_limbs
     dense = 4 * cols.size > mask.size
     count = aligned.shape[0] if dense else rows.size
@@ -619,7 +641,8 @@ class _Engine:
         self.loss_w, self.loss_den = context.loss_w, context.loss_den
         self.norm_w, self.norm_den = context.norm_w, context.norm_den
         self.norm_coef, self.rate_coef = context.norm_coef, context.rate_coef
-        self.rate_coef_bounds = _fraction_bounds(self.rate_coef)
+        self.rate_coef_bounds = context.rate_coef_bounds
+        self.zero, self.one = self.program.const(0), self.program.const(1)
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
@@ -653,13 +676,13 @@ class _Engine:
     def run(self, progress: bool) -> Result:
         p, prog = self.problem, self.program
         aligned = p.aligned_words()
-        zero = prog.const(0)
+        zero = self.zero
         unfitted = _all_samples(p.n)  # the samples not in F, as words
         initial = _masked_sums(self.context, aligned, np.arange(p.m), unfitted)
         self._check_stable(initial)
         live = _Neurons(self, initial)
         loss_left = int(self.loss_w.sum())
-        c = p.loss_factor * p.unit_factor
+        c = self.context.loss_scale
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
         norm_node = zero  # the exactly known part of N
@@ -733,9 +756,7 @@ class _Engine:
                 sq_node = norm_node if lo_node is None else None
                 saddles.append(self._saddle(k, tau, loss, escaped, block_norms, weights_determined, sq_node, live, class_sizes))
                 bar.update(len(group))
-        Qpos = self._sum(self.norm_w, self.norm_den, p.positive_labels)
-        Qneg = self._sum(self.norm_w, self.norm_den, ~p.positive_labels)
-        min_sq_norm = prog.add(prog.sqrt(self.norm_coef * Qpos), prog.sqrt(self.norm_coef * Qneg))
+        min_sq_norm = _root_sum(prog, self.context.min_sq_norm_radicands)
         interval = None
         if lo_node is not None and hi_node is not None:
             interval = (prog.value(prog.add(norm_node, lo_node)), prog.value(prog.add(norm_node, hi_node)))
@@ -757,87 +778,113 @@ class _Engine:
     def _interval(self, component: list[np.ndarray], contested: np.ndarray) -> tuple[int, int, bool]:
         """Nodes ``(lo, hi)`` bounding ``Σ_classes 2 ||v_c||_q`` over the splits of the classes' blocks
         ``component`` (theory §6), and whether ``hi`` is attained (the vertex maximum, not a bound).
-        Sums of ``y_i^2 / q_i`` are kept as integers over the common denominator until a root is taken."""
-        prog, den = self.program, self.norm_den
-        w = self.context._norms()[0]  # y_i^2 / q_i times den
-        shared = sorted(set(np.concatenate(component).tolist()) & set(contested.tolist()))
-        shared_set = set(shared)
-        private = [sum(w[i] for i in b.tolist() if i not in shared_set) for b in component]
-        owners = [[c for c, b in enumerate(component) if i in set(b.tolist())] for i in shared]
 
-        def radical_sum(Qs) -> int:
-            return prog.sum(prog.sqrt(self.norm_coef * Fraction(Q, den)) for Q in Qs)
+        Both are sums of square roots whose radicands depend only on the layout of the blocks (each
+        sample's weight, and which shared sample it is, in block order), not on which samples they
+        are: the context keeps them per layout, as runs of an ensemble meet the same layouts again."""
+        w = self.context._norms()[0]  # y_i^2 / q_i times the norm denominator
+        disputed = set(contested.tolist())
+        shared = sorted(set(np.concatenate(component).tolist()) & disputed)
+        rank = {i: r for r, i in enumerate(shared)}
+        layout = tuple(tuple((rank.get(i, -1), w[i]) for i in b.tolist()) for b in component)
+        key = (layout, self.program.precision)
+        found = self.context._intervals.get(key)
+        if found is None:
+            size = sum(map(len, layout))
+            if self.context._interval_samples + size > _INTERVAL_CACHE:
+                self.context._intervals.clear()
+                self.context._interval_samples = 0
+            self.context._interval_samples += size
+            found = self.context._intervals[key] = self._interval_radicands(layout)
+        lo, hi, attained = found
+        return _root_sum(self.program, lo), _root_sum(self.program, hi), attained
+
+    def _interval_radicands(self, layout: tuple[tuple[tuple[int, int], ...], ...]) -> tuple[tuple, tuple, bool]:
+        """The radicands of ``lo`` and ``hi`` of :meth:`_interval`, chosen in a scratch program. Per class,
+        ``layout`` lists ``(r, w)`` in block order: ``r`` the rank of a shared sample (-1: unshared), ``w``
+        its weight ``y_i^2 / q_i`` as an integer over the common denominator (kept so until a root is taken)."""
+        prog, den = Program(precision=self.program.precision), self.norm_den
+        weight = {r: x for block in layout for r, x in block if r >= 0}
+        shared = range(len(weight))
+        private = [sum(x for r, x in block if r < 0) for block in layout]
+        owners = [[c for c, block in enumerate(layout) if any(s == r for s, _ in block)] for r in shared]
+
+        roots: dict[int, Fraction] = {}  # Q -> norm_coef Q / den (vertices repeat their sums)
+
+        def radicands(Qs) -> tuple[Fraction, ...]:
+            return tuple(roots[Q] if Q in roots else roots.setdefault(Q, self.norm_coef * Fraction(Q, den)) for Q in Qs)
 
         # hi: the convex function is largest at a vertex of the split polytope (each shared sample whole to one class)
+        hi = None
         if math.prod(len(o) for o in owners) <= VERTEX_CAP:
             vertices = set()
             for choice in itertools.product(*owners):
                 Qs = list(private)
-                for i, c in zip(shared, choice):
-                    Qs[c] += w[i]
+                for r, c in zip(shared, choice):
+                    Qs[c] += weight[r]
                 vertices.add(tuple(sorted(Qs)))
-            hi = self._certified_max([radical_sum(Qs) for Qs in sorted(vertices)], len(component))
-        else:
-            hi = None
+            sums = [radicands(Qs) for Qs in sorted(vertices)]
+            best = self._certified_max(prog, [_root_sum(prog, r) for r in sums], len(layout))
+            hi = None if best is None else sums[best]
         attained = hi is not None
         if hi is None:  # each class fitting its whole block bounds every split
-            hi = radical_sum(sum(w[i] for i in b.tolist()) for b in component)
+            hi = radicands(sum(x for _, x in block) for block in layout)
         # lo: each candidate is a valid lower bound, so the float order only picks the tightest
-        union = sum(private) + sum(w[i] for i in shared)
-        candidates = [
-            prog.sqrt(self.norm_coef * Fraction(union, den)),
-            radical_sum(private),
-            self._dual_bound(component, shared, owners, private),
-        ]
-        lo = max(candidates, key=lambda node: float(prog.ball(node, self.precision).mid()))
-        return lo, hi, attained
+        union = sum(private) + sum(weight.values())
+        candidates = [radicands([union]), radicands(private), self._dual_bound(layout, owners, private)]
+        nodes = [_root_sum(prog, r) for r in candidates]
+        lo = max(range(len(nodes)), key=lambda c: float(prog.ball(nodes[c], self.precision).mid()))
+        return candidates[lo], hi, attained
 
-    def _certified_max(self, nodes: list[int], terms: int) -> int | None:
-        """The largest of ``nodes`` (sums of ``terms`` square roots), certified (None if two cannot be
-        ordered within the budget)."""
-        prog = self.program
-        best = max(nodes, key=lambda node: float(prog.ball(node, self.precision).mid()))
-        for node in nodes:
-            if node == best and terms <= prog.term_budget:  # its form fits the budget: equal to itself, certified
+    def _certified_max(self, prog: Program, nodes: list[int], terms: int) -> int | None:
+        """The index of the largest of ``nodes`` (sums of ``terms`` square roots), certified (None if
+        two cannot be ordered within the budget)."""
+        best = max(range(len(nodes)), key=lambda c: float(prog.ball(nodes[c], self.precision).mid()))
+        for c, node in enumerate(nodes):
+            if c == best and terms <= prog.term_budget:  # its form fits the budget: equal to itself, certified
                 continue
-            sign, certified = prog.compare(node, best, self.precision, self.max_precision)
+            sign, certified = prog.compare(node, nodes[best], self.precision, self.max_precision)
             if not certified:
                 return None
             if sign > 0:
-                return self._certified_max([x for x in nodes if x != best], terms)
+                rest = [x for x in range(len(nodes)) if x != best]
+                found = self._certified_max(prog, [nodes[x] for x in rest], terms)
+                return None if found is None else rest[found]
         return best
 
-    def _dual_bound(self, component, shared, owners, private) -> int:
-        """A lower bound of ``Σ_c 2 ||v_c||_q`` over the splits, exact for any rational shares ``s``:
-        with ``d_ci = s_ci |y_i|``, Cauchy-Schwarz gives ``||v_c||_q ≥ <v_c, d_c>_q / ||d_c||_q``, linear
-        in the split, so its minimum gives each shared sample to the class with the smallest
+    def _dual_bound(self, layout, owners, private) -> tuple[Fraction, ...]:
+        """The radicands of a lower bound of ``Σ_c 2 ||v_c||_q`` over the splits, exact for any rational
+        shares ``s``: with ``d_ci = s_ci |y_i|``, Cauchy-Schwarz gives ``||v_c||_q ≥ <v_c, d_c>_q / ||d_c||_q``,
+        linear in the split, so its minimum gives each shared sample to the class with the smallest
         ``s_ci / ||d_c||_q``. At the minimising split the bound is the minimum itself; that split is
         approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms).
         ``private[c]``: the weight of class ``c``'s unshared samples (times the denominator)."""
-        _, w, wf = self.context._norms()
-        den = self.norm_den
-        index = {i: r for r, i in enumerate(shared)}
-        share = [[1 / len(o) if c in o else 0.0 for c in range(len(component))] for o in owners]
-        # per class, each sample's row of shares (None: unshared, share 1) and float weight, in block order
-        terms = [[(index.get(i), wf[i]) for i in b.tolist()] for b in component]
+        den, classes = self.norm_den, range(len(layout))
+        share = [[1 / len(o) if c in o else 0.0 for c in classes] for o in owners]
+        # per class, each sample's row of shares (-1: unshared, share 1) and float weight, in block order
+        # (int / int is correctly rounded: the float of y_i^2 / q_i)
+        terms = [[(r, x / den) for r, x in block] for block in layout]
+        kinds = list(dict.fromkeys(map(tuple, owners)))  # samples shared by the same classes get the same row
+        of_kind = [kinds.index(tuple(o)) for o in owners]
         for _ in range(DUAL_ITERATIONS):
-            norms = [math.sqrt(sum((1.0 if r is None else share[r][c]) ** 2 * x for r, x in t)) for c, t in enumerate(terms)]
-            rows: dict[tuple, list[float]] = {}  # samples shared by the same classes get the same row
-            for o in map(tuple, owners):
-                if o not in rows:
-                    total = sum(norms[d] for d in o)
-                    rows[o] = [norms[c] / total if c in o else 0.0 for c in range(len(component))]
-            update = [rows[tuple(o)] for o in owners]
+            # (1.0 ** 2 * x is x: an unshared sample adds its weight)
+            norms = [math.sqrt(sum([x if r < 0 else share[r][c] ** 2 * x for r, x in t])) for c, t in zip(classes, terms)]
+            rows = []
+            for o in kinds:
+                total = sum(norms[d] for d in o)
+                rows.append([norms[c] / total if c in o else 0.0 for c in classes])
+            update = [rows[k] for k in of_kind]
             if update == share:  # an exact fixed point: the remaining iterations would not change it
                 break
             share = update
-        rational = [{i: _limited(share[index[i]][c]) for i in b.tolist() if i in index} for c, b in enumerate(component)]
+        rational = [{r: _limited(share[r][c]) for r, _ in block if r >= 0} for c, block in enumerate(layout)]
+        weight = {r: Fraction(x, den) for block in layout for r, x in block if r >= 0}
         A = [Fraction(p, den) for p in private]  # unshared samples have share 1
-        D = [a + sum((x**2 * w[i] for i, x in sc.items()), Fraction(0)) for a, sc in zip(A, rational)]  # ||d_c||_q^2
-        for r, i in enumerate(shared):
-            c = min(owners[r], key=lambda c: rational[c][i] ** 2 / D[c] if D[c] else Fraction(0))
-            A[c] += rational[c][i] * w[i]
-        return self.program.sum(self.program.sqrt(self.norm_coef * a * a / d) for a, d in zip(A, D) if d)
+        D = [a + sum((x**2 * weight[r] for r, x in sc.items()), Fraction(0)) for a, sc in zip(A, rational)]  # ||d_c||_q^2
+        for r in range(len(owners)):
+            c = min(owners[r], key=lambda c: rational[c][r] ** 2 / D[c] if D[c] else Fraction(0))
+            A[c] += rational[c][r] * weight[r]
+        return tuple(self.norm_coef * a * a / d for a, d in zip(A, D) if d)
 
     def _update(self, live: _Neurons, aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
         """Neurons whose remaining aligned samples were just fitted (``union``: packed words) change rate at ``tau``."""
@@ -856,19 +903,17 @@ class _Engine:
         prog = self.program
         ids = live.indices()
         history = live.history[ids]
-        present = np.flatnonzero(np.bincount(history, minlength=len(live.R)))
-        candidate = np.zeros(len(live.R), dtype=bool)
-        candidate[present[live.T_lo[present] <= live.T_hi[present].min()]] = True
-        inside = candidate[history]
+        T_lo, T_hi = live.bounds[_T]  # (rows of a C-ordered array: gathers from contiguous rows)
+        inside = T_lo[history] <= T_hi[history].min()
         members, of = ids[inside], history[inside]
-        order = np.argsort(of, kind="stable")
-        of = of[order]
-        starts = np.flatnonzero(np.concatenate(([True], of[1:] != of[:-1])))  # of is sorted: where each history begins
-        hs = of[starts].tolist()
-        T = {h: live.nodes(h)[3] for h in hs}
-        groups = sorted(
-            zip(hs, np.split(members[order], starts[1:])), key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0])
-        )
+        if of.size > 1 and of.min() != of.max():
+            order = np.argsort(of, kind="stable")
+            members, of = members[order], of[order]
+        ends = [*((of[1:] != of[:-1]).nonzero()[0] + 1).tolist(), of.size]  # of is sorted: where each history ends
+        groups = [(int(of[a]), members[a:b]) for a, b in zip([0, *ends], ends)]
+        T = {h: live.nodes(h)[3] for h, _ in groups}
+        if len(groups) > 1:
+            groups.sort(key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0]))
         classes = [(T[h], js) for h, js in groups]
         best = classes[0]
         while True:
@@ -886,7 +931,7 @@ class _Engine:
             if smaller is None:
                 break
             best = smaller
-        neurons = sorted(np.concatenate([js for _, js in tied]).tolist())
+        neurons = tied[0][1].tolist() if len(tied) == 1 else sorted(np.concatenate([js for _, js in tied]).tolist())
         certificate = "structure" if not hows else ("canonical" if all(hows) else None)
         return neurons, certificate
 
@@ -895,7 +940,7 @@ class _Engine:
         ids = live.indices()
         min_eig = None
         if ids.size:  # -mu of the largest radicand
-            min_eig = prog.value(prog.sub(prog.const(0), live.rates(live.R[live.history[ids]].max())[0]))
+            min_eig = prog.value(prog.sub(self.zero, live.rates(live.R[live.history[ids]].max())[0]))
         return Saddle(
             k=k,
             tau=prog.value(tau),

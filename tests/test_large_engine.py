@@ -101,6 +101,35 @@ def test_shared_context_gives_the_same_result(problem):
     assert solve(other, context=context).to_json() == solve(other).to_json()
 
 
+def test_tied_classes_on_other_samples_reuse_the_norm_interval():
+    # neurons {0,1,2} and {1,2,3} tie (equal rates) and share {1, 2}: N lies in an interval. The same
+    # layout four samples on is another component of the same shape, so the context computes its
+    # interval once; each run still gets exactly what solving it alone gives
+    labels = [1] * 8
+    context = LabelContext(Problem(labels=labels, signs=[1], active=[[0]]))
+    for shift in (0, 4):
+        problem = Problem(labels=labels, signs=[1, 1], active=[[shift, shift + 1, shift + 2], [shift + 1, shift + 2, shift + 3]])
+        result = solve(problem, context=context)
+        assert result.sq_norm_interval is not None
+        assert result.to_json() == solve(problem).to_json()
+    assert len(context._intervals) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.sets(st.integers(0, 5), min_size=1), min_size=2, max_size=4),
+    st.lists(st.permutations(range(8)), max_size=4),
+    st.sampled_from([[1] * 8, [1, 1, 1, 1, 2, 2, -1, -1]]),
+)
+def test_runs_through_one_context_are_their_runs_solved_alone(sets, perms, labels):
+    # an ensemble's runs share one context: the same aligned sets moved to other samples meet the
+    # norm intervals it keeps by layout, and must still give exactly their own solve's result
+    context = LabelContext(Problem(labels=labels, signs=[1], active=[[0]]))
+    for perm in [list(range(8)), *perms]:
+        problem = Problem(labels=labels, signs=[1] * len(sets), active=[sorted(perm[i] for i in s) for s in sets])
+        assert solve(problem, context=context).to_json() == solve(problem).to_json()
+
+
 def test_context_of_other_labels_is_refused():
     context = LabelContext(generate(10, 2, seed=1))
     with pytest.raises(InputError, match="^context: "):
