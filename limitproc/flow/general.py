@@ -29,10 +29,15 @@ a step are located (without it, a pair pushed onto 0 from both sides dips below 
 every step, the error control shrinks the steps instead, and the run crawls); a hold ends only when
 its weight leaves ``[−δ, 1 + δ]``, ``δ = GeneralIntegrator.hold_margin = 1e-3``, as confirmed at the
 end of the cut step (a weight tending to 1 as the run converges otherwise crosses it on rounding
-noise, again and again); and only where the field on the pair can move it by more than the local
-error tolerance within the step (once the samples a hold balances are fitted, its weight is a ratio
-of residuals at the integrator's noise level). The margin delays a release while the pair's true
-speed is below ``δ`` times the field on it.
+noise, again and again); and only where the pair, released, would move by more than the local error
+tolerance within the step. Its speed once released is ``|s − g| |r_i|`` over ``(G_SS⁻¹)_ii`` (times
+``2c |a_j|``), with the neuron's other held pairs rebalancing: once the samples a hold balances are
+fitted, its weight ``g`` is a ratio of residuals at the integrator's noise level and that speed is
+noise too. (A cruder bound, the field on the pair with every gate in ``[0, 1]``, let the pushes that
+held pairs cancel count: at ``n = 128, d = n²`` every step past convergence was then cut where the
+step's interpolant, not accurate to those residuals, showed a release that the cut step's end did
+not confirm, 0.04 time units at a time; the run did not finish in 5 minutes, and takes 15 s now.)
+The margin delays a release while the pair's true speed is below ``δ`` times the field on it.
 
 **Descent** (``method="gd"``) is the plain map ``θ ← θ − η ∇L(θ)`` with ``σ'(0) = 0``, in the same
 coordinates (the same map as on ``W``), in float64 from ``λ ≥ 1e-150``; its time is ``t = kη``.
@@ -196,22 +201,43 @@ class GeneralFlow(PerSampleFlow):
         self._held_key = b""
         self._held_list: list[tuple[int, np.ndarray, np.ndarray]] = []
 
-    def gates(self, u: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """``σ'(u_ji)`` for the pairs on the ``active`` side, and on held pairs the weights keeping them at 0."""
+    def gates(self, u: np.ndarray, r: np.ndarray, neuron: int | None = None) -> np.ndarray:
+        """``σ'(u_ji)`` for the pairs on the ``active`` side, and on held pairs the weights keeping them
+        at 0 (only on ``neuron``'s if given: the others' are then 0)."""
+        g, balances = self._balance(u, r, neuron)
+        for j, S, products, _ in balances:
+            # a pair whose residual is exactly 0 has no part in the balance (its weight is taken as 0)
+            rs = r[S]
+            g[j, S] = np.divide(products, rs, out=np.zeros_like(products), where=rs != 0)
+        return g
+
+    def release_speeds(self, state) -> np.ndarray:
+        """``(m, n)``: on each held pair, a bound on its speed at ``state`` once released to either side (0 elsewhere).
+
+        Released to gate ``s`` while the rest of its neuron's held pairs ``S`` rebalance, pair ``i``
+        moves at ``2c |a_j| |s r_i − g_i r_i| / (G_SS⁻¹)_ii`` (a Schur complement); ``s ∈ {0, 1}``
+        gives the bound ``2c |a_j| (|g_i r_i| + |r_i|) / (G_SS⁻¹)_ii``. Once the samples a hold
+        balances are fitted, both products are at the integrator's noise level, whatever the weight."""
+        a, u = self.split(state)
+        r = self.residual(state)
+        speeds = np.zeros(self.held.shape)
+        for j, S, products, inverse in self._balance(u, r)[1]:
+            speeds[j, S] = self.two_c * abs(a[j]) * (np.abs(products) + np.abs(r[S])) / np.diag(inverse)
+        return speeds
+
+    def _balance(self, u: np.ndarray, r: np.ndarray, neuron: int | None = None) -> tuple[np.ndarray, list]:
+        """The gates with held pairs at 0, and per neuron with held pairs ``S`` (only ``neuron`` if given)
+        the products ``g_i r_i`` on ``S`` that keep them at 0: ``Σ_k g_k r_k G_ki = 0`` there, so
+        ``g_S r_S = −G_SS⁻¹ (push of the others)``."""
         # an active pair's gate follows its sign inside a step (as in the per-sample flow); an inactive
         # one stays shut until its crossing is located: the field is smooth within a step
         g = (self.active & (u >= 0)).astype(float)
         if not self.held.any():
-            return g
+            return g, []
         g[self.held] = 0.0
-        push = (g * r[None, :]) @ self.gram
-        for j, S, inverse in self._held_sets():
-            # Σ_k g_k r_k G_ki = 0 on S: the held pairs' g r is −G_SS⁻¹ (push of the others), and a
-            # pair whose residual is exactly 0 has no part in it (its weight is taken as 0)
-            gr = -inverse @ push[j, S]
-            rs = r[S]
-            g[j, S] = np.divide(gr, rs, out=np.zeros_like(gr), where=rs != 0)
-        return g
+        # row by row, the same arithmetic for one neuron (locating a release on a step's interpolant
+        # evaluates it many times over) as for all: a weight at the margin is on the same side in both
+        return g, [(j, S, -inverse @ ((g[j] * r) @ self.gram)[S], inverse) for j, S, inverse in self._held_sets() if neuron in (None, j)]
 
     def _held_sets(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """``(j, S, G_SS⁻¹)`` for each neuron with held pairs ``S``, rebuilt when ``held`` changes."""
@@ -261,19 +287,17 @@ class GeneralIntegrator(Integrator):
         return np.flatnonzero(out)
 
     def _resolved(self, y, h: float) -> np.ndarray:
-        """Pairs whose field, whatever the gates of their neuron's held pairs, can move them by more
-        than the local error tolerance (``rtol`` times the neuron's size) within a step ``h`` from ``y``.
+        """Held pairs that, released at ``y``, would move by more than the local error tolerance
+        (``rtol`` times the neuron's size) within a step ``h`` (:meth:`GeneralFlow.release_speeds`).
         A hold is released only there: once the samples it balances are fitted, its weight is a ratio
-        of residuals at the integrator's noise level, and acting on it only toggles hold and release."""
+        of residuals at the integrator's noise level, and acting on it only toggles hold and release,
+        or cuts every step at a release the step's interpolant shows and its end does not confirm."""
         f = self.flow
-        a, u = f.split(y)
-        r = f.residual(y)
-        reach = (f.gates(u, r) != 0) | f.held
-        bound = f.two_c * np.abs(a)[:, None] * ((reach * np.abs(r)[None, :]) @ np.abs(f.gram))
-        return (bound * h > self.rtol * f.neuron_scales(y)[:, None]).ravel()
+        return (f.release_speeds(y) * h > self.rtol * f.neuron_scales(y)[:, None]).ravel()
 
-    def _outside(self, y) -> np.ndarray:
-        g = self.flow.gates(self.flow.split(y)[1], self.flow.residual(y)).ravel()
+    def _outside(self, y, neuron: int | None = None) -> np.ndarray:
+        """Held pairs (of ``neuron`` if given) whose weight lies outside ``[−margin, 1 + margin]`` at ``y``."""
+        g = self.flow.gates(self.flow.split(y)[1], self.flow.residual(y), neuron).ravel()
         return (g < -self.hold_margin) | (g > 1 + self.hold_margin)
 
     def _accepted_step(self, t_stop: float):
@@ -290,7 +314,8 @@ class GeneralIntegrator(Integrator):
         ends = {}
         for idx in crossed:
             if f.held.flat[idx]:
-                ends[idx] = _bisect(lambda th: bool(self._outside(_hermite(y0, f0, y1, f1, h, th))[idx]))
+                j = int(idx) // f.n
+                ends[idx] = _bisect(lambda th: bool(self._outside(_hermite(y0, f0, y1, f1, h, th), j)[idx]))
             else:
                 above = y1[m + idx] > 0
                 ends[idx] = _bisect(lambda th: (_hermite(y0[m + idx], f0[m + idx], y1[m + idx], f1[m + idx], h, th) > 0) == above)
