@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from limitproc.errors import InputError
-from limitproc.flow.general import RawData, nearest_orthogonal_problem, simulate_general
+from limitproc.flow.general import nearest_orthogonal_problem, simulate_general
 from limitproc.flow.simulate import initial_magnitudes, simulate, with_magnitudes
+from limitproc.io.rawdata import RawData
 from limitproc.problem import Problem, generate
 from limitproc.process import solve
 
@@ -130,6 +131,18 @@ def test_bad_raw_data_names_the_field(kwargs, field):
     with pytest.raises(InputError) as exc:
         RawData(raw["inputs"], raw["W"], raw["a"], raw["labels"])
     assert exc.value.field == field
+
+
+def test_unknown_loss_is_refused_where_it_is_used():
+    # the raw-data format only reads the name; the simulator (like a Problem) knows the conventions
+    _, data = orthogonal_case(0, n=4, m=2)
+    bogus = RawData(data.inputs, data.W, data.a, data.labels, "bogus")
+    with pytest.raises(InputError) as exc:
+        simulate_general(bogus, 1e-6, result=solve(nearest_orthogonal_problem(data)))
+    assert exc.value.field == "loss"
+    with pytest.raises(InputError) as exc:
+        nearest_orthogonal_problem(bogus)
+    assert exc.value.field == "loss"
 
 
 def test_descent_refuses_underflowing_lambda():

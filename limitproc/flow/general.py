@@ -48,11 +48,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..io.rawdata import RawData
 from ..problem import LOSS_CONVENTIONS, Problem
 from .integrator import Integrator, PerSampleFlow, _bisect, _hermite
 from .simulate import DIRECT_MIN_LAMBDA, OnTauScale, log_inverse
@@ -61,95 +61,11 @@ __all__ = [
     "GeneralFlow",
     "GeneralIntegrator",
     "GeneralSimulation",
-    "RawData",
     "coherence_of",
     "is_orthogonal",
     "nearest_orthogonal_problem",
-    "read_raw",
     "simulate_general",
 ]
-
-
-@dataclass(frozen=True)
-class RawData:
-    """Raw data in float64: ``inputs`` (n, d), ``W`` (m, d), ``a`` (m,), ``labels`` (n,), checked on construction."""
-
-    inputs: np.ndarray
-    W: np.ndarray
-    a: np.ndarray
-    labels: np.ndarray
-    loss: str = "half-mean"
-
-    def __post_init__(self):
-        X = _finite(self.inputs, "inputs", 2)
-        n, d = X.shape
-        W = _finite(self.W, "init.W", 2)
-        if W.shape[1] != d:
-            raise InputError("init.W", f"rows have {W.shape[1]} entries but the inputs have dimension {d}")
-        a = _finite(self.a, "init.a", 1)
-        if a.shape != (W.shape[0],):
-            raise InputError("init.a", f"has {a.size} entries but init.W has {W.shape[0]} rows")
-        if np.any(a == 0):
-            raise InputError(f"init.a[{int(np.flatnonzero(a == 0)[0])}]", "zero output weight has no sign")
-        y = _finite(self.labels, "labels", 1)
-        if y.shape != (n,):
-            raise InputError("labels", f"must be {n} labels, one per input, got {y.size}")
-        zero = np.flatnonzero(~X.any(axis=1))
-        if zero.size:
-            raise InputError(f"inputs[{int(zero[0])}]", "zero input")
-        rank = int(np.linalg.matrix_rank(X))
-        if rank < n:
-            raise InputError("inputs", f"rank {rank} < n = {n}: the inputs are linearly dependent (the general path needs rank n)")
-        if self.loss not in LOSS_CONVENTIONS:
-            raise InputError("loss", f"unknown loss {self.loss!r} (choose {', '.join(LOSS_CONVENTIONS)})")
-        for name, value in (("inputs", X), ("W", W), ("a", a), ("labels", y)):
-            object.__setattr__(self, name, value)
-
-    @property
-    def gram(self) -> np.ndarray:
-        return self.inputs @ self.inputs.T
-
-    @property
-    def preactivations(self) -> np.ndarray:
-        """``(m, n)``: ``<w_j, x_i>`` of the initialisation."""
-        return self.W @ self.inputs.T
-
-
-def _finite(value, name: str, ndim: int) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(name, "must be an array of numbers") from None
-    if array.ndim != ndim or array.size == 0:
-        raise InputError(name, f"must be a non-empty {ndim}-d array, got shape {array.shape}")
-    bad = np.argwhere(~np.isfinite(array))
-    if bad.size:
-        raise InputError(name, f"non-finite entry at {list(map(int, bad[0]))}")
-    return array
-
-
-def read_raw(path) -> RawData:
-    """Raw data from ``.npz`` (arrays ``X``, ``y``, ``W``, ``a``, optional ``loss``: the layout of
-    :mod:`limitproc.io.rawdata`) or raw-data
-    JSON (``{"inputs", "init": {"W", "a"}, "labels"}``), read as float64."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        from ..io.files import read_npz_members
-        from ..io.rawdata import RAW_ARRAYS
-
-        arrays = read_npz_members(path, (*RAW_ARRAYS, "loss"))
-        for key in RAW_ARRAYS:
-            if key not in arrays:
-                raise InputError(key, f"missing from the raw .npz file (it needs {', '.join(RAW_ARRAYS)})")
-        loss = str(arrays["loss"]) if "loss" in arrays else "half-mean"
-        return RawData(arrays["X"], arrays["W"], arrays["a"], arrays["y"], loss)
-    from ..io.files import read_json
-
-    data = read_json(path)
-    init = data.get("init") if isinstance(data, dict) else None
-    if not isinstance(data, dict) or "inputs" not in data or not isinstance(init, dict) or "W" not in init or "a" not in init:
-        raise InputError("problem", 'raw data needs "inputs", "init": {"W", "a"} and "labels"')
-    return RawData(data["inputs"], init["W"], init["a"], data.get("labels"), data.get("loss", "half-mean"))
 
 
 def coherence_of(inputs: np.ndarray) -> float:
@@ -479,6 +395,8 @@ def simulate_general(
 
     G, U0, a0, y = data.gram, data.preactivations, data.a, data.labels
     m, n = U0.shape
+    if data.loss not in LOSS_CONVENTIONS:  # the file formats leave the conventions to their users
+        raise InputError("loss", f"unknown convention {data.loss!r} (choose {', '.join(LOSS_CONVENTIONS)})")
     two_c = 2 * float(LOSS_CONVENTIONS[data.loss](n))
     plateaus = [float(s.loss) for s in result.saddles]
     midpoints = [(plateaus[k - 1] + plateaus[k]) / 2 for k in range(1, len(plateaus))]
