@@ -8,9 +8,17 @@ the per-sample one step for step); the limit is solved once, outside the timing.
 integrates ``u = W Xᵀ`` with the Gram matrix, O(m n²) per evaluation against O(m n). Each is timed
 ``--repeat`` times, interleaved (per-sample, general, per-sample, ...; the machine may be shared), in
 CPU time of this process; the medians and their ratio are printed, the per-sample one the baseline.
+
+BLAS runs on one thread unless ``OPENBLAS_NUM_THREADS`` says otherwise: on a shared 2-core machine
+OpenBLAS's second thread spins while it waits for a core, and the CPU time of the general path's
+(n × n) products then varied from 8 s to 52 s between runs of this very benchmark.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
 
 import argparse
 import statistics
@@ -62,7 +70,7 @@ def main() -> None:
     base, general = statistics.median(times["per-sample"]), statistics.median(times["general"])
     print(f"n = {args.n}, m = {args.m}, λ = {args.lam}: {ref.steps} / {run.steps} steps, largest drop-time difference {agree:.2g}")
     print(f"  per-sample (baseline) {base:.2f} s, general {general:.2f} s, ratio general / per-sample = {general / base:.2f}")
-    print(f"  (CPU-time medians of {args.repeat}, interleaved)")
+    print(f"  (CPU-time medians of {args.repeat}, interleaved; OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']})")
 
 
 if __name__ == "__main__":
