@@ -206,3 +206,25 @@ def test_gaussian_holds_do_not_toggle():
     assert not [
         (a, b) for a, b in zip(sw, sw[1:]) if a[3] == "release" and b[3] == "hold" and a[1:3] == b[1:3] and b[0] - a[0] <= 1e-9 * a[0]
     ]
+
+
+def test_a_release_that_never_comes_ends_the_run_instead_of_looping(monkeypatch):
+    # Make every step's interpolant show a release at once (θ = 2⁻⁶⁰) that the cut step's end never
+    # confirms: the integrator cuts steps to nothing without an event. It must give up after 4·m·n
+    # such steps with the field that names the problem (a bounded count of calls makes a loop fail too).
+    from limitproc.flow.coherence import gaussian_inputs, raw_with_inputs
+    from limitproc.flow.general import GeneralIntegrator
+
+    real, calls = GeneralIntegrator._outside, [0]
+
+    def outside(self, y, neuron=None):
+        calls[0] += 1
+        assert calls[0] < 10**6, "looping"
+        out = real(self, y, neuron)
+        return out | self.flow.held.ravel() if neuron is not None else out
+
+    monkeypatch.setattr(GeneralIntegrator, "_outside", outside)
+    p = generate(8, 3, seed=1)
+    with pytest.raises(InputError) as exc:
+        simulate_general(raw_with_inputs(p, gaussian_inputs(p, 16, 0), 0), 1e-6, result=solve(p))
+    assert exc.value.field == "lambda" and "step size underflow" in str(exc.value)

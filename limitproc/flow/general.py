@@ -242,11 +242,13 @@ class GeneralIntegrator(Integrator):
         h *= first
         if h > 0:
             y1, f0, _, _ = self._step(h)
-            self._stalled = 0
         else:
-            y1, self._stalled = y0, self._stalled + 1
-            if self._stalled > 4 * f.active.size:  # switching back and forth without advancing
-                return None
+            y1 = y0
+        # switching back and forth, or cutting steps at events that then do not happen, without
+        # advancing t (by more than a few ulps): give up rather than loop
+        self._stalled = self._stalled + 1 if h <= 1e-14 * max(1.0, abs(self.t)) else 0
+        if self._stalled > 4 * f.active.size:
+            return None
         due = {int(idx) for idx, th in ends.items() if th <= first * (1 + 1e-9)} | {int(i) for i in self._crossings(y0, y1, h)}
         if f.held.any():  # a release located on the interpolant stands only if the step's end confirms it
             outside = self._outside(y1)
