@@ -690,7 +690,8 @@ def _simulation_inputs(args):
     raw = args.general or (args.problem.endswith(".npz") and is_raw_npz(args.problem))
     if not raw:
         return _load_problem(args), None
-    from .flow.general import is_orthogonal, nearest_orthogonal_problem, read_raw
+    from .flow.general import is_orthogonal, nearest_orthogonal_problem
+    from .io.rawdata import read_raw
 
     data = read_raw(args.problem)
     general = args.general or not is_orthogonal(data.inputs, args.ortho_tol)

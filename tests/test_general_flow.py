@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from limitproc.errors import InputError
-from limitproc.flow.general import RawData, nearest_orthogonal_problem, simulate_general
+from limitproc.flow.general import nearest_orthogonal_problem, simulate_general
 from limitproc.flow.simulate import initial_magnitudes, simulate, with_magnitudes
+from limitproc.io.rawdata import RawData
 from limitproc.problem import Problem, generate
 from limitproc.process import solve
 
@@ -132,6 +133,18 @@ def test_bad_raw_data_names_the_field(kwargs, field):
     assert exc.value.field == field
 
 
+def test_unknown_loss_is_refused_where_it_is_used():
+    # the raw-data format only reads the name; the simulator (like a Problem) knows the conventions
+    _, data = orthogonal_case(0, n=4, m=2)
+    bogus = RawData(data.inputs, data.W, data.a, data.labels, "bogus")
+    with pytest.raises(InputError) as exc:
+        simulate_general(bogus, 1e-6, result=solve(nearest_orthogonal_problem(data)))
+    assert exc.value.field == "loss"
+    with pytest.raises(InputError) as exc:
+        nearest_orthogonal_problem(bogus)
+    assert exc.value.field == "loss"
+
+
 def test_descent_refuses_underflowing_lambda():
     _, data = orthogonal_case(0)
     with pytest.raises(InputError) as exc:
@@ -193,3 +206,25 @@ def test_gaussian_holds_do_not_toggle():
     assert not [
         (a, b) for a, b in zip(sw, sw[1:]) if a[3] == "release" and b[3] == "hold" and a[1:3] == b[1:3] and b[0] - a[0] <= 1e-9 * a[0]
     ]
+
+
+def test_a_release_that_never_comes_ends_the_run_instead_of_looping(monkeypatch):
+    # Make every step's interpolant show a release at once (θ = 2⁻⁶⁰) that the cut step's end never
+    # confirms: the integrator cuts steps to nothing without an event. It must give up after 4·m·n
+    # such steps with the field that names the problem (a bounded count of calls makes a loop fail too).
+    from limitproc.flow.coherence import gaussian_inputs, raw_with_inputs
+    from limitproc.flow.general import GeneralIntegrator
+
+    real, calls = GeneralIntegrator._outside, [0]
+
+    def outside(self, y, neuron=None):
+        calls[0] += 1
+        assert calls[0] < 10**6, "looping"
+        out = real(self, y, neuron)
+        return out | self.flow.held.ravel() if neuron is not None else out
+
+    monkeypatch.setattr(GeneralIntegrator, "_outside", outside)
+    p = generate(8, 3, seed=1)
+    with pytest.raises(InputError) as exc:
+        simulate_general(raw_with_inputs(p, gaussian_inputs(p, 16, 0), 0), 1e-6, result=solve(p))
+    assert exc.value.field == "lambda" and "step size underflow" in str(exc.value)

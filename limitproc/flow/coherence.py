@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..io.rawdata import RawData
 from ..problem import Problem
-from .general import RawData, coherence_of, simulate_general
+from .general import coherence_of, simulate_general
 from .simulate import float_labels, initial_magnitudes, log_inverse
 
 __all__ = ["CoherenceRow", "CoherenceStudy", "coherence_study", "gaussian_inputs", "perturbed_inputs", "raw_with_inputs"]

@@ -30,15 +30,17 @@ The tolerances follow the dtype (``eps`` its machine epsilon, ``tiny`` its small
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..exact import parse_rational
-from .files import FloatLiteral, check_keys, json_type, read_npz_members
+from .files import FloatLiteral, check_keys, json_type, read_json, read_npz_members
 
-__all__ = ["GRAM_BLOCK", "check_orthogonal", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz"]
+__all__ = ["GRAM_BLOCK", "RawData", "check_orthogonal", "problem_from_raw", "problem_from_raw_arrays", "problem_from_raw_npz", "read_raw"]
 
 #: rows of the Gram matrix computed at once (memory: GRAM_BLOCK × n float64)
 GRAM_BLOCK = 2048
@@ -168,14 +170,93 @@ def _unbalanced(field: str, a: str, w: str, allow_sign_flip: bool, tol: float | 
 RAW_ARRAYS = ("X", "y", "W", "a")
 
 
-def problem_from_raw_npz(cls, path, **options):
-    """Raw data from a ``.npz`` file holding ``X``, ``y``, ``W``, ``a`` (see :func:`problem_from_raw_arrays`)."""
+def _raw_npz(path) -> tuple[dict, str]:
+    """The arrays ``X``, ``y``, ``W``, ``a`` of a raw ``.npz`` file, and its ``loss`` (default ``half-mean``)."""
     arrays = read_npz_members(path, (*RAW_ARRAYS, "loss"))
     for key in RAW_ARRAYS:
         if key not in arrays:
             raise InputError(key, f"missing from the raw .npz file (it needs {', '.join(RAW_ARRAYS)})")
-    loss = str(arrays.pop("loss")) if "loss" in arrays else "half-mean"
+    return arrays, str(arrays.pop("loss")) if "loss" in arrays else "half-mean"
+
+
+def problem_from_raw_npz(cls, path, **options):
+    """Raw data from a ``.npz`` file holding ``X``, ``y``, ``W``, ``a`` (see :func:`problem_from_raw_arrays`)."""
+    arrays, loss = _raw_npz(path)
     return problem_from_raw_arrays(cls, **arrays, loss=loss, **options)
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Raw data in float64, not reduced to a problem (the general simulator's input, whatever the
+    inputs' angles): ``inputs`` (n, d), ``W`` (m, d), ``a`` (m,), ``labels`` (n,), checked on
+    construction; ``loss`` names a convention, checked where it is used (a :class:`Problem`, the simulator)."""
+
+    inputs: np.ndarray
+    W: np.ndarray
+    a: np.ndarray
+    labels: np.ndarray
+    loss: str = "half-mean"
+
+    def __post_init__(self):
+        X = _finite(self.inputs, "inputs", 2)
+        n, d = X.shape
+        W = _finite(self.W, "init.W", 2)
+        if W.shape[1] != d:
+            raise InputError("init.W", f"rows have {W.shape[1]} entries but the inputs have dimension {d}")
+        a = _finite(self.a, "init.a", 1)
+        if a.shape != (W.shape[0],):
+            raise InputError("init.a", f"has {a.size} entries but init.W has {W.shape[0]} rows")
+        if np.any(a == 0):
+            raise InputError(f"init.a[{int(np.flatnonzero(a == 0)[0])}]", "zero output weight has no sign")
+        y = _finite(self.labels, "labels", 1)
+        if y.shape != (n,):
+            raise InputError("labels", f"must be {n} labels, one per input, got {y.size}")
+        zero = np.flatnonzero(~X.any(axis=1))
+        if zero.size:
+            raise InputError(f"inputs[{int(zero[0])}]", "zero input")
+        rank = int(np.linalg.matrix_rank(X))
+        if rank < n:
+            raise InputError("inputs", f"rank {rank} < n = {n}: the inputs are linearly dependent (the general path needs rank n)")
+        if not isinstance(self.loss, str):
+            raise InputError("loss", f"must be a string, got {type(self.loss).__name__}")
+        for name, value in (("inputs", X), ("W", W), ("a", a), ("labels", y)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def gram(self) -> np.ndarray:
+        return self.inputs @ self.inputs.T
+
+    @property
+    def preactivations(self) -> np.ndarray:
+        """``(m, n)``: ``<w_j, x_i>`` of the initialisation."""
+        return self.W @ self.inputs.T
+
+
+def _finite(value, name: str, ndim: int) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(name, "must be an array of numbers") from None
+    if array.ndim != ndim or array.size == 0:
+        raise InputError(name, f"must be a non-empty {ndim}-d array, got shape {array.shape}")
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        raise InputError(name, f"non-finite entry at {list(map(int, bad[0]))}")
+    return array
+
+
+def read_raw(path) -> RawData:
+    """Raw data from ``.npz`` (arrays ``X``, ``y``, ``W``, ``a``, optional ``loss``, as for
+    :func:`problem_from_raw_npz`) or raw-data JSON (``{"inputs", "init": {"W", "a"}, "labels"}``), read as float64."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        arrays, loss = _raw_npz(path)
+        return RawData(arrays["X"], arrays["W"], arrays["a"], arrays["y"], loss)
+    data = read_json(path)
+    init = data.get("init") if isinstance(data, dict) else None
+    if not isinstance(data, dict) or "inputs" not in data or not isinstance(init, dict) or "W" not in init or "a" not in init:
+        raise InputError("problem", 'raw data needs "inputs", "init": {"W", "a"} and "labels"')
+    return RawData(data["inputs"], init["W"], init["a"], data.get("labels"), data.get("loss", "half-mean"))
 
 
 def _array(value, field: str, ndim: int) -> np.ndarray:
