@@ -12,6 +12,7 @@ pictures drawn by :mod:`limitproc.plots`.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -154,7 +155,11 @@ def read_data(path) -> Problem:
 
 
 def _with_pattern(base: Problem, signs: np.ndarray, bits: np.ndarray) -> Problem:
-    return Problem.from_arrays(base.y.num, base.y.den, base.q.num, base.q.den, signs, bits, loss=base.loss)
+    """``base`` (validated once per ensemble) with signs and a pattern that are valid by construction:
+    ±1 int8 signs, ``(m, ceil(n / 8))`` packed bits with none past sample ``n - 1``."""
+    problem = copy.copy(base)
+    problem.signs, problem.packed_active = signs, bits
+    return problem
 
 
 def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
