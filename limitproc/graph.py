@@ -237,21 +237,21 @@ class _Tally:
 
 @dataclass(frozen=True)
 class _Path:
-    """What an ensemble keeps of one run: each saddle's (key of F, F, loss, tau) and each jump's (tau, group size, shared)."""
+    """What an ensemble keeps of one run: each saddle's (F as the bits of an int, loss, tau) and each jump's (tau, group size, shared)."""
 
     saddles: list
     jumps: list
 
     @classmethod
-    def of(cls, result: Result, n: int) -> _Path:
-        row = np.zeros(n, dtype=bool)  # F grows by each jump's samples
-        saddles = []
-        for saddle, jump in zip(result.saddles, [None, *result.jumps]):
-            if jump is not None:
-                row[jump.samples] = True
-            saddles.append((np.packbits(row).tobytes(), np.flatnonzero(row), saddle.loss, _float(saddle.tau)))
+    def of(cls, result: Result) -> _Path:
+        fitted = 0  # F grows by each jump's samples
+        saddles = [(fitted, result.saddles[0].loss, _float(result.saddles[0].tau))]
+        for saddle, jump in zip(result.saddles[1:], result.jumps):
+            for i in jump.samples.tolist():
+                fitted |= 1 << i
+            saddles.append((fitted, saddle.loss, _float(saddle.tau)))
         # jump k enters saddle k: the same tau
-        return cls(saddles, [(entered[3], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
+        return cls(saddles, [(entered[2], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
 
 
 def _float(value: ExactValue) -> float:
@@ -294,19 +294,20 @@ def ensemble_graph(
         if not 0 < confidence < 1:
             raise InputError("confidence", f"must be between 0 and 1, got {confidence}")
         draws, total = sampled_initialisations(base, m, runs, seed), runs
-    nodes: dict[bytes, _Tally] = {}
-    edges: dict[tuple[bytes, bytes], _Tally] = {}
-    fitted_sets: dict[bytes, np.ndarray] = {}
-    losses: dict[bytes, Fraction] = {}
+    nodes: dict[int, _Tally] = {}  # keyed by F as the bits of an int
+    edges: dict[tuple[int, int], _Tally] = {}
+    fitted_sets: dict[int, np.ndarray] = {}
+    losses: dict[int, Fraction] = {}
     paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (theory §3): solve each once
     context = LabelContext(base)  # what the runs share: the labels, norms and loss convention
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
             pattern = problem.aligned_bits().tobytes()
-            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver), base.n))
-            for key, fitted, loss, tau in path.saddles:
+            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver)))
+            for key, loss, tau in path.saddles:
                 if key not in nodes:
-                    nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, loss
+                    nodes[key], losses[key] = _Tally(), loss
+                    fitted_sets[key] = np.array([i for i in range(base.n) if key >> i & 1], dtype=np.int64)
                 nodes[key].add(tau, weight)
             for edge, (tau, size, shared) in zip(zip(path.saddles, path.saddles[1:]), path.jumps):
                 tally = edges.setdefault((edge[0][0], edge[1][0]), _Tally())
