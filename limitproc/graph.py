@@ -254,6 +254,17 @@ class _Path:
         return cls(saddles, [(entered[2], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
 
 
+def _repeats_expected(base: Problem, m: int, runs: int) -> bool:
+    """Whether ``runs`` drawn initialisations are expected to repeat an aligned pattern at least once.
+
+    A neuron's outcome (its sign, then a subset of that sign's samples) has probability at most
+    ``2^-(1 + min(n_+, n_-))``, so a pattern of ``m`` neurons at most ``p = 2^-m(1 + min(n_+, n_-))``,
+    and the expected number of repeated pairs is at most ``C(runs, 2) p``. (An enumeration never repeats.)
+    """
+    n_pos = int(np.count_nonzero(base.positive_labels))
+    return math.comb(runs, 2) >= 2 ** (m * (1 + min(n_pos, base.n - n_pos)))
+
+
 def _float(value: ExactValue) -> float:
     return float(value.ball().mid())  # the working precision: its balls are already computed
 
@@ -298,12 +309,17 @@ def ensemble_graph(
     edges: dict[tuple[int, int], _Tally] = {}
     fitted_sets: dict[int, np.ndarray] = {}
     losses: dict[int, Fraction] = {}
-    paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (theory §3): solve each once
+    # the limit depends only on the aligned sets (theory §3): solve each once, when patterns can repeat
+    # (kept for nothing, the paths would only add to memory and to the garbage collector's passes)
+    paths: dict[bytes, _Path] | None = {} if not exact and _repeats_expected(base, m, runs or 0) else None
     context = LabelContext(base)  # what the runs share: the labels, norms and loss convention
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
-            pattern = problem.aligned_bits().tobytes()
-            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver)))
+            if paths is None:
+                path = _Path.of(solve(problem, context=context, **solver))
+            else:
+                pattern = problem.aligned_bits().tobytes()
+                path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver)))
             for key, loss, tau in path.saddles:
                 if key not in nodes:
                     nodes[key], losses[key] = _Tally(), loss
