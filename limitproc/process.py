@@ -692,6 +692,8 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
     (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
     buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
     unpack a chunk of bits at a time and multiply it by each limb of the weights."""
+    if context.uniform is not None and rows.size * mask.size <= _FEW:  # small (ensembles): numpy's calls cost more than the words
+        return [int(c) * context.uniform for c in np.bitwise_count(aligned[rows] & mask).sum(axis=1).tolist()]
     cols = mask.nonzero()[0]
     limbs = context.rate_limbs
     dense = 4 * cols.size > mask.size
