@@ -326,7 +326,9 @@ def ensemble_graph(
                     fitted_sets[key] = np.array([i for i in range(base.n) if key >> i & 1], dtype=np.int64)
                 nodes[key].add(tau, weight)
             for edge, (tau, size, shared) in zip(zip(path.saddles, path.saddles[1:]), path.jumps):
-                tally = edges.setdefault((edge[0][0], edge[1][0]), _Tally())
+                tally = edges.get((edge[0][0], edge[1][0]))
+                if tally is None:  # (not setdefault: a _Tally per run would be built and dropped)
+                    tally = edges[edge[0][0], edge[1][0]] = _Tally()
                 tally.add(tau, weight)
                 tally.sizes.add(size)
                 tally.tie_weight += weight if size > 1 else 0
