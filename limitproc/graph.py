@@ -12,6 +12,7 @@ pictures drawn by :mod:`limitproc.plots`.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -154,7 +155,11 @@ def read_data(path) -> Problem:
 
 
 def _with_pattern(base: Problem, signs: np.ndarray, bits: np.ndarray) -> Problem:
-    return Problem.from_arrays(base.y.num, base.y.den, base.q.num, base.q.den, signs, bits, loss=base.loss)
+    """``base`` (validated once per ensemble) with signs and a pattern that are valid by construction:
+    ±1 int8 signs, ``(m, ceil(n / 8))`` packed bits with none past sample ``n - 1``."""
+    problem = copy.copy(base)
+    problem.signs, problem.packed_active = signs, bits
+    return problem
 
 
 def sampled_initialisations(base: Problem, m: int, runs: int, seed: int):
@@ -232,21 +237,32 @@ class _Tally:
 
 @dataclass(frozen=True)
 class _Path:
-    """What an ensemble keeps of one run: each saddle's (key of F, F, loss, tau) and each jump's (tau, group size, shared)."""
+    """What an ensemble keeps of one run: each saddle's (F as the bits of an int, loss, tau) and each jump's (tau, group size, shared)."""
 
     saddles: list
     jumps: list
 
     @classmethod
-    def of(cls, result: Result, n: int) -> _Path:
-        row = np.zeros(n, dtype=bool)  # F grows by each jump's samples
-        saddles = []
-        for saddle, jump in zip(result.saddles, [None, *result.jumps]):
-            if jump is not None:
-                row[jump.samples] = True
-            saddles.append((np.packbits(row).tobytes(), np.flatnonzero(row), saddle.loss, _float(saddle.tau)))
+    def of(cls, result: Result) -> _Path:
+        fitted = 0  # F grows by each jump's samples
+        saddles = [(fitted, result.saddles[0].loss, _float(result.saddles[0].tau))]
+        for saddle, jump in zip(result.saddles[1:], result.jumps):
+            for i in jump.samples.tolist():
+                fitted |= 1 << i
+            saddles.append((fitted, saddle.loss, _float(saddle.tau)))
         # jump k enters saddle k: the same tau
-        return cls(saddles, [(entered[3], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
+        return cls(saddles, [(entered[2], len(j.neurons), j.shared.tolist()) for j, entered in zip(result.jumps, saddles[1:])])
+
+
+def _repeats_expected(base: Problem, m: int, runs: int) -> bool:
+    """Whether ``runs`` drawn initialisations are expected to repeat an aligned pattern at least once.
+
+    A neuron's outcome (its sign, then a subset of that sign's samples) has probability at most
+    ``2^-(1 + min(n_+, n_-))``, so a pattern of ``m`` neurons at most ``p = 2^-m(1 + min(n_+, n_-))``,
+    and the expected number of repeated pairs is at most ``C(runs, 2) p``. (An enumeration never repeats.)
+    """
+    n_pos = int(np.count_nonzero(base.positive_labels))
+    return math.comb(runs, 2) >= 2 ** (m * (1 + min(n_pos, base.n - n_pos)))
 
 
 def _float(value: ExactValue) -> float:
@@ -289,22 +305,30 @@ def ensemble_graph(
         if not 0 < confidence < 1:
             raise InputError("confidence", f"must be between 0 and 1, got {confidence}")
         draws, total = sampled_initialisations(base, m, runs, seed), runs
-    nodes: dict[bytes, _Tally] = {}
-    edges: dict[tuple[bytes, bytes], _Tally] = {}
-    fitted_sets: dict[bytes, np.ndarray] = {}
-    losses: dict[bytes, Fraction] = {}
-    paths: dict[bytes, _Path] = {}  # the limit depends only on the aligned sets (theory §3): solve each once
+    nodes: dict[int, _Tally] = {}  # keyed by F as the bits of an int
+    edges: dict[tuple[int, int], _Tally] = {}
+    fitted_sets: dict[int, np.ndarray] = {}
+    losses: dict[int, Fraction] = {}
+    # the limit depends only on the aligned sets (theory §3): solve each once, when patterns can repeat
+    # (kept for nothing, the paths would only add to memory and to the garbage collector's passes)
+    paths: dict[bytes, _Path] | None = {} if not exact and _repeats_expected(base, m, runs or 0) else None
     context = LabelContext(base)  # what the runs share: the labels, norms and loss convention
     with progress_bar(total=total, desc="runs", enabled=progress) as bar:
         for problem, weight in draws:
-            pattern = problem.aligned_bits().tobytes()
-            path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver), base.n))
-            for key, fitted, loss, tau in path.saddles:
+            if paths is None:
+                path = _Path.of(solve(problem, context=context, **solver))
+            else:
+                pattern = problem.aligned_bits().tobytes()
+                path = paths.get(pattern) or paths.setdefault(pattern, _Path.of(solve(problem, context=context, **solver)))
+            for key, loss, tau in path.saddles:
                 if key not in nodes:
-                    nodes[key], fitted_sets[key], losses[key] = _Tally(), fitted, loss
+                    nodes[key], losses[key] = _Tally(), loss
+                    fitted_sets[key] = np.array([i for i in range(base.n) if key >> i & 1], dtype=np.int64)
                 nodes[key].add(tau, weight)
             for edge, (tau, size, shared) in zip(zip(path.saddles, path.saddles[1:]), path.jumps):
-                tally = edges.setdefault((edge[0][0], edge[1][0]), _Tally())
+                tally = edges.get((edge[0][0], edge[1][0]))
+                if tally is None:  # (not setdefault: a _Tally per run would be built and dropped)
+                    tally = edges[edge[0][0], edge[1][0]] = _Tally()
                 tally.add(tau, weight)
                 tally.sizes.add(size)
                 tally.tie_weight += weight if size > 1 else 0

@@ -17,6 +17,7 @@ import functools
 import itertools
 import math
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -105,6 +106,27 @@ class Jump:
         return jump_latex(self)
 
 
+class _Lazy:
+    """A field of :class:`Result` read from its ``_norms()`` on first access, unless given."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return _PENDING  # the field's default
+        value = obj.__dict__[self.name]
+        if value is _PENDING:
+            value = obj.__dict__[self.name] = getattr(obj._norms(), self.name)
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.name] = value
+
+
+_PENDING = object()
+
+
 @dataclass
 class Result:
     """The limit process of a problem: its jumps and saddles, the final network and its norms."""
@@ -115,14 +137,16 @@ class Result:
     saddles: list[Saddle]
     never_escaped: list[int]
     uncovered: np.ndarray
-    sq_norm: ExactValue | None
-    sq_norm_reason: str | None  # why ``sq_norm`` is None
-    min_sq_norm: ExactValue
+    # the norms are built on first access from ``_norms`` unless given: ensembles never read them
+    sq_norm: ExactValue | None = _Lazy()  # type: ignore[assignment]
+    sq_norm_reason: str | None = None  # why ``sq_norm`` is None
+    min_sq_norm: ExactValue = _Lazy()  # type: ignore[assignment]
     lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
     # (lo, hi) containing N when it is undetermined (theory §6), else None; ``sq_norm_hi_attained``
     # says whether ``hi`` is the maximum over the split vertices or only an upper bound (too many vertices)
-    sq_norm_interval: tuple[ExactValue, ExactValue] | None = None
-    sq_norm_hi_attained: bool | None = None
+    sq_norm_interval: tuple[ExactValue, ExactValue] | None = _Lazy()  # type: ignore[assignment]
+    sq_norm_hi_attained: bool | None = _Lazy()  # type: ignore[assignment]
+    _norms: Callable[[], _FinalNorms] | None = field(default=None, repr=False, compare=False)
 
     @property
     def interpolates(self) -> bool:
@@ -173,6 +197,64 @@ class Result:
         from .display import result_latex
 
         return result_latex(self)
+
+
+@dataclass(frozen=True)
+class _FinalNorms:
+    """The norm fields of a :class:`Result`."""
+
+    sq_norm: ExactValue | None
+    min_sq_norm: ExactValue
+    sq_norm_interval: tuple[ExactValue, ExactValue] | None
+    sq_norm_hi_attained: bool | None
+
+
+class _Norms:
+    """``N = Σ 2 ||y_B||_q`` over the classes of each jump (theory §6), as nodes built on first use."""
+
+    def __init__(self, engine: _Engine):
+        self.engine = engine
+        self.jumps: list[tuple[list[list[np.ndarray]], np.ndarray]] = []  # per jump: its components, contested samples
+        # after jump k: the exactly known part of N, the interval (lo, hi) of the undetermined part
+        # once classes share samples, and whether hi is attained
+        self._after: list[tuple[int, int | None, int | None, bool]] = [(engine.zero, None, None, True)]
+        self._final: _FinalNorms | None = None
+
+    def after(self, k: int) -> tuple[int, int | None, int | None, bool]:
+        engine, prog = self.engine, self.engine.program
+        while len(self._after) <= k:
+            norm_node, lo_node, hi_node, hi_attained = self._after[-1]
+            components, contested = self.jumps[len(self._after) - 1]
+            for component in components:
+                if len(component) == 1:  # a class acts as one neuron: 2 ||y_B||_q whatever its split
+                    Q = engine._sum(engine.norm_w, engine.norm_den, component[0])
+                    norm_node = prog.add(norm_node, prog.sqrt(engine.norm_coef * Q))
+                    continue
+                lo, hi, attained = engine._interval(component, contested)
+                lo_node = lo if lo_node is None else prog.add(lo_node, lo)
+                hi_node = hi if hi_node is None else prog.add(hi_node, hi)
+                hi_attained &= attained
+            self._after.append((norm_node, lo_node, hi_node, hi_attained))
+        return self._after[k]
+
+    def saddle(self, k: int) -> ExactValue | None:
+        """``N`` at saddle ``k`` (None once classes with different blocks have shared samples)."""
+        norm_node, lo_node, _, _ = self.after(k)
+        return self.engine.program.value(norm_node) if lo_node is None else None
+
+    def final(self) -> _FinalNorms:
+        if self._final is None:
+            self._final = self._build_final()
+        return self._final
+
+    def _build_final(self) -> _FinalNorms:
+        prog = self.engine.program
+        norm_node, lo_node, hi_node, hi_attained = self.after(len(self.jumps))
+        min_sq_norm = prog.value(_root_sum(prog, self.engine.context.min_sq_norm_radicands))
+        if lo_node is None or hi_node is None:
+            return _FinalNorms(prog.value(norm_node), min_sq_norm, None, None)
+        interval = (prog.value(prog.add(norm_node, lo_node)), prog.value(prog.add(norm_node, hi_node)))
+        return _FinalNorms(None, min_sq_norm, interval, hi_attained)
 
 
 @dataclass
@@ -280,8 +362,8 @@ class _Neurons:
             node = self._steps[i, k] = self.engine.program.sub(self.taus[k], self.taus[i])
         return node
 
-    def rates_at(self, k: int) -> dict[int, ExactValue]:
-        """``{j: mu_j}`` over the neurons live at saddle ``k`` (each history's ancestor born by jump ``k``)."""
+    def _radicands_at(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The neurons live at saddle ``k`` and their radicands then (each history's ancestor born by jump ``k``)."""
         js = np.flatnonzero((self.left > k) & (self.history >= 0))
         h = self.history[js]
         while True:
@@ -289,8 +371,21 @@ class _Neurons:
             if not late.size:
                 break
             h[late] = self.parent[h[late]]
+        return js, self.R[h]
+
+    def rates_at(self, k: int) -> dict[int, ExactValue]:
+        """``{j: mu_j}`` over the neurons live at saddle ``k``."""
+        js, R = self._radicands_at(k)
         prog = self.engine.program
-        return {j: prog.value(self.rates(R)[0]) for j, R in zip(js.tolist(), self.R[h].tolist())}
+        return {j: prog.value(self.rates(r)[0]) for j, r in zip(js.tolist(), R.tolist())}
+
+    def min_eigenvalue_at(self, k: int) -> ExactValue | None:
+        """``-mu`` of the largest radicand live at saddle ``k`` (None when none is live)."""
+        R = self._radicands_at(k)[1]
+        if not R.size:
+            return None
+        prog = self.engine.program
+        return prog.value(prog.sub(self.engine.zero, self.rates(R.max())[0]))
 
     def _rate_bounds(self, R: np.ndarray) -> np.ndarray:
         """Float intervals of the growth rates ``rho`` of the radicands ``R`` (lower row, upper row)."""
@@ -597,6 +692,8 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
     (nothing ``m x n`` is unpacked). A dense mask is read in slices of all rows into one reused
     buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
     unpack a chunk of bits at a time and multiply it by each limb of the weights."""
+    if context.uniform is not None and rows.size * mask.size <= _FEW:  # small (ensembles): numpy's calls cost more than the words
+        return [int(c) * context.uniform for c in np.bitwise_count(aligned[rows] & mask).sum(axis=1).tolist()]
     cols = mask.nonzero()[0]
     limbs = context.rate_limbs
     dense = 4 * cols.size > mask.size
@@ -685,14 +782,12 @@ class _Engine:
         c = self.context.loss_scale
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
-        norm_node = zero  # the exactly known part of N
-        lo_node = hi_node = None  # the interval of the undetermined part, once classes share samples
-        hi_attained = True
+        norms = _Norms(self)
         reason: str | None = None
         weights_determined = True
         class_sizes: dict[int, int] = {}
         jumps: list[Jump] = []
-        saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, zero, live)]
+        saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, norms, live)]
 
         from .progress import progress_bar
 
@@ -719,14 +814,7 @@ class _Engine:
                     radicands[j] = Fraction(state.R, self.rate_den)
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
-                for component in _components(classes, contested):
-                    if len(component) == 1:  # a class acts as one neuron: 2 ||y_B||_q whatever its split
-                        norm_node = prog.add(norm_node, prog.sqrt(self.norm_coef * self._sum(self.norm_w, self.norm_den, component[0])))
-                        continue
-                    lo, hi, attained = self._interval(component, contested)
-                    lo_node = lo if lo_node is None else prog.add(lo_node, lo)
-                    hi_node = hi if hi_node is None else prog.add(hi_node, hi)
-                    hi_attained &= attained
+                norms.jumps.append((_components(classes, contested), contested))
                 if contested.size and reason is None:
                     reason = (
                         f"jump {k}: tied neurons {list(group)} with different blocks share samples {contested.tolist()}; "
@@ -753,13 +841,8 @@ class _Engine:
                         p,
                     )
                 )
-                sq_node = norm_node if lo_node is None else None
-                saddles.append(self._saddle(k, tau, loss, escaped, block_norms, weights_determined, sq_node, live, class_sizes))
+                saddles.append(self._saddle(k, tau, loss, escaped, block_norms, weights_determined, norms, live, class_sizes))
                 bar.update(len(group))
-        min_sq_norm = _root_sum(prog, self.context.min_sq_norm_radicands)
-        interval = None
-        if lo_node is not None and hi_node is not None:
-            interval = (prog.value(prog.add(norm_node, lo_node)), prog.value(prog.add(norm_node, hi_node)))
         return Result(
             problem=p,
             program=prog,
@@ -767,12 +850,9 @@ class _Engine:
             saddles=saddles,
             never_escaped=sorted(set(range(p.m)) - set(escaped)),
             uncovered=_indices(unfitted),
-            sq_norm=None if interval is not None else prog.value(norm_node),
             sq_norm_reason=reason,
-            min_sq_norm=prog.value(min_sq_norm),
+            _norms=norms.final,
             lr=self.lr,
-            sq_norm_interval=interval,
-            sq_norm_hi_attained=None if interval is None else hi_attained,
         )
 
     def _interval(self, component: list[np.ndarray], contested: np.ndarray) -> tuple[int, int, bool]:
@@ -935,12 +1015,8 @@ class _Engine:
         certificate = "structure" if not hows else ("canonical" if all(hows) else None)
         return neurons, certificate
 
-    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norm_node, live: _Neurons, class_sizes=None) -> Saddle:
+    def _saddle(self, k, tau, loss, escaped, block_norms, determined, norms: _Norms, live: _Neurons, class_sizes=None) -> Saddle:
         prog = self.program
-        ids = live.indices()
-        min_eig = None
-        if ids.size:  # -mu of the largest radicand
-            min_eig = prog.value(prog.sub(self.zero, live.rates(live.R[live.history[ids]].max())[0]))
         return Saddle(
             k=k,
             tau=prog.value(tau),
@@ -948,8 +1024,8 @@ class _Engine:
             escaped=dict(escaped),
             block_norms=dict(block_norms),
             determined=determined,
-            sq_norm=None if norm_node is None else prog.value(norm_node),
+            _sq_norm=functools.partial(norms.saddle, k),
             _unstable=functools.partial(live.rates_at, k),
-            min_eigenvalue=min_eig,
+            _min_eigenvalue=functools.partial(live.min_eigenvalue_at, k),
             class_sizes=dict(class_sizes or {}),
         )

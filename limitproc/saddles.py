@@ -67,16 +67,28 @@ class Saddle:
     escaped: dict[int, np.ndarray]
     block_norms: dict[int, Fraction]  # Q_j
     determined: bool
-    sq_norm: ExactValue | None
+    # builds ``sq_norm`` on first access (None once the split changes N): ensembles never read it
+    _sq_norm: Callable[[], ExactValue | None] = field(repr=False, compare=False)
     # builds ``unstable`` on first access: a wide network has one rate per live neuron at every saddle
     _unstable: Callable[[], dict[int, ExactValue]] = field(repr=False, compare=False)
-    min_eigenvalue: ExactValue | None  # -max mu_j over the unstable neurons
+    # builds ``min_eigenvalue`` on first access: ensembles never read it
+    _min_eigenvalue: Callable[[], ExactValue | None] = field(repr=False, compare=False)
     class_sizes: dict[int, int] = field(default_factory=dict)  # escaped neuron -> size of its class (1 if absent)
 
     @cached_property
     def unstable(self) -> dict[int, ExactValue]:
         """Not-escaped neurons with ``mu_j > 0`` -> ``mu_j``."""
         return self._unstable()
+
+    @cached_property
+    def sq_norm(self) -> ExactValue | None:
+        """``N`` of the network at this saddle (None once classes with different blocks have shared samples)."""
+        return self._sq_norm()
+
+    @cached_property
+    def min_eigenvalue(self) -> ExactValue | None:
+        """``-max mu_j`` over the unstable neurons (None when there are none)."""
+        return self._min_eigenvalue()
 
     @cached_property
     def fitted(self) -> np.ndarray:

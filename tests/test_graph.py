@@ -340,3 +340,23 @@ def test_cli_graph_bad_input(tmp_path, capsys, args, field):
     assert main(["graph", *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and field in err
+
+
+def test_ensemble_solves_each_repeated_pattern_once(monkeypatch):
+    """Two samples of opposite labels, one neuron: a pattern is one of K = 2 + 2 outcomes, each of
+    probability 1/4, so 200 runs repeat them and at most 4 solves are made; at n = 16, m = 8 with
+    8 labels of each sign the birthday bound C(10^4, 2) 2^-72 is far below 1: no cache is kept."""
+    import limitproc.graph as graph
+
+    calls = []
+
+    def counted(problem, **kwargs):
+        calls.append(problem.aligned_bits().tobytes())
+        return solve(problem, **kwargs)
+
+    monkeypatch.setattr(graph, "solve", counted)
+    ensemble_graph({"labels": [1, -1]}, 1, runs=200, seed=0)
+    assert len(calls) == len(set(calls)) <= 4
+    assert graph._repeats_expected(_base_problem({"labels": [1, -1]}), 1, 200)  # C(200, 2) >= 2^(1 * 2)
+    balanced = _base_problem({"labels": [1, -1] * 8})
+    assert math.comb(10**4, 2) < 2**72 and not graph._repeats_expected(balanced, 8, 10**4)
