@@ -298,9 +298,10 @@ class _Neurons:
         self.parent = np.full(len(values), -1, dtype=np.int64)
         self.born = np.zeros(len(values), dtype=np.int64)
         self.R = values
-        rho, one = self._rate_bounds(values), np.ones((2, len(values)))
-        # T = 1 / rho: born at 0 from a parent with rho_p (T_p - 0) = 1, the whole exponent to grow
-        self.bounds = np.concatenate([rho, _escape_bounds(one, one, rho, self.tau_bounds)])
+        rho = self._rate_bounds(values)
+        # T = 1 / rho, the whole exponent to grow (a rate not certified positive: T up to inf)
+        with np.errstate(divide="ignore"):
+            self.bounds = np.concatenate([rho, _out(1.0 / np.maximum(rho[::-1], 0.0))])
         self._popped = False
 
     def __len__(self) -> int:
@@ -653,6 +654,12 @@ def _indices(words: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1 << 12)
+def _ratio(num: int, den: int) -> Fraction:
+    """``num / den`` (block norms, radicands and losses repeat across runs of an ensemble: cached)."""
+    return Fraction(num, den)
+
+
+@functools.lru_cache(maxsize=1 << 12)
 def _limited(share: float) -> Fraction:
     """A float share as a nearby small rational (shares repeat across runs of an ensemble: cached)."""
     return Fraction(share).limit_denominator(10**6)
@@ -744,7 +751,7 @@ class _Engine:
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
         prog = self.program
-        mu = prog.sqrt(self.rate_coef * R)
+        mu = prog.sqrt(_ratio(self.rate_coef.numerator * R, self.rate_coef.denominator))  # (coef R)
         if self.lr is None:
             return mu, mu
         growth = prog.log(prog.add(prog.const(1), prog.mul(prog.const(self.lr), mu)))
@@ -768,7 +775,7 @@ class _Engine:
             )
 
     def _sum(self, weights, den, indices) -> Fraction:
-        return Fraction(_total(weights, indices), den)
+        return _ratio(_total(weights, indices), den)
 
     def run(self, progress: bool) -> Result:
         p, prog = self.problem, self.program
@@ -779,7 +786,8 @@ class _Engine:
         self._check_stable(initial)
         live = _Neurons(self, initial)
         loss_left = int(self.loss_w.sum())
-        c = self.context.loss_scale
+        c = self.context.loss_scale  # the loss is c * loss_left / loss_den
+        loss_num, loss_den = c.numerator, c.denominator * self.loss_den
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
         norms = _Norms(self)
@@ -787,7 +795,7 @@ class _Engine:
         weights_determined = True
         class_sizes: dict[int, int] = {}
         jumps: list[Jump] = []
-        saddles = [self._saddle(0, zero, c * Fraction(loss_left, self.loss_den), escaped, block_norms, True, norms, live)]
+        saddles = [self._saddle(0, zero, _ratio(loss_num * loss_left, loss_den), escaped, block_norms, True, norms, live)]
 
         from .progress import progress_bar
 
@@ -811,7 +819,7 @@ class _Engine:
                 for j in group:
                     state = live.pop(j)
                     rates[j] = prog.value(state.mu)
-                    radicands[j] = Fraction(state.R, self.rate_den)
+                    radicands[j] = _ratio(state.R, self.rate_den)
                     escaped[j] = blocks[j]
                     block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
                 norms.jumps.append((_components(classes, contested), contested))
@@ -823,7 +831,7 @@ class _Engine:
                 weights_determined &= not contested.size
                 class_sizes.update({j: len(js) for _, js in classes for j in js})
                 self._update(live, aligned, union_words, tau, k)
-                loss = c * Fraction(loss_left, self.loss_den)
+                loss = _ratio(loss_num * loss_left, loss_den)
                 jumps.append(
                     Jump(
                         k,
