@@ -333,11 +333,8 @@ class Problem:
         if nbytes >= 512:  # long rows: one call per row beats a masked ufunc over all of them
             for j, sign in enumerate(self.signs.tolist()):
                 np.bitwise_and(self.packed_active[j], pos if sign > 0 else neg, out=out[j, :nbytes])
-        else:
-            view = out[:, :nbytes]
-            view[:] = self.packed_active
-            np.bitwise_and(view, pos, out=view, where=(self.signs > 0)[:, None])
-            np.bitwise_and(view, neg, out=view, where=(self.signs < 0)[:, None])
+        else:  # each row's labels of its sign (signs are ±1)
+            np.bitwise_and(self.packed_active, np.where((self.signs > 0)[:, None], pos, neg), out=out[:, :nbytes])
         return out.view(np.uint64)
 
     def aligned_matrix(self) -> np.ndarray:
@@ -428,7 +425,7 @@ def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.nd
 
     For orthogonal data and isotropic Gaussian ``g_j`` the signs of ``<g_j, x_i>`` are exactly fair coins.
     """
-    signs = np.where(rng.integers(0, 2, size=m) == 1, 1, -1).astype(np.int8)
+    signs = (2 * rng.integers(0, 2, size=m) - 1).astype(np.int8)  # 1 -> 1, 0 -> -1
     bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
     if n % 8 and m:
         bits[:, -1] &= np.uint8((0xFF << (8 - n % 8)) & 0xFF)  # no bits past sample n - 1

@@ -419,11 +419,14 @@ class _Neurons:
         parent, loss = keys // width, keys % width
         R = self.R[parent] - (loss if losses is None else losses[loss])
         alive = R != 0
-        self.left[js[~alive[group]]] = k
-        self._popped = True
-        parent, R = parent[alive], R[alive]
-        new = alive.cumsum() - 1 + len(self.R)
-        self.history[js[alive[group]]] = new[group[alive[group]]]
+        if alive.all():  # (the common case: no neuron's aligned samples are all fitted)
+            self.history[js] = group + len(self.R)
+        else:
+            kept = alive[group]
+            self.left[js[~kept]] = k
+            self._popped = True
+            parent, R = parent[alive], R[alive]
+            self.history[js[kept]] = (alive.cumsum() - 1 + len(self.R))[group[kept]]
         rho = self._rate_bounds(R)
         before = self.bounds[:, parent]
         T = _escape_bounds(before[_T], before[_RHO], rho, self.tau_bounds)
