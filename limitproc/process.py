@@ -407,16 +407,17 @@ class _Neurons:
         self.tau_bounds = np.array(_ball_floats(self.engine.program.ball(tau, self.engine.precision)))[:, None]
         if not any(lost):  # (a list of ints: stops at the first loss)
             return
+        top = max(lost)
         lost = np.asarray(lost, dtype=self.R.dtype)
         changed = lost != 0
         js, lost = idx[changed], lost[changed]
-        if lost.dtype != object and int(lost.max()) < 2**62 // len(self.R):
-            losses, code = None, lost  # a loss is its own code: the keys below fit int64
+        if lost.dtype != object and top < 2**62 // len(self.R):
+            losses, code, width = None, lost, top + 1  # a loss is its own code: the keys below fit int64
         else:
             losses, code = _groups(lost)
-        width = int(code.max()) + 1
+            width = len(losses)
         keys, group = _groups(self.history[js] * width + code)  # one group per (history, loss)
-        parent, loss = keys // width, keys % width
+        parent, loss = np.divmod(keys, width)
         R = self.R[parent] - (loss if losses is None else losses[loss])
         alive = R != 0
         if alive.all():  # (the common case: no neuron's aligned samples are all fitted)
@@ -997,11 +998,14 @@ class _Engine:
         T_lo, T_hi = live.bounds[_T]  # (rows of a C-ordered array: gathers from contiguous rows)
         inside = T_lo[history] <= T_hi[history].min()
         members, of = ids[inside], history[inside]
-        if of.size > 1 and of.min() != of.max():
+        listed = of.tolist()
+        if listed.count(listed[0]) == len(listed):  # one history (the common case)
+            groups = [(listed[0], members)]
+        else:
             order = np.argsort(of, kind="stable")
             members, of = members[order], of[order]
-        ends = [*((of[1:] != of[:-1]).nonzero()[0] + 1).tolist(), of.size]  # of is sorted: where each history ends
-        groups = [(int(of[a]), members[a:b]) for a, b in zip([0, *ends], ends)]
+            ends = [*((of[1:] != of[:-1]).nonzero()[0] + 1).tolist(), of.size]  # of is sorted: where each history ends
+            groups = [(int(of[a]), members[a:b]) for a, b in zip([0, *ends], ends)]
         T = {h: live.nodes(h)[3] for h, _ in groups}
         if len(groups) > 1:
             groups.sort(key=lambda c: (float(prog.ball(T[c[0]], self.precision).mid()), c[1][0]))
