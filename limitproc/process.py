@@ -291,9 +291,9 @@ class _Neurons:
         self._steps: dict[tuple[int, int], int] = {}  # (i, k) -> tau_k - tau_i
         # per neuron: its latest history (-1 if never live) and the jump it left at (escaped or fully fitted)
         self.history = np.full(m, -1, dtype=np.int64)
-        self.left = np.full(m, _LIVE, dtype=np.int64)
-        self.ids = np.flatnonzero(radicands > 0)
-        self.left[radicands <= 0] = 0
+        positive = radicands > 0
+        self.left = np.where(positive, _LIVE, 0)
+        self.ids = np.flatnonzero(positive)
         values, self.history[self.ids] = _groups(radicands[self.ids])
         self.parent = np.full(len(values), -1, dtype=np.int64)
         self.born = np.zeros(len(values), dtype=np.int64)
@@ -704,7 +704,7 @@ def _masked_sums(context: LabelContext, aligned: np.ndarray, rows: np.ndarray, m
     buffer (no gathers, no fresh pages), a sparse one only at its nonzero words. Other weights
     unpack a chunk of bits at a time and multiply it by each limb of the weights."""
     if context.uniform is not None and rows.size * mask.size <= _FEW:  # small (ensembles): numpy's calls cost more than the words
-        return [int(c) * context.uniform for c in np.bitwise_count(aligned[rows] & mask).sum(axis=1).tolist()]
+        return [sum(row) * context.uniform for row in np.bitwise_count(aligned[rows] & mask).tolist()]
     cols = mask.nonzero()[0]
     limbs = context.rate_limbs
     dense = 4 * cols.size > mask.size
