@@ -420,12 +420,16 @@ def _pack_active(active, n: int, m: int) -> np.ndarray:
     return np.packbits(pattern, axis=1)
 
 
+#: the sign drawn as 0 or 1
+_SIGNS = np.array([-1, 1], dtype=np.int8)
+
+
 def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Uniform signs ``s_j`` and an i.i.d. Bernoulli(1/2) pattern as packed bits (theory §7), from ``rng``.
 
     For orthogonal data and isotropic Gaussian ``g_j`` the signs of ``<g_j, x_i>`` are exactly fair coins.
     """
-    signs = (2 * rng.integers(0, 2, size=m) - 1).astype(np.int8)  # 1 -> 1, 0 -> -1
+    signs = _SIGNS[rng.integers(0, 2, size=m)]  # 1 -> 1, 0 -> -1
     bits = rng.integers(0, 256, size=(m, (n + 7) // 8), dtype=np.uint8)
     if n % 8 and m:
         bits[:, -1] &= np.uint8((0xFF << (8 - n % 8)) & 0xFF)  # no bits past sample n - 1
