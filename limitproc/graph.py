@@ -257,12 +257,15 @@ class _Path:
 def _repeats_expected(base: Problem, m: int, runs: int) -> bool:
     """Whether ``runs`` drawn initialisations are expected to repeat an aligned pattern at least once.
 
-    A neuron's outcome (its sign, then a subset of that sign's samples) has probability at most
-    ``2^-(1 + min(n_+, n_-))``, so a pattern of ``m`` neurons at most ``p = 2^-m(1 + min(n_+, n_-))``,
-    and the expected number of repeated pairs is at most ``C(runs, 2) p``. (An enumeration never repeats.)
+    A neuron's outcome is its aligned set: a non-empty subset of one sign's samples, with probability
+    ``2^-(1 + n_s)``, or the empty set, reached under both signs with probability
+    ``(2^-n_+ + 2^-n_-) / 2``; each is at most ``2^-min(n_+, n_-)``. So a pattern of ``m`` neurons has
+    probability at most ``p = 2^-m min(n_+, n_-)``, and the expected number of repeated pairs,
+    ``C(runs, 2)`` times the sum of squared pattern probabilities, is at most ``C(runs, 2) p``.
+    (An enumeration never repeats.)
     """
     n_pos = int(np.count_nonzero(base.positive_labels))
-    return math.comb(runs, 2) >= 2 ** (m * (1 + min(n_pos, base.n - n_pos)))
+    return math.comb(runs, 2) >= 2 ** (m * min(n_pos, base.n - n_pos))
 
 
 def _float(value: ExactValue) -> float:
@@ -350,11 +353,11 @@ def ensemble_graph(
         scaling="standard",
     )
 
-    z = _z(confidence)
+    z = None if exact else _z(confidence)  # (an enumeration has no interval: its confidence is not read)
 
     def probability(tally: _Tally) -> dict:
         p = Fraction(tally.weight) / total_weight
-        ci = [float(p), float(p)] if exact else list(_wilson(tally.count, total_weight, z))
+        ci = [float(p), float(p)] if z is None else list(_wilson(tally.count, total_weight, z))
         return {"probability": rational_string(p), "probability_decimal": float(p), "probability_ci": ci, **tally.tau_stats()}
 
     for key in order:

@@ -343,9 +343,8 @@ def test_cli_graph_bad_input(tmp_path, capsys, args, field):
 
 
 def test_ensemble_solves_each_repeated_pattern_once(monkeypatch):
-    """Two samples of opposite labels, one neuron: a pattern is one of K = 2 + 2 outcomes, each of
-    probability 1/4, so 200 runs repeat them and at most 4 solves are made; at n = 16, m = 8 with
-    8 labels of each sign the birthday bound C(10^4, 2) 2^-72 is far below 1: no cache is kept."""
+    """Two samples of opposite labels, one neuron: its aligned set is {0} or {1} (probability 1/4
+    each) or empty (1/2, under either sign), so 200 runs repeat them and at most 3 solves are made."""
     import limitproc.graph as graph
 
     calls = []
@@ -356,7 +355,30 @@ def test_ensemble_solves_each_repeated_pattern_once(monkeypatch):
 
     monkeypatch.setattr(graph, "solve", counted)
     ensemble_graph({"labels": [1, -1]}, 1, runs=200, seed=0)
-    assert len(calls) == len(set(calls)) <= 4
-    assert graph._repeats_expected(_base_problem({"labels": [1, -1]}), 1, 200)  # C(200, 2) >= 2^(1 * 2)
-    balanced = _base_problem({"labels": [1, -1] * 8})
-    assert math.comb(10**4, 2) < 2**72 and not graph._repeats_expected(balanced, 8, 10**4)
+    assert len(calls) == len(set(calls)) <= 3
+
+
+def test_pattern_cache_is_kept_whenever_repeats_are_expected():
+    import limitproc.graph as graph
+
+    # exact expected repeated pairs: C(runs, 2) (sum of q^2 over one neuron's aligned sets)^m, with
+    # q = 2^-(1 + n_s) for each non-empty subset of one sign's samples and (2^-n_+ + 2^-n_-) / 2 for
+    # the empty set; wherever that is at least 1 the rule must keep the cache
+    for n_pos, n_neg in [(1, 1), (1, 2), (2, 3), (3, 3), (1, 4)]:
+        base = _base_problem({"labels": [1] * n_pos + [-1] * n_neg})
+        q_empty = (Fraction(1, 2**n_pos) + Fraction(1, 2**n_neg)) / 2
+        squares = q_empty**2 + sum((2**n - 1) * Fraction(1, 2 ** (1 + n)) ** 2 for n in (n_pos, n_neg))
+        for m in (1, 2, 3):
+            for runs in (2, 3, 5, 10, 40, 200):
+                if math.comb(runs, 2) * squares**m >= 1:
+                    assert graph._repeats_expected(base, m, runs), (n_pos, n_neg, m, runs)
+    # labels (1, -1), one neuron: the empty aligned set has probability 1/2, so 3 runs expect 9/8 repeated pairs
+    assert graph._repeats_expected(_base_problem({"labels": [1, -1]}), 1, 3)
+    # and 10^4 runs at n = 16 (8 of each sign), m = 8: at most C(10^4, 2) 2^-64 < 1e-11 expected repeats
+    assert not graph._repeats_expected(_base_problem({"labels": [1, -1] * 8}), 8, 10**4)
+
+
+def test_an_enumeration_ignores_the_confidence_of_sampled_intervals():
+    G = ensemble_graph({"labels": [1, -1]}, 1, exact=True, confidence=1.5)
+    assert G.graph["confidence"] is None
+    assert sum(a["probability_decimal"] for _, a in G.nodes(data=True) if a["fitted"] == []) == 1
