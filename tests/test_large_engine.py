@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limitproc import InputError, Problem, generate, solve
-from limitproc.io.results import int_list_json, result_dict
+from limitproc.io.results import result_dict
 from limitproc.process import LabelContext
 
 
@@ -84,12 +84,6 @@ def test_fast_json_is_json_dumps(n, m, labels, seed):
     assert result.to_json() == json.dumps(result_dict(result))
 
 
-@given(st.lists(st.integers(0, 2**62), max_size=400), st.booleans())
-def test_int_list_json(values, ordered):
-    array = np.array(sorted(values) if ordered else values, dtype=np.int64)
-    assert int_list_json(array) == json.dumps(array.tolist())
-
-
 @settings(max_examples=20)
 @given(problems(max_n=80))
 def test_shared_context_gives_the_same_result(problem):
@@ -136,10 +130,13 @@ def test_context_of_other_labels_is_refused():
         solve(generate(10, 2, labels="gauss", seed=1), context=context)
 
 
-def test_aligned_words_are_the_padded_bits():
-    p = generate(130, 5, seed=4)
+@pytest.mark.parametrize("n", [130, 5000])  # (5000: rows of 625 bytes take the one-call-per-row branch)
+def test_aligned_words_are_the_padded_bits(n):
+    p = generate(n, 5, seed=4)
     words = p.aligned_words()
-    assert words.dtype == np.uint64 and words.shape == (5, 3)
+    assert words.dtype == np.uint64 and words.shape == (5, -(-n // 64))
     bits = np.unpackbits(words.view(np.uint8), axis=1)
-    assert np.array_equal(bits[:, :130].astype(bool), p.aligned_matrix())
-    assert not bits[:, 130:].any()
+    # theory §3 from its definition: active, and s_j y_i > 0
+    aligned = p.active_matrix() & ((p.signs[:, None] > 0) == p.positive_labels[None, :])
+    assert np.array_equal(bits[:, :n].astype(bool), aligned)
+    assert not bits[:, n:].any()
