@@ -640,9 +640,6 @@ class Program:
         elif kind == "sqrt":
             form, cone = RadicalSum.sqrt(op[1], self._basis), 1
         else:
-            if any(self._failed.get(a, -1) >= budget for a in op[1:]):
-                self._failed[node] = budget
-                return
             (x, cx), (y, cy) = self._forms[op[1]], self._forms[op[2]]
             if max(cx, cy) > budget or (kind == "mul" and len(x) * len(y) > budget * budget) or _over(kind, x, y, budget):
                 self._failed[node] = budget

@@ -543,7 +543,6 @@ class LabelContext:
 
     def __init__(self, problem: Problem):
         self.y, self.q, self.loss, self.unit_factor = problem.y, problem.q, problem.loss, problem.unit_factor
-        self.loss_factor = problem.loss_factor
         y2 = problem.y * problem.y
         self.rate_w, self.rate_den = (y2 * problem.q).scaled_integers()
         self.loss_w, self.loss_den = y2.scaled_integers()
@@ -573,18 +572,9 @@ class LabelContext:
             self.norm_coef * Fraction(_total(self.norm_w, side), self.norm_den)
             for side in (problem.positive_labels, ~problem.positive_labels)
         )
-        self._norm_lists: tuple[list[int], list[Fraction], list[float]] | None = None
         # (layout of tied classes, precision) -> radicands of the ends of the norm interval, and whether hi is attained
         self._intervals: dict[tuple, tuple[tuple[Fraction, ...], tuple[Fraction, ...], bool]] = {}
         self._interval_samples = 0  # the size of the layouts kept
-
-    def _norms(self) -> tuple[list[int], list[Fraction], list[float]]:
-        """``y_i^2 / q_i`` as ints over ``norm_den``, Fractions and floats (built on first use: only ties need them)."""
-        if self._norm_lists is None:
-            ints = self.norm_w.tolist()
-            # float(Fraction) and int / int are both correctly rounded: the same floats
-            self._norm_lists = ints, [Fraction(x, self.norm_den) for x in ints], [x / self.norm_den for x in ints]
-        return self._norm_lists
 
     def check(self, problem: Problem) -> None:
         same = (
@@ -874,11 +864,11 @@ class _Engine:
         Both are sums of square roots whose radicands depend only on the layout of the blocks (each
         sample's weight, and which shared sample it is, in block order), not on which samples they
         are: the context keeps them per layout, as runs of an ensemble meet the same layouts again."""
-        w = self.context._norms()[0]  # y_i^2 / q_i times the norm denominator
         disputed = set(contested.tolist())
         shared = sorted(set(np.concatenate(component).tolist()) & disputed)
         rank = {i: r for r, i in enumerate(shared)}
-        layout = tuple(tuple((rank.get(i, -1), w[i]) for i in b.tolist()) for b in component)
+        # (each sample's weight y_i^2 / q_i times the norm denominator, read for the component's samples only)
+        layout = tuple(tuple((rank.get(i, -1), w) for i, w in zip(b.tolist(), self.norm_w[b].tolist())) for b in component)
         key = (layout, self.program.precision)
         found = self.context._intervals.get(key)
         if found is None:
