@@ -49,7 +49,8 @@ def _check_scaling(scaling, m: int) -> str:
     return scaling
 
 
-def _check_loss(loss) -> str:
+def check_loss(loss) -> str:
+    """``loss`` if it names a loss convention, else an error on ``loss``."""
     if loss not in LOSS_CONVENTIONS:
         raise InputError("loss", f"unknown convention {loss!r} (choose {', '.join(LOSS_CONVENTIONS)})")
     return loss
@@ -202,7 +203,7 @@ class Problem:
         self.y, self.q = y, q
         self.signs = signs
         self.packed_active = packed
-        self.loss = _check_loss(loss)
+        self.loss = check_loss(loss)
         self.scaling = _check_scaling(scaling, len(signs))
         self.magnitudes = None if magnitudes is None else np.asarray(magnitudes, dtype=np.float64)
         self.a_magnitudes = None if a_magnitudes is None else np.asarray(a_magnitudes, dtype=np.float64)
@@ -467,7 +468,7 @@ def generate(
         raise InputError("decimals", f"must be between 0 and 15, got {decimals}")
     check_at_most(n, "problem_samples", "n")
     check_at_most(n * max(m, 1), "problem_size", "n", "n * m =")
-    _check_loss(loss)
+    check_loss(loss)
     rng = np.random.default_rng(seed)
     signs, bits = draw_initialisation(rng, n, m)
     scale = 10**decimals

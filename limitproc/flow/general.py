@@ -53,8 +53,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.rawdata import RawData
-from ..problem import LOSS_CONVENTIONS, Problem
-from .integrator import Integrator, PerSampleFlow, _bisect, _hermite
+from ..problem import LOSS_CONVENTIONS, Problem, check_loss
+from .integrator import Integrator, PerSampleFlow, _bisect, hermite
 from .simulate import DIRECT_MIN_LAMBDA, OnTauScale, log_inverse
 
 __all__ = [
@@ -199,7 +199,9 @@ class GeneralIntegrator(Integrator):
         up = ((u0 < 0) | ((u0 == 0) & ~act & ~held)) & (u1 > 0)
         out = down | up
         if held.any():
-            out |= held & self._outside(y1) & self._resolved(y0, h)
+            leaving = held & self._outside(y1)
+            if leaving.any():  # (the release speeds cost a residual and the hold's inverses: only when asked)
+                out |= leaving & self._resolved(y0, h)
         return np.flatnonzero(out)
 
     def _resolved(self, y, h: float) -> np.ndarray:
@@ -231,13 +233,13 @@ class GeneralIntegrator(Integrator):
         for idx in crossed:
             if f.held.flat[idx]:
                 j = int(idx) // f.n
-                ends[idx] = _bisect(lambda th: bool(self._outside(_hermite(y0, f0, y1, f1, h, th), j)[idx]))
+                ends[idx] = _bisect(lambda th: bool(self._outside(hermite(y0, f0, y1, f1, h, th), j)[idx]))
             else:
                 above = y1[m + idx] > 0
-                ends[idx] = _bisect(lambda th: (_hermite(y0[m + idx], f0[m + idx], y1[m + idx], f1[m + idx], h, th) > 0) == above)
+                ends[idx] = _bisect(lambda th: (hermite(y0[m + idx], f0[m + idx], y1[m + idx], f1[m + idx], h, th) > 0) == above)
         for idx, top in returns.items():  # the first crossing lies before the extremum
             above = y0[m + idx] < 0
-            ends[idx] = top * _bisect(lambda s: (_hermite(y0[m + idx], f0[m + idx], y1[m + idx], f1[m + idx], h, s * top) > 0) == above)
+            ends[idx] = top * _bisect(lambda s: (hermite(y0[m + idx], f0[m + idx], y1[m + idx], f1[m + idx], h, s * top) > 0) == above)
         first = min(ends.values())
         h *= first
         if h > 0:
@@ -397,9 +399,7 @@ def simulate_general(
 
     G, U0, a0, y = data.gram, data.preactivations, data.a, data.labels
     m, n = U0.shape
-    if data.loss not in LOSS_CONVENTIONS:  # the file formats leave the conventions to their users
-        raise InputError("loss", f"unknown convention {data.loss!r} (choose {', '.join(LOSS_CONVENTIONS)})")
-    two_c = 2 * float(LOSS_CONVENTIONS[data.loss](n))
+    two_c = 2 * float(LOSS_CONVENTIONS[check_loss(data.loss)](n))  # (the file formats leave the conventions to their users)
     plateaus = [float(s.loss) for s in result.saddles]
     midpoints = [(plateaus[k - 1] + plateaus[k]) / 2 for k in range(1, len(plateaus))]
     taus = [float(j.tau) for j in result.jumps]

@@ -151,13 +151,10 @@ class IntegrationStatus:
         return self
 
 
-def _hermite(y0, f0, y1, f1, h, theta):
+def hermite(y0, f0, y1, f1, h, theta):
     """The cubic Hermite interpolant of a step at fraction ``theta``."""
     t2, t3 = theta * theta, theta * theta * theta
     return (2 * t3 - 3 * t2 + 1) * y0 + (t3 - 2 * t2 + theta) * h * f0 + (-2 * t3 + 3 * t2) * y1 + (t3 - t2) * h * f1
-
-
-hermite = _hermite  # public: the windows of limitproc.flow.offsets and predict interpolate their steps with it
 
 
 def _extension(coefficients, theta):
@@ -250,7 +247,7 @@ class Integrator:
             g1 = [float(g(self.t + h, y1)) for g in events]
             terminal = False
             for i, g in enumerate(events):
-                sense = _crossing(g, g0[i], g1[i]) if g0[i] * g1[i] <= 0 else 0
+                sense = _crossing(g, g0[i], g1[i])
                 if sense:
                     part = h / self._last[3]  # of the last step taken (less than 1 if ended at a death)
                     theta = _first_zero(lambda th: -sense * g(self.t + th * h, self._dense(th * part)), -sense * g0[i], -sense * g1[i])

@@ -196,15 +196,14 @@ def _log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitudes) -> 
     return np.log(proj) - 2 * c * norm * t
 
 
-def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
+def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float) -> float:
     """``π_j`` at the start: neuron ``j`` from scale 1 behaves like ``e^{π_j + μ_j t}`` along ``e_j``.
 
     While it is small the neuron follows the flow linearised at 0 (residual ``−y``), which is solved
     in closed form between deaths: with ``z = Σ y_i u_i`` over its live coordinates and
     ``ν = 2c sqrt(Σ y_i² q_i)``, ``(a, z)`` is a 2×2 linear system (``a' = 2c z``, ``z' = 2c R a``) and
     ``u_i = u_i(0) + y_i q_i ∫ 2c a``: the misaligned coordinates die in a known order, and the time
-    between deaths is a logarithm (:func:`_log_prefactors`); ``rtol`` is not needed (kept for the
-    signature of the integrated windows).
+    between deaths is a logarithm (:func:`_log_prefactors`).
     """
     y, q, c = float_labels(problem), np.array([float(x) for x in problem.sq_norms]), float(problem.loss_factor)
     rows = slice(j, j + 1)
@@ -212,9 +211,9 @@ def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, r
     return float(_log_prefactors(y, q, c, problem.signs[rows], problem.active_matrix()[rows], mags, a_mags)[0])
 
 
-def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float, rtol: float = 1e-9) -> float:
+def prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float) -> float:
     """``P_j = e^{π_j}``: at scale 1 the neuron grows like ``P_j e^{μ_j t}`` along its escape direction."""
-    return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude, rtol))
+    return math.exp(log_prefactor(problem, j, magnitudes, a_magnitude))
 
 
 @dataclass(frozen=True, eq=False)
