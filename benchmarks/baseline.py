@@ -42,8 +42,3 @@ def run(argv, path: Path, cwd, stdout=subprocess.DEVNULL) -> tuple[float, float]
         raise SystemExit(f"{argv} failed:\n{done.stderr}")
     cpu, peak = done.stderr.strip().splitlines()[-1].split()
     return float(cpu), int(peak) / 1024
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]

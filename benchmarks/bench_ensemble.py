@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baseline import BEFORE, ROOT, median, old_tree  # noqa: E402
+from baseline import BEFORE, ROOT, old_tree  # noqa: E402
 
 CODE = """
 import sys, time
@@ -66,7 +67,7 @@ def main():
     added = sorted(set(texts["new"]["graph"]) - set(texts["old"]["graph"]))
     for key in added:
         del texts["new"]["graph"][key]
-    old, new = median(times["old"]), median(times["new"])
+    old, new = statistics.median(times["old"]), statistics.median(times["new"])
     print(f"ensemble_graph: {args.runs} runs, n = {args.n}, m = {args.m}; median CPU of {args.rounds} interleaved rounds")
     print(f"  old code ({args.baseline})  {old:7.3f} s   {sorted(times['old'])}")
     print(f"  this tree        {new:7.3f} s   {sorted(times['new'])}")

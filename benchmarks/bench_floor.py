@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from baseline import BEFORE, ROOT, median, old_tree, run  # noqa: E402
+from baseline import BEFORE, ROOT, old_tree, run  # noqa: E402
 
 FLOOR = """
 import sys
@@ -124,10 +125,10 @@ def main():
         same = (work / "old.json").read_bytes() == (work / "new.json").read_bytes()
     print(f"n = {args.n}, m = {args.m}, ±1 labels, seed {args.seed}; median CPU of {args.rounds} interleaved rounds")
     names = list(cases)
-    floor, flt, old_name, new = (median(cpu[name]) for name in names)
+    floor, flt, old_name, new = (statistics.median(cpu[name]) for name in names)
     for name in names:
         print(
-            f"  {name:48s} {median(cpu[name]):7.3f} s   (min {min(cpu[name]):.3f}, max {max(cpu[name]):.3f})   peak {peak[name]:6.0f} MiB"
+            f"  {name:48s} {statistics.median(cpu[name]):7.3f} s   (min {min(cpu[name]):.3f}, max {max(cpu[name]):.3f})   peak {peak[name]:6.0f} MiB"
         )
     print(f"  this tree / floor          = {new / floor:5.2f}   (goal: at most 2)")
     print(f"  this tree / float64        = {new / flt:5.2f}   (goal: below 1)")
@@ -136,7 +137,7 @@ def main():
     if phases:
         print(f"where this tree's time goes (CPU s, medians of {args.rounds}; their sum is one process)")
         for phase, seconds in phases.items():
-            print(f"  {phase:48s} {median(seconds):7.3f} s")
+            print(f"  {phase:48s} {statistics.median(seconds):7.3f} s")
 
 
 if __name__ == "__main__":

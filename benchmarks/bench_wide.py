@@ -21,8 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BASELINE = "033d077"  # before the neuron state became numpy arrays (issue 13)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from baseline import BEFORE, ROOT, old_tree
 
 CHILD = """
 import json, resource, sys, time
@@ -55,13 +56,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10**6, 10**7])
     parser.add_argument("--baseline-sizes", type=int, nargs="*", default=[10**6], help="sizes also run at the baseline")
-    parser.add_argument("--baseline", default=BASELINE)
+    parser.add_argument("--baseline", default=BEFORE)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "limitproc"], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
+        old = old_tree(args.baseline, tmp)
         print(f"n = {args.n}, ±1 labels, seed {args.seed}; CPU s of solve and peak GiB of the process, medians of {args.repeat}")
         print(f"{'m':>9} {'jumps':>5} {'now s':>8} {'now GiB':>8} {'base s':>8} {'base GiB':>8} {'speed-up':>8} {'same':>5}")
         for m in args.sizes:
@@ -69,7 +69,7 @@ def main() -> None:
             for _ in range(args.repeat):  # interleaved: both engines see the same machine load
                 now.append(run(ROOT, args.n, m, args.seed))
                 if m in args.baseline_sizes:
-                    base.append(run(Path(tmp), args.n, m, args.seed))
+                    base.append(run(old, args.n, m, args.seed))
             t, peak = statistics.median(r["cpu"] for r in now), statistics.median(r["peak"] for r in now) / 2**30
             row = f"{m:>9} {len(now[0]['jumps']):>5} {t:>8.3f} {peak:>8.3f}"
             if base:
