@@ -296,7 +296,7 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
     )
     n_pos = int(problem.positive_labels.sum())
     inputs = {k: v for k, v in asdict(cell).items() if k != "lr"} | {"n_pos": n_pos, "n_neg": cell.n - n_pos}
-    step = _step_columns(cell.lr) | {"unstable": ""} if cell.lr else {}
+    step = _step_columns(cell.lr) if cell.lr else {}
     start = time.perf_counter()
     try:
         result = solve(problem, lr=cell.lr or None)
@@ -348,7 +348,8 @@ def run_cell(cell: Cell, decimals: int = 3) -> dict:
 
 
 def _step_columns(lr: Fraction) -> dict:
-    return {"lr": float(lr), "lr_exact": rational_string(lr)}
+    """A row's step columns; ``unstable`` stays empty unless the cell's row gives the solver's reason."""
+    return {"lr": float(lr), "lr_exact": rational_string(lr), "unstable": ""}
 
 
 # -- the sweep ----------------------------------------------------------------------------------
@@ -429,7 +430,7 @@ def run_sweep(config: SweepConfig, output, scheduler: str | None = None, workers
         _compute(todo, config.decimals, parts, run_id, scheduler, workers, progress)
     full = [json.loads((parts / f"{c.key}.json").read_text()) for c in cells]
     if config.descent:  # a flow cell (lr = 0) of a grid with steps: its row says lr = 0
-        full = [_step_columns(c.lr) | {"unstable": ""} | row for c, row in zip(cells, full)]
+        full = [_step_columns(c.lr) | row for c, row in zip(cells, full)]
     write_rows([strip_row(row, config.descent) for row in full], output, fmt, config.descent)
     timing = "".join(f"{c.key},{row.get('engine_seconds', '')}\n" for c, row in zip(cells, full))
     atomic_write(timing_path(output), "cell,engine_seconds\n" + timing)
