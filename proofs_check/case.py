@@ -23,6 +23,7 @@ import numpy as np
 
 from limitproc import Problem, solve
 from limitproc.errors import InputError
+from limitproc.exact import parse_rational
 from limitproc.flow.simulate import float_labels, initial_magnitudes, parse_lambda, simulate, with_magnitudes
 from limitproc.flow.ties import TieResolution, resolve_ties, solve_resolved
 
@@ -213,8 +214,10 @@ class Case:
             p = self.problem = with_magnitudes(p, mags, p.a_magnitudes)
         # the simulator always runs against the engine's own limit, so a wrong ``limit`` under
         # test cannot bend the simulation towards itself
+        if self.lr is not None and parse_rational(self.lr, "lr") == 0:
+            self.lr = None  # 0 is gradient flow (not solved twice)
         descent = None if self.lr is None else solve(p, lr=self.lr)
-        self.lr = None if descent is None else descent.lr  # 0 is gradient flow
+        self.lr = None if descent is None else descent.lr
         if descent is None or self.lr is None:
             resolved = solve_resolved(p)
             self.reference = resolved.result
