@@ -8,9 +8,9 @@ held as bits: ``numpy.packbits(pattern, axis=1)``.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from fractions import Fraction
-from math import lcm
 
 import numpy as np
 
@@ -35,6 +35,8 @@ LOSS_CONVENTIONS = {
 SCALINGS = ("standard", "mean-field")
 
 _INT64_SAFE = 2**62
+#: integers up to this are exact in float64
+_FLOAT_EXACT = 2**53
 #: ``a_magnitudes[j]² < (1 - SIGN_FLIP_ULPS · n · eps) Σ_i magnitudes[j, i]² / q_i`` (float64 ``eps``)
 #: is a sign-flipping start: the float sum of ``n`` rounded quotients is good to a few ulps per term,
 #: so a balanced start computed in floats is not refused (``allow_sign_flip`` forces, with a warning)
@@ -77,6 +79,21 @@ class RationalArray:
     def fractions(self) -> list[Fraction]:
         return [Fraction(int(p), int(q)) for p, q in zip(self.num, self.den)]
 
+    def floats(self) -> np.ndarray:
+        """The values in float64, each correctly rounded as ``float(Fraction)`` (±inf past its range).
+
+        Numerators and denominators below 2^53 are exact in float64, and one IEEE division rounds
+        correctly, so that case is one numpy division."""
+        if self.num.dtype != object and self.den.dtype != object and max(_abs_max(self.num), _abs_max(self.den)) <= _FLOAT_EXACT:
+            return self.num.astype(np.float64) / self.den.astype(np.float64)
+        out = np.empty(len(self))
+        for i, (p, q) in enumerate(zip(self.num.tolist(), self.den.tolist())):
+            try:
+                out[i] = p / q  # int / int is correctly rounded
+            except OverflowError:
+                out[i] = math.inf if p > 0 else -math.inf
+        return out
+
     def __mul__(self, other: RationalArray) -> RationalArray:
         """The product; it may share its operands' arrays, or be a read-only broadcast of 1 (products of ±1)."""
         return RationalArray(_times(self.num, other.num), _times(self.den, other.den)).reduced()
@@ -109,7 +126,7 @@ class RationalArray:
             else self.den[:1]
         )
         for d in dens:
-            D = lcm(D, int(d))
+            D = math.lcm(D, int(d))
         factor_small = self.den.dtype != object and D < _INT64_SAFE
         if factor_small:
             factor = D // self.den
@@ -267,11 +284,16 @@ class Problem:
             if not np.all(np.isfinite(self.a_magnitudes)) or np.any(self.a_magnitudes <= 0):
                 raise InputError("a_magnitudes", "entries must be positive and finite")
 
+    @staticmethod
+    def implied_w_sq_norms(magnitudes: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """``||w_j||² = Σ_i magnitudes[j, i]² / q_i``: the squared norms that the magnitudes ``|<w_j, x_i>|``
+        imply on orthogonal inputs of squared norms ``q`` (float64); balanced starts have ``|a_j|`` equal to their roots."""
+        return (magnitudes**2 / q[None, :]).sum(axis=1)
+
     def _check_sign_flip(self, allow: bool) -> None:
         if self.magnitudes is None or self.a_magnitudes is None:
             return
-        q = np.array([float(x) for x in self.sq_norms]) if self.m else np.zeros(0)
-        w2 = (self.magnitudes**2 / q[None, :]).sum(axis=1)
+        w2 = self.implied_w_sq_norms(self.magnitudes, self.q.floats())
         rtol = SIGN_FLIP_ULPS * self.n * float(np.finfo(np.float64).eps)
         for j in np.flatnonzero(self.a_magnitudes**2 < w2 * (1 - rtol)).tolist():
             message = f"{self.a_magnitudes[j]:.6g} < ||w_{j}|| = {np.sqrt(w2[j]):.6g}: the sign of a_{j} can flip and the limit is not established"
@@ -425,6 +447,11 @@ def _pack_active(active, n: int, m: int) -> np.ndarray:
 _SIGNS = np.array([-1, 1], dtype=np.int8)
 
 
+def draw_magnitudes(rng: np.random.Generator, m: int, q: np.ndarray) -> np.ndarray:
+    """Magnitudes ``|<g_j, x_i>|`` of isotropic Gaussian ``g_j`` on orthogonal inputs of squared norms ``q``: ``|N(0, q_i)|``."""
+    return np.abs(rng.standard_normal((m, len(q)))) * np.sqrt(q)[None, :]
+
+
 def draw_initialisation(rng: np.random.Generator, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Uniform signs ``s_j`` and an i.i.d. Bernoulli(1/2) pattern as packed bits (theory §7), from ``rng``.
 
@@ -491,7 +518,6 @@ def generate(
         raise InputError("norms", f"unknown norm law {norms!r} (choose unit, uniform)")
     init = {}
     if magnitudes:
-        q_float = q.num.astype(np.float64) / q.den.astype(np.float64)
-        init["magnitudes"] = np.abs(rng.standard_normal((m, n))) * np.sqrt(q_float)[None, :]
-        init["a_magnitudes"] = np.sqrt((init["magnitudes"] ** 2 / q_float[None, :]).sum(axis=1))
+        init["magnitudes"] = draw_magnitudes(rng, m, q.floats())
+        init["a_magnitudes"] = np.sqrt(Problem.implied_w_sq_norms(init["magnitudes"], q.floats()))
     return Problem.from_arrays(y.num, y.den, q.num, q.den, signs, bits, loss=loss, **init)

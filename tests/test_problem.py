@@ -1,10 +1,13 @@
 """Problem files, generation and raw data: exact reading, validation, round trips."""
 
 import json
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limitproc import InputError, Problem, generate
 from limitproc.problem import RationalArray
@@ -135,3 +138,34 @@ def test_same_seed_gives_the_same_file(tmp_path, suffix):
     generate(300, 7, labels="gauss", seed=9).to_file(a)
     generate(300, 7, labels="gauss", seed=9).to_file(b)
     assert a.read_bytes() == b.read_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-(2**1100), 2**1100).filter(bool), st.integers(1, 2**1100)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([2**40, 2**53, 2**62]),
+)
+def test_floats_are_the_correctly_rounded_fractions(pairs, bound):
+    """``RationalArray.floats`` is ``float(Fraction)`` entry by entry (int64 fast path or not), ±inf past float64."""
+    pairs = [(p % bound or 1, q % bound or 1) for p, q in pairs] if bound < 2**62 else pairs
+    num, den = [p for p, _ in pairs], [q for _, q in pairs]
+    small = all(abs(v) < 2**62 for v in num + den)
+    values = RationalArray(np.array(num, dtype=np.int64 if small else object), np.array(den, dtype=np.int64 if small else object))
+
+    def expected(p, q):
+        try:
+            return float(Fraction(p, q))
+        except OverflowError:
+            return math.inf if p > 0 else -math.inf
+
+    assert values.floats().tolist() == [expected(p, q) for p, q in pairs]
+
+
+def test_floats_at_the_edges_of_the_fast_path():
+    """Just past the fast path (2^53 + 1 is not a float64): each quotient is rounded once, ties to even."""
+    values = RationalArray(np.array([2**53 + 1, 2**53 + 3, 1], dtype=np.int64), np.array([1, 1, 3], dtype=np.int64))
+    assert values.floats().tolist() == [float(2**53), float(2**53 + 4), 1 / 3]

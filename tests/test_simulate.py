@@ -202,3 +202,18 @@ def test_labels_past_float64_are_refused_in_one_line(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "limitproc simulate: error: labels: outside the range of float64: the simulator cannot run this problem (the exact engine can)"
     ]
+
+
+def test_labels_and_norms_below_float64_are_refused():
+    """A label of 10^-400 is not 0 (labels never are) but is 0.0 in float64: refused, naming the field."""
+    from limitproc.flow.simulate import float_labels, float_sq_norms
+
+    tiny = Problem(labels=["1e-400", 1], signs=[1, 1], active=[[1, 0], [0, 1]])
+    with pytest.raises(InputError, match="outside the range of float64") as failure:
+        float_labels(tiny)
+    assert failure.value.field == "labels"
+    far = Problem(labels=[1, -1], signs=[1, -1], active=[[1, 0], [0, 1]], sq_norms=["1e400", 1])
+    with pytest.raises(InputError) as failure:
+        float_sq_norms(far)
+    assert failure.value.field == "sq_norms"
+    assert float_sq_norms(Problem(labels=[1, -1], signs=[1, -1], active=[[1, 0], [0, 1]], sq_norms=["1/3", 2])).tolist() == [1 / 3, 2.0]

@@ -29,7 +29,7 @@ from ..errors import InputError
 from ..io.rawdata import RawData
 from ..problem import Problem
 from .general import coherence_of, simulate_general
-from .simulate import float_labels, initial_magnitudes, log_inverse
+from .simulate import float_labels, float_sq_norms, initial_magnitudes, log_inverse
 
 __all__ = ["CoherenceRow", "CoherenceStudy", "coherence_study", "gaussian_inputs", "perturbed_inputs", "raw_with_inputs"]
 
@@ -49,7 +49,7 @@ def perturbed_inputs(problem: Problem, eps: float, d: int | None = None, seed: i
     rng = np.random.default_rng(seed)
     Q = np.linalg.qr(rng.standard_normal((d, n)))[0].T
     G = rng.standard_normal((n, d)) / math.sqrt(d)
-    return _unit_rows(Q + eps * G, np.array([float(x) for x in problem.sq_norms]))
+    return _unit_rows(Q + eps * G, float_sq_norms(problem))
 
 
 def gaussian_inputs(problem: Problem, d: int, seed: int = 0) -> np.ndarray:
@@ -57,7 +57,7 @@ def gaussian_inputs(problem: Problem, d: int, seed: int = 0) -> np.ndarray:
     if d < problem.n:
         raise InputError("d", f"dimension {d} < n = {problem.n}: Gaussian inputs would be dependent")
     rng = np.random.default_rng(seed)
-    return _unit_rows(rng.standard_normal((problem.n, d)), np.array([float(x) for x in problem.sq_norms]))
+    return _unit_rows(rng.standard_normal((problem.n, d)), float_sq_norms(problem))
 
 
 def raw_with_inputs(problem: Problem, inputs: np.ndarray, seed: int = 0) -> RawData:

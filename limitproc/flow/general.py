@@ -101,7 +101,7 @@ def nearest_orthogonal_problem(data: RawData) -> Problem:
         magnitudes=np.where(mags > 0, mags, np.finfo(float).tiny),
         # sum_i u_ji^2 / q_i is ||w_j||^2 only for orthogonal inputs; on skewed ones it can exceed
         # |a_j|^2 by O(coherence), which would read as a sign flip of this comparison problem
-        a_magnitudes=np.maximum(np.abs(data.a), np.sqrt((mags**2 / np.diag(data.gram)[None, :]).sum(axis=1))),
+        a_magnitudes=np.maximum(np.abs(data.a), np.sqrt(Problem.implied_w_sq_norms(mags, np.diag(data.gram)))),
     )
 
 

@@ -50,7 +50,7 @@ import numpy as np
 from ..errors import InputError, IntegrationError
 from ..process import Result
 from .integrator import Integrator, PerSampleFlow, hermite
-from .simulate import float_labels, initial_magnitudes, with_magnitudes
+from .simulate import float_labels, float_sq_norms, initial_magnitudes, with_magnitudes
 
 __all__ = ["METHOD", "Offsets", "Window", "escape_direction", "log_prefactor", "predict_offsets", "prefactor"]
 
@@ -205,7 +205,7 @@ def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float) -
     ``u_i = u_i(0) + y_i q_i ∫ 2c a``: the misaligned coordinates die in a known order, and the time
     between deaths is a logarithm (:func:`_log_prefactors`).
     """
-    y, q, c = float_labels(problem), np.array([float(x) for x in problem.sq_norms]), float(problem.loss_factor)
+    y, q, c = float_labels(problem), float_sq_norms(problem), float(problem.loss_factor)
     rows = slice(j, j + 1)
     mags, a_mags = np.asarray(magnitudes, float)[None, :], np.array([a_magnitude], float)
     return float(_log_prefactors(y, q, c, problem.signs[rows], problem.active_matrix()[rows], mags, a_mags)[0])
@@ -544,7 +544,7 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
         a_magnitudes = initial_magnitudes(with_magnitudes(p, magnitudes))[1]
     magnitudes, a_magnitudes = np.asarray(magnitudes, float), np.asarray(a_magnitudes, float)
     y_all = float_labels(p)
-    q_all = np.array([float(x) for x in p.sq_norms])
+    q_all = float_sq_norms(p)
     c = float(p.loss_factor)
     growing = np.flatnonzero(p.aligned_matrix().any(axis=1))
     pis = _log_prefactors(y_all, q_all, c, p.signs[growing], p.active_matrix()[growing], magnitudes[growing], a_magnitudes[growing])

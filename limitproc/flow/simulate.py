@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..problem import Problem
+from ..problem import Problem, draw_magnitudes
 from .descent import Descent
 from .integrator import Integrator, PerSampleFlow
 
@@ -58,6 +58,7 @@ __all__ = [
     "compare_with_limit",
     "extrapolate",
     "float_labels",
+    "float_sq_norms",
     "horizon",
     "initial_magnitudes",
     "log_inverse",
@@ -71,14 +72,13 @@ DIRECT_MIN_LAMBDA = 1e-150
 
 def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``(magnitudes (m, n), a_magnitudes (m,))`` of the problem, drawn with ``seed`` where absent."""
-    q = np.array([float(x) for x in problem.sq_norms])
+    q = float_sq_norms(problem)
     mags = problem.magnitudes
     if mags is None:
-        rng = np.random.default_rng(seed)
-        mags = np.abs(rng.standard_normal((problem.m, problem.n))) * np.sqrt(q)[None, :]
+        mags = draw_magnitudes(np.random.default_rng(seed), problem.m, q)
     amags = problem.a_magnitudes
     if amags is None:
-        amags = np.sqrt((mags**2 / q[None, :]).sum(axis=1))
+        amags = np.sqrt(Problem.implied_w_sq_norms(mags, q))
     return np.asarray(mags, float), np.asarray(amags, float)
 
 
@@ -195,15 +195,22 @@ class Simulation(OnTauScale):
         return self.drop_times - np.asarray(taus, float) * self.log_inv_lambda
 
 
+def _float_view(values, field: str) -> np.ndarray:
+    """Non-zero exact ``values`` (a ``RationalArray``) in float64, refused where they leave its normal range."""
+    floats = values.floats()
+    if not np.all(np.isfinite(floats)) or np.any(np.abs(floats) < np.finfo(np.float64).tiny):
+        raise InputError(field, "outside the range of float64: the simulator cannot run this problem (the exact engine can)")
+    return floats
+
+
 def float_labels(problem: Problem) -> np.ndarray:
     """The labels as floats, for the simulator's side of a comparison (refused past float64's range)."""
-    try:
-        labels = np.array([float(y) for y in problem.labels])
-    except OverflowError:
-        labels = np.array([np.inf])
-    if not np.all(np.isfinite(labels)) or np.any((labels != 0) & (np.abs(labels) < np.finfo(np.float64).tiny)):
-        raise InputError("labels", "outside the range of float64: the simulator cannot run this problem (the exact engine can)")
-    return labels
+    return _float_view(problem.y, "labels")
+
+
+def float_sq_norms(problem: Problem) -> np.ndarray:
+    """The squared input norms ``q_i`` as floats (refused past float64's range)."""
+    return _float_view(problem.q, "sq_norms")
 
 
 def horizon(result, log_inv_lambda: float) -> float:
@@ -260,7 +267,7 @@ def simulate(
         result = solve(problem, lr=lr) if method == "gd" else solve(problem)
     mags, amags = initial_magnitudes(problem, seed)
     m = problem.m
-    q = np.array([float(x) for x in problem.sq_norms])
+    q = float_sq_norms(problem)
     flow = PerSampleFlow(float_labels(problem), q, float(problem.loss_factor), m)
     active = problem.active_matrix()
     a0 = problem.signs.astype(float) * amags

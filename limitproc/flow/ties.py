@@ -19,7 +19,7 @@ import numpy as np
 from ..problem import Problem
 from ..process import Result, solve
 from .offsets import predict_offsets
-from .simulate import float_labels
+from .simulate import float_labels, float_sq_norms
 
 __all__ = ["INTERVAL_RTOL", "Resolved", "TieResolution", "TieSplit", "in_interval", "resolve_ties", "solve_resolved"]
 
@@ -133,7 +133,7 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
     p = result.problem
     chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
     y_all = float_labels(p)
-    q_all = np.array([float(x) for x in p.sq_norms])
+    q_all = float_sq_norms(p)
     splits = {}
     for jump, window in zip(result.jumps, chain.windows):
         if not jump.shared.size:

@@ -402,7 +402,7 @@ def problem_from_raw_arrays(
     magnitudes = np.where(pre != 0, np.abs(pre), np.finfo(float).tiny)
     # a neuron that passed the balance check is balanced up to rounding: its |a_j| is lifted to the
     # ||w_j|| its magnitudes imply (as Problem computes it), so that Problem's float64 check agrees
-    implied = np.sqrt((magnitudes**2 / np.array([float(v) for v in sq_norms])[None, :]).sum(axis=1))
+    implied = np.sqrt(cls.implied_w_sq_norms(magnitudes, np.array([float(v) for v in sq_norms])))
     balanced = np.ones(len(a64), bool)
     balanced[short] = False
     a_magnitudes = np.where(balanced, np.maximum(np.abs(a64), implied), np.abs(a64))
