@@ -2,6 +2,7 @@
 
     python benchmarks/bench_predict.py                       # n = 200, m = 16 (generate seed 1), λ = 1e-30 and 1e-100
     python benchmarks/bench_predict.py --repeat 5 --reference 1e-150 --deep 1e-10000
+    python benchmarks/bench_predict.py --lr 1 --lambdas 1e-30,1e-100,1e-300   # gradient descent, step 1
 
 The limit is solved once, outside the timing. For each λ, ``predict`` and ``simulate`` are timed
 (CPU time) ``--repeat`` times, interleaved (predict, simulate, predict, ...; the machine may be shared), and
@@ -61,9 +62,13 @@ def main() -> None:
         default="1e-30,1e-100,1e-300,1e-500,1e-700,1e-900",
         help="λ at which simulate is tried for predict's agreement (above the reference)",
     )
+    parser.add_argument("--lr", help="time gradient descent with this step instead (predict --lr against simulate method gd)")
     args = parser.parse_args()
 
     problem = generate(args.n, args.m, seed=args.seed)
+    if args.lr:
+        descent(problem, args)
+        return
     result = solve(problem)
     taus = np.array([float(j.tau) for j in result.jumps])
     sigma = separations(result)
@@ -138,6 +143,39 @@ def main() -> None:
     for lam in lambdas:
         ratio = statistics.median(times[lam]["simulate"]) / statistics.median(times[lam]["predict"])
         print(f"equal λ = {lam}: simulate/predict = {ratio:.0f}x")
+
+
+def descent(problem, args) -> None:
+    """Descent with step ``--lr``: at each λ, predict and simulate (method gd) interleaved, their CPU
+    medians and ratio, and the largest drop-time difference on the jumps separated there. There is
+    no deep reference: the descent windows are the map itself, so where jumps are separated the two
+    agree to the window start's 1e-8 and the iterates' rounding."""
+    result = solve(problem, lr=args.lr)
+    lr = float(result.lr)
+    print(f"n = {args.n}, m = {args.m} (generate seed {args.seed}), gradient descent with step {args.lr}: {len(result.jumps)} jumps")
+    for lam in [*args.lambdas.split(","), args.deep]:
+        times: dict[str, list[float]] = {"predict": [], "simulate": []}
+        for _ in range(args.repeat):
+            seconds, pred = timed(lambda: predict(result, lam))
+            times["predict"].append(seconds)
+            if lam != args.deep:
+                seconds, sim = timed(lambda: simulate(problem, lam, result=result, method="gd", lr=lr))
+                times["simulate"].append(seconds)
+        t_pred = statistics.median(times["predict"])
+        if lam == args.deep:
+            print(f"λ = {lam}: predict {t_pred:.3f} s (median of {args.repeat}; no simulation)")
+            continue
+        t_sim = statistics.median(times["simulate"])
+        diff = np.abs(pred.drop_times - sim.drop_times)
+        separated = (
+            f"{diff[pred.separated].max():.2g} on the {int(pred.separated.sum())} separated"
+            if pred.separated.any()
+            else "no jump separated"
+        )
+        print(
+            f"λ = {lam}: predict {t_pred:.3f} s, simulate {t_sim:.3f} s ({sim.steps} steps), medians of {args.repeat}: "
+            f"simulate/predict = {t_sim / t_pred:.1f}x; max |t_pred − t_sim|: {separated}, {np.nanmax(diff):.2g} on all"
+        )
 
 
 if __name__ == "__main__":

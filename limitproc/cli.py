@@ -603,6 +603,9 @@ def _add_predict(sub) -> None:
     _add_problem_argument(parser)
     parser.add_argument("--lambda", dest="lam", type=lambdas, required=True, help="one λ in (0, 1), any depth, e.g. 1e-30 or 1e-10000")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
+    parser.add_argument(
+        "--lr", type=_step, help="predict gradient descent with this step η instead of the flow (theory §11), e.g. --lr 0.5 --compare"
+    )
     parser.add_argument("--compare", action="store_true", help="also simulate at λ (cost grows with log(1/λ)) and report the difference")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
     parser.add_argument("--curves", action="store_true", help="JSON: include the predicted curve (t, tau, loss, log_sq_norms)")
@@ -621,16 +624,18 @@ def _run_predict(args) -> str:
         raise InputError("--lambda", "give one λ (simulate takes a ladder)")
     lam = args.lam[0]
     problem = _load_problem(args)
-    result = solve(problem)
+    result = solve(problem, lr=args.lr)
     prediction = predict(result, lam, seed=args.seed)
     record = prediction.to_dict(curves=args.curves)
-    curves = [(f"predicted, λ = {lam}", prediction.tau, prediction.loss)]
+    run = f" descent (η = {args.lr})" if args.lr else ""
+    curves = [(f"predicted{run}, λ = {lam}", prediction.tau, prediction.loss)]
     if args.compare:
         from .flow.simulate import simulate
 
-        simulation = simulate(problem, lam, result=result, seed=args.seed, progress=True)
+        method = {"method": "gd", "lr": prediction.lr} if args.lr else {}
+        simulation = simulate(problem, lam, result=result, seed=args.seed, progress=True, **method)
         record["comparison"] = compare_prediction(prediction, simulation)
-        curves.append((f"simulated, λ = {lam}", simulation.tau, simulation.loss))
+        curves.append((f"simulated{run}, λ = {lam}", simulation.tau, simulation.loss))
     if args.figure:
         from .figures import loss_curve_figure
 
@@ -639,7 +644,8 @@ def _run_predict(args) -> str:
         return json.dumps(record, indent=1) + "\n"
     text = prediction_table(record).render(args.format)
     if args.format == "text":
-        text += f"log(1/λ) = {prediction.log_inv_lambda:.6g}; final N predicted {prediction.final_sq_norm:.9g}\n"
+        step = f"gradient descent, step η = {args.lr}; " if args.lr else ""
+        text += f"{step}log(1/λ) = {prediction.log_inv_lambda:.6g}; final N predicted {prediction.final_sq_norm:.9g}\n"
         if args.compare:
             cmp = record["comparison"]
             text += f"simulated: final N {cmp['final_sq_norm_simulated']:.9g}, largest loss difference {cmp['max_loss_difference']:.3g}\n"

@@ -9,6 +9,7 @@ import pytest
 
 from limitproc import InputError, Problem, generate, solve
 from limitproc.cli import main
+from limitproc.errors import IntegrationError
 from limitproc.flow.offsets import predict_offsets
 from limitproc.flow.predict import SEPARATED, compare_prediction, predict, separations
 from limitproc.flow.simulate import initial_magnitudes, simulate
@@ -212,8 +213,82 @@ def test_cli_text_and_deep_lambda(capsys, one_file):
         (["--lambda", "2"], "argument --lambda: must lie in (0, 1)"),
         (["--lambda", "1e-3,1e-4"], "--lambda: give one λ"),
         (["--lambda", "1e-3", "--figure", "x.txt"], "--figure: unknown figure extension '.txt' (use .png, .svg or .pdf)"),
+        (["--lambda", "1e-3", "--lr", "0"], "--lr"),
+        (["--lambda", "1e-3", "--lr", "-1"], "--lr"),
+        (["--lambda", "1e-3", "--lr", "x"], "--lr"),
+        (["--lambda", "1e-3", "--lr", "3"], "lr: "),
     ],
 )
 def test_cli_bad_input_is_one_line(capsys, one_file, argv, message):
     code, out, err = run(capsys, "predict", one_file, *argv)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
+
+
+# -- gradient descent (theory §11) -----------------------------------------------------------------
+def descent_drop(lam: float, eta: float) -> float:
+    """ONE under descent: a = u = x stays balanced and x ← x(1 + η(1 − x²)) from x = λM; the drop is where
+    the straight line between two iterates crosses the midpoint 1/4 of the loss (1 − x²)²/2."""
+    x, steps, before = lam * M, 0, None
+    while (1 - x * x) ** 2 / 2 > 0.25:
+        before, x, steps = (1 - x * x) ** 2 / 2 - 0.25, x * (1 + eta * (1 - x * x)), steps + 1
+    after = (1 - x * x) ** 2 / 2 - 0.25
+    return eta * (steps - 1 + before / (before - after))
+
+
+@pytest.mark.parametrize("eta", [0.9, 0.3, 0.05])
+@pytest.mark.parametrize("lam", [1e-30, 1e-200])
+def test_descent_one_neuron_against_the_map(eta, lam):
+    pred = predict(ONE, lam, lr=eta)
+    assert pred.lr == eta and pred.method.startswith("approximate") and "descent" in pred.method
+    assert pred.drop_times[0] == pytest.approx(descent_drop(lam, eta), abs=1e-7)  # the window starts at 1e-4: (1e-4)² off
+    assert pred.final_sq_norm == pytest.approx(2.0, abs=1e-6)  # a² + u² = 2x² → 2
+
+
+def test_descent_offsets_tend_to_the_flows_at_first_order():
+    flow = predict(ONE, "1e-30").offsets[0]
+    gaps = [predict(ONE, "1e-30", lr=eta).offsets[0] - flow for eta in (0.04, 0.02, 0.01)]
+    assert all(g < 0 for g in gaps)
+    assert 1.9 < gaps[0] / gaps[1] < 2.1 and 1.9 < gaps[1] / gaps[2] < 2.1
+
+
+@pytest.mark.parametrize("eta", ["0.3", "1", "3/2"])
+def test_descent_prediction_against_the_simulated_descent(eta):
+    checked = 0
+    for seed in range(6):
+        p = generate(12, 8, seed=seed)
+        result = solve(p, lr=eta)
+        pred = predict(result, "1e-100")
+        comparison = compare_prediction(pred, simulate(p, "1e-100", result=result, method="gd", lr=float(result.lr)))
+        diff = np.abs(comparison["drop_time_differences"])[pred.separated[: len(comparison["drop_time_differences"])]]
+        assert (diff < 1e-5).all()
+        checked += diff.size
+        if result.sq_norm is not None:  # the limit's exact N: every block fitted
+            assert pred.final_sq_norm == pytest.approx(float(result.sq_norm), rel=1e-6)
+        else:  # a contested tie: N lies in the limit's exact interval
+            lo, hi = (float(v) for v in result.sq_norm_interval)
+            assert lo * (1 - 1e-6) <= pred.final_sq_norm <= hi * (1 + 1e-6)
+        if pred.separated.all():
+            assert comparison["final_sq_norm_simulated"] == pytest.approx(pred.final_sq_norm, rel=1e-6)
+    assert checked >= 8
+
+
+def test_descent_input_errors():
+    flow = solve(ONE)
+    with pytest.raises(InputError, match="^lr: the result was solved for the flow"):
+        predict(flow, "1e-20", lr="0.5")
+    with pytest.raises(InputError, match="^simulation: "):
+        compare_prediction(predict(ONE, "1e-20", lr="0.5"), simulate(ONE, "1e-20", result=flow))
+    with pytest.raises(InputError, match="^log_inv_lambda: "):
+        predict_offsets(solve(ONE, lr="0.5"))
+    # at η = 1 the fitted minimum of p ← p(1 + η(1 − p))² has slope 1 − 2η = −1: descent never settles there
+    with pytest.raises(IntegrationError, match="does not settle on the block of jump 1"):
+        predict(ONE, "1e-20", lr=1)
+
+
+def test_cli_descent_json_compare(capsys, one_file):
+    code, out, _ = run(capsys, "predict", one_file, "--lambda", "1e-20", "--lr", "0.5", "--compare", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["lr"] == "1/2" and "descent" in data["method"]
+    assert data["jumps"][0]["drop_time"] == pytest.approx(descent_drop(1e-20, 0.5), abs=1e-7)
+    assert abs(data["comparison"]["drop_time_differences"][0]) < 1e-6

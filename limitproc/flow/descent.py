@@ -18,7 +18,13 @@ import numpy as np
 
 from .integrator import IntegrationStatus, PerSampleFlow, _crossing
 
-__all__ = ["Descent"]
+__all__ = ["Descent", "growth_rate"]
+
+
+def growth_rate(mu, lr: float | None):
+    """``ρ = log(1 + η μ) / η``: a small neuron's growth per unit time under descent with step ``η``
+    (theory §11), ``μ`` itself for the flow (``lr`` None)."""
+    return mu if lr is None else np.log1p(lr * np.asarray(mu, float)) / lr
 
 
 class Descent:

@@ -49,6 +49,7 @@ import numpy as np
 
 from ..errors import InputError, IntegrationError
 from ..process import Result
+from .descent import growth_rate
 from .integrator import Integrator, PerSampleFlow, hermite
 from .simulate import float_labels, float_sq_norms, initial_magnitudes, with_magnitudes
 
@@ -56,6 +57,9 @@ __all__ = ["METHOD", "Offsets", "Window", "escape_direction", "log_prefactor", "
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
+#: the same for descent windows, whose every step is taken: the linear start is good to about its
+#: square (relative), 1e-8, and the window is about a third shorter
+DESCENT_START_SIZE = 1e-4
 #: the escaping neurons have fitted their blocks once every residual there is below this times
 #: max |y|, or 10 integrator tolerances times max |y| if that is smaller: their final norms and the
 #: passengers' prefactors are then good to about that (the settled tail costs few steps)
@@ -387,7 +391,7 @@ class _BatchFlow(PerSampleFlow):
         m = self.m
         a, u = state[:m], state[m:].reshape(m, self.n)
         pos = np.maximum(u, 0.0)
-        r = self._row_member @ self._outputs(state, pos) - self._row_labels  # each row's window's, 0 for the clock
+        r = self.row_residuals = self._row_member @ self._outputs(state, pos) - self._row_labels  # each row's window's, 0 for the clock
         out = self._decay * state
         out[:m] += np.einsum("jn,jn->j", pos * self._speed_two_c, r)
         out[m - 1] = 1.0
@@ -531,11 +535,118 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     return out
 
 
-def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9) -> Offsets:
+#: the longest a descent window may take to settle, in units of its time ``1 / μ``
+DESCENT_SETTLE = 1e3
+#: descent windows renormalise their passengers every this many steps (3^32 is far from overflow)
+RENORMALISE = 32
+
+
+def _descent_log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitudes, lr: float) -> np.ndarray:
+    """``π_j`` of each row under descent with step ``lr`` (theory §11): the linear map at 0 (residual
+    ``−y``) is iterated from the magnitudes until the row's misaligned coordinates have died (a step
+    that takes one to ``≤ 0`` kills it, as in :class:`~limitproc.flow.descent.Descent`); from then on
+    its component along ``e_j`` is multiplied by ``1 + η μ_j = e^{η ρ_j}`` per step and the rest by
+    ``1 − η μ_j`` or 1, so ``π_j = log(projection) − ρ_j t`` at the first such step. Rows are
+    renormalised each step (their logs kept), so the iteration cannot overflow."""
+    s = np.asarray(signs, float)
+    u = np.where(active, magnitudes, 0.0)
+    a = s * np.asarray(a_magnitudes, float)
+    sy = s[:, None] * y[None, :]
+    aligned = active & (sy > 0)
+    norm = np.sqrt(np.where(aligned, y * y * q, 0.0).sum(axis=1))  # |b| of the escape direction
+    rho = growth_rate(2 * c * norm, lr)
+    step_a, step_u = lr * 2 * c * y, lr * 2 * c * y * q
+    logs, pis = np.zeros(len(s)), np.full(len(s), np.nan)
+    steps, cap = 0, int(DESCENT_SETTLE / (lr * max(float(rho.min(initial=np.inf)), 1e-300))) + 1
+    while True:
+        done = np.isnan(pis) & ~((u > 0) & (sy < 0)).any(axis=1)
+        if done.any():
+            proj = (s[done] * a[done] + (np.where(aligned[done], u[done], 0.0) * np.abs(y)).sum(axis=1) / norm[done]) / math.sqrt(2)
+            if not (proj > 0).all():
+                raise IntegrationError("a neuron has no component along its escape direction")
+            pis[done] = np.log(proj) + logs[done] - rho[done] * lr * steps
+        if not np.isnan(pis).any():
+            return pis
+        if steps > cap:
+            raise IntegrationError(f"a misaligned coordinate did not die within {steps} descent steps of size {lr:g}")
+        pos = np.maximum(u, 0.0)
+        new = u + (a[:, None] * step_u[None, :]) * (u > 0)
+        a = a + pos @ step_a
+        new[(u > 0) & (new <= 0)] = 0.0
+        u, steps = new, steps + 1
+        if (s * a <= 0).any():
+            raise IntegrationError("a misaligned coordinate never dies: the neuron changes sign")
+        scale = np.maximum(np.abs(a), u.max(axis=1, initial=0.0))
+        a, u, logs = a / scale, u / scale[:, None], logs + np.log(scale)
+
+
+def _descend(plan: _Plan, c: float, signs, log_scales, lr: float, tol: float) -> _Local:
+    """Window ``plan`` under descent with step ``lr``: the escaping neurons from their escape
+    directions at sizes ``e^{log_scales}``, every step the descent map (a coordinate that a step takes
+    to ``≤ 0`` dies), until the block's residuals are below ``tol``. The passengers are renormalised
+    every step (their logs in the phases). The loss crosses the midpoint of its plateaus where the
+    straight line between two iterates does, as the simulator's descent locates it."""
+    flow = _BatchFlow([plan], c, log_scales)
+    flow.speed, flow.rates = np.append(np.ones(flow.m - 1), 0.0), np.zeros(flow.m)  # time s itself, no factors
+    flow._set_rates()
+    rows = np.arange(flow.escaping, flow.m - 1)  # the passengers
+    a0 = np.append(signs[list(plan.neurons)] / math.sqrt(2), 0.0)
+    u0 = np.zeros((flow.m, flow.n))
+    u0[:-1] = plan.start
+    state = np.concatenate([a0, u0.ravel()])
+    states, phases = [state], [flow.log_scales.copy()]  # rates 0: the phases are the scales
+    m, peaks = flow.m, flow.peaks[0]
+    for step in range(1, int(DESCENT_SETTLE / (lr * plan.mu.max())) + 2):
+        new = state + lr * flow(state)
+        worst = float(np.abs(flow.row_residuals[0] * peaks).max())  # the block's, at the step's start
+        if not math.isfinite(worst):
+            raise IntegrationError(f"descent diverged in window {plan.k}: the step lr = {lr:g} is too large for its fitted block")
+        new[m:][(state[m:] > 0) & (new[m:] <= 0)] = 0.0
+        if step % RENORMALISE == 0:  # a passenger grows at most 3x per step (η μ < 2)
+            a, u = flow.split(new)
+            scale = flow.neuron_scales(new)[rows]
+            a[rows] /= scale
+            u[rows] /= scale[:, None]
+            flow.log_scales[rows] += np.log(scale)
+        states.append(new)
+        phases.append(flow.log_scales.copy() if step % RENORMALISE == 0 else phases[-1])
+        state = new
+        if worst < tol:
+            break
+    else:
+        raise IntegrationError(
+            f"descent with step lr = {lr:g} does not settle on the block of jump {plan.k} within t = {DESCENT_SETTLE / plan.mu.max():g}: "
+            "its fitted minimum is not stable at this step (theory §11 covers the small neurons only)"
+        )
+    S, phase = np.array(states), np.array(phases)
+    A, U = S[:, :m], S[:, m:].reshape(len(S), m, flow.n)
+    sigma = lr * np.arange(len(S))
+    curves = _curves(A[:, :-1], U[:, :-1, : len(plan.labels)], phase[:, :-1], plan, c)
+    r = curves[0][:, plan.in_block]
+    g = (r**2).sum(axis=1) - 0.5 * float(r[0] @ r[0])
+    k = int(np.argmax(g <= 0))
+    if k == 0:
+        raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
+    half = sigma[k - 1] + lr * g[k - 1] / (g[k - 1] - g[k])
+    return _Local(sigma, curves, A[-1, :-1], U[-1, :-1, : len(plan.labels)], phase[-1, :-1], float(half))
+
+
+def predict_offsets(
+    result: Result, magnitudes=None, a_magnitudes=None, rtol: float = 1e-9, *, log_inv_lambda: float | None = None
+) -> Offsets:
     """Run the chain of the module docstring over every jump of ``result``, from ``magnitudes``
     (default: the problem's; ``a_magnitudes`` default to the problem's, or balanced). Windows are
-    integrated together as soon as their shape is known (:func:`_ready`), and chained in order."""
+    integrated together as soon as their shape is known (:func:`_ready`), and chained in order.
+
+    A result of gradient descent (``solve(problem, lr=η)``, theory §11) gets descent windows: every
+    rate ``μ`` becomes ``ρ = log(1 + η μ)/η``, the prefactors come from the descent map at 0
+    (:func:`_descent_log_prefactors`) and each window iterates the map (:func:`_descend`) on the
+    iterates ``t = η k``. Where these fall in a window depends on ``log(1/λ)``, which must then be
+    given; the windows are taken one after the other."""
     p = result.problem
+    lr = None if result.lr is None else float(result.lr)
+    if lr is not None and log_inv_lambda is None:
+        raise InputError("log_inv_lambda", "descent windows sit on the iterates t = η k: give log(1/λ)")
     if magnitudes is None:
         if p.magnitudes is None:
             raise InputError("magnitudes", "the problem carries none: the offsets are predicted from the initial magnitudes")
@@ -547,29 +658,43 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
     q_all = float_sq_norms(p)
     c = float(p.loss_factor)
     growing = np.flatnonzero(p.aligned_matrix().any(axis=1))
-    pis = _log_prefactors(y_all, q_all, c, p.signs[growing], p.active_matrix()[growing], magnitudes[growing], a_magnitudes[growing])
+    rows = (y_all, q_all, c, p.signs[growing], p.active_matrix()[growing], magnitudes[growing], a_magnitudes[growing])
+    pis = _log_prefactors(*rows) if lr is None else _descent_log_prefactors(*rows, lr)
     live = {int(j): float(pi) for j, pi in zip(growing, pis)}
     initial = dict(live)
     plans = _plans(result, y_all, q_all, c)
     tol = min(FITTED, 10 * rtol) * np.abs(y_all).max()
 
-    def start(plan: _Plan) -> float:  # s_0: the first escaping neuron has size START_SIZE
-        return min((math.log(START_SIZE) - live[j]) / plan.mu[row] for row, j in enumerate(plan.neurons[: plan.escaping]))
+    growth = [(growth_rate(plan.mu, lr), growth_rate(plan.mu_rest, lr)) for plan in plans]  # ρ (μ for the flow) before and after each jump
+    taus = [float(jump.tau) for jump in result.jumps]
+
+    def start(index: int) -> float:  # s_0: the first escaping neuron has size START_SIZE (descent: at the iterate before)
+        plan, rho = plans[index], growth[index][0]
+        size = START_SIZE if lr is None else DESCENT_START_SIZE
+        s0 = min((math.log(size) - live[j]) / rho[row] for row, j in enumerate(plan.neurons[: plan.escaping]))
+        if lr is None:
+            return s0
+        at = taus[index] * log_inv_lambda  # type: ignore[operator]
+        return lr * math.floor((at + s0) / lr) - at
 
     done: dict[int, _Local] = {}
     changes: dict[int, list[tuple[int, float]]] = {}
     windows = []
     for index, plan in enumerate(plans):
         if index not in done:
-            batch = [index] + [i for i in range(index + 1, len(plans)) if i not in done and _ready(plans, index, i)]
+            later = [] if lr is not None else [i for i in range(index + 1, len(plans)) if i not in done and _ready(plans, index, i)]
+            batch = [index, *later]
             scales = [
-                live[j] + plans[i].mu[row] * start(plans[i]) if row < plans[i].escaping else 0.0
+                live[j] + growth[i][0][row] * start(i) if row < plans[i].escaping else 0.0
                 for i in batch
                 for row, j in enumerate(plans[i].neurons)
             ]
-            done.update(zip(batch, _integrate([plans[i] for i in batch], c, p.signs, scales, rtol, tol)))
-        local, s0, E = done.pop(index), start(plan), plan.escaping
-        scales = np.array([0.0 if row < E else live[j] + plan.mu[row] * s0 for row, j in enumerate(plan.neurons)])
+            if lr is None:
+                done.update(zip(batch, _integrate([plans[i] for i in batch], c, p.signs, scales, rtol, tol)))
+            else:
+                done[index] = _descend(plan, c, p.signs, scales, lr, tol)
+        local, s0, E = done.pop(index), start(index), plan.escaping
+        scales = np.array([0.0 if row < E else live[j] + growth[index][0][row] * s0 for row, j in enumerate(plan.neurons)])
         y, q = y_all[plan.samples], q_all[plan.samples]
         residuals, rates, norms, norm_rates = local.curves
         norms = norms + 2 * scales  # the residuals do not depend on the passengers' scales
@@ -580,7 +705,7 @@ def predict_offsets(result: Result, magnitudes=None, a_magnitudes=None, rtol: fl
             if plan.rests[row].size:
                 on = np.zeros(len(y))
                 on[plan.current[row]] = u[row, plan.current[row]]  # a passenger is on its aligned samples only
-                pi = _log_projection(a[row], on, float(end[row]), y, q, plan.rests[row], int(p.signs[j])) - plan.mu_rest[row] * s[-1]
+                pi = _log_projection(a[row], on, float(end[row]), y, q, plan.rests[row], int(p.signs[j])) - growth[index][1][row] * s[-1]
                 live[j] = pi
             else:  # all its samples fitted by others: it never escapes, and stays at its size
                 live.pop(j)

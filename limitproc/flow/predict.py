@@ -26,17 +26,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from ..exact import parse_rational, rational_string
 from ..problem import Problem
 from ..process import Result, solve
+from .descent import growth_rate
 from .integrator import hermite
 from .offsets import predict_offsets
 from .simulate import OnTauScale, float_labels, horizon, initial_magnitudes, log_inverse
 
-__all__ = ["METHOD", "SEPARATED", "Prediction", "compare_prediction", "predict", "separations"]
+__all__ = ["DESCENT_METHOD", "METHOD", "SEPARATED", "Prediction", "compare_prediction", "predict", "separations"]
 
 #: a jump is separated at λ when ``separations(result)[k-1] · log(1/λ)`` is at least this many e-folds
 SEPARATED = 20.0
 METHOD = "approximate (float64): matched asymptotics from the exact limit and the jumps' O(1) windows, not simulated"
+DESCENT_METHOD = "approximate (float64): matched asymptotics from the exact limit of descent (rates ρ) and the jumps' O(1) windows iterated with the step, not simulated"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +65,7 @@ class Prediction(OnTauScale):
     offsets: tuple[float, ...]
     separated: np.ndarray
     final_sq_norm: float
+    lr: float = 0.0
     method: str = METHOD
 
     @property
@@ -87,6 +91,7 @@ class Prediction(OnTauScale):
             "method": self.method,
             "lambda": self.lam,
             "log_inv_lambda": self.log_inv_lambda,
+            "lr": None if self.result.lr is None else rational_string(self.result.lr),  # exact, as solve writes it
             "jumps": jumps,
             "plateaus": self.plateaus,
             "final_sq_norm_predicted": self.final_sq_norm,
@@ -100,13 +105,15 @@ class Prediction(OnTauScale):
 
 def _exponents(result: Result, m: int):
     """``(S, rates)``: ``S(τ)`` gives the limit's exponents ``S_j`` at the times ``tau`` (array), shape
-    ``(len(tau), m)``; ``rates[k, j]`` is neuron ``j``'s rate on saddle ``k`` (0 if stable there)."""
+    ``(len(tau), m)``; ``rates[k, j]`` is neuron ``j``'s rate on saddle ``k`` (0 if stable there):
+    ``μ``, or ``ρ = log(1 + η μ)/η`` for a result of descent."""
     starts = np.array([float(s.tau) for s in result.saddles])
     ends = np.append(starts[1:], np.inf)
     rates = np.zeros((len(starts), m))
     for k, saddle in enumerate(result.saddles):
         for j, mu in saddle.unstable.items():
             rates[k, j] = float(mu)
+    rates = growth_rate(rates, None if result.lr is None else float(result.lr))
 
     def S(tau):
         spent = np.clip(np.asarray(tau, float)[:, None] - starts[None, :], 0.0, (ends - starts)[None, :])
@@ -175,12 +182,16 @@ def predict(
     seed: int = 0,
     tau_end: float | None = None,
     rtol: float = 1e-6,
+    lr=None,
 ) -> Prediction:
-    """The predicted curve of the flow from scale ``λ`` (or ``exp(−log_inv_lambda)``), without simulating.
+    """The predicted curve of the flow from scale ``λ`` (or ``exp(−log_inv_lambda)``), without simulating;
+    of gradient descent with step ``lr`` if given (theory §11), or if ``problem_or_result`` is a
+    result of descent (``solve(problem, lr=η)``).
 
     ``magnitudes`` (and ``a_magnitudes``) default to the problem's, or are drawn with ``seed``,
     exactly as :func:`~limitproc.flow.simulate.simulate` draws them, so both start alike. The curve
-    runs to ``tau_end`` (default: the simulator's horizon).
+    runs to ``tau_end`` (default: the simulator's horizon). Under descent the windows' curves are
+    their iterates (``t = η k``), joined by straight lines.
     """
     if (lam is None) == (log_inv_lambda is None):
         raise InputError("lambda", "give λ or log_inv_lambda (one of them)")
@@ -189,15 +200,23 @@ def predict(
         raise InputError("log_inv_lambda", f"must be positive, got {L}")
     if not rtol > 0:
         raise InputError("rtol", f"must be positive, got {rtol}")
-    result = problem_or_result if isinstance(problem_or_result, Result) else solve(problem_or_result)
+    if isinstance(problem_or_result, Result):
+        result = problem_or_result
+        if lr is not None and result.lr != parse_rational(lr, "lr"):
+            raise InputError("lr", f"the result was solved for {'the flow' if result.lr is None else f'step {result.lr}'}, not step {lr}")
+    else:
+        result = solve(problem_or_result, lr=lr)
     p = result.problem
     if magnitudes is None:
         magnitudes, a_magnitudes = initial_magnitudes(p, seed)
-    chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
+    chain = predict_offsets(result, magnitudes, a_magnitudes, rtol, log_inv_lambda=L)
     taus = np.array([float(j.tau) for j in result.jumps])
     t_end = (horizon(result, L) if tau_end is None else tau_end) * L
     windows = chain.windows
-    refined = [_refined(w.s, w.group_residuals, w.group_residual_rates) for w in windows]  # their squares sum to the samples'
+    descent = result.lr is not None
+    refined = [
+        (w.s, w.group_residuals) if descent else _refined(w.s, w.group_residuals, w.group_residual_rates) for w in windows
+    ]  # their squares sum to the samples'
     t = np.unique(np.concatenate([[0.0, t_end], *[tk * L + s for tk, (s, _) in zip(taus, refined)]]))
     t = t[t <= t_end]
 
@@ -221,7 +240,7 @@ def predict(
             after = _inside(t, taus[k - 1] * L + windows[k - 1].s)[1]
             log_sq[after:, j] = line[after:, j] + 2 * later
     for tk, w in zip(taus, windows):
-        s, norms = _refined(w.s, w.log_sq_norms, w.log_sq_norm_rates)
+        s, norms = (w.s, w.log_sq_norms) if descent else _refined(w.s, w.log_sq_norms, w.log_sq_norm_rates)
         start, end = _inside(t, tk * L + s)
         shift = np.where(np.arange(len(w.neurons)) < w.escaping, 0.0, 2 * (S(np.array([tk]))[0, list(w.neurons)] - 1) * L)
         log_sq[start:end, w.neurons] = _interp(t[start:end], tk * L + s, norms + shift)
@@ -242,6 +261,8 @@ def predict(
         offsets=chain.offsets,
         separated=_separations(result, taus, S, rates) * L >= SEPARATED,
         final_sq_norm=float(np.exp(escaped).sum()),
+        lr=float(result.lr) if descent else 0.0,
+        method=DESCENT_METHOD if descent else METHOD,
     )
 
 
@@ -251,6 +272,8 @@ def compare_prediction(prediction: Prediction, simulation) -> dict:
     simulated; the largest loss difference on the simulation's steps; both final ``N``."""
     if abs(simulation.log_inv_lambda - prediction.log_inv_lambda) > 1e-9 * prediction.log_inv_lambda:
         raise InputError("simulation", "was run at another λ than the prediction")
+    if (simulation.method == "gd") != bool(prediction.lr) or (prediction.lr and simulation.lr != prediction.lr):
+        raise InputError("simulation", "was run with another method or step than the prediction")
     sim = simulation.drop_times
     diff = prediction.drop_times[: len(sim)] - sim[: len(prediction.drop_times)]
 
