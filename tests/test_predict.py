@@ -278,8 +278,6 @@ def test_descent_input_errors():
         predict(flow, "1e-20", lr="0.5")
     with pytest.raises(InputError, match="^simulation: "):
         compare_prediction(predict(ONE, "1e-20", lr="0.5"), simulate(ONE, "1e-20", result=flow))
-    with pytest.raises(InputError, match="^log_inv_lambda: "):
-        predict_offsets(solve(ONE, lr="0.5"))
     # at η = 1 the fitted minimum of p ← p(1 + η(1 − p))² has slope 1 − 2η = −1: descent never settles there
     with pytest.raises(IntegrationError, match="does not settle on the block of jump 1"):
         predict(ONE, "1e-20", lr=1)
@@ -292,3 +290,20 @@ def test_cli_descent_json_compare(capsys, one_file):
     assert data["lr"] == "1/2" and "descent" in data["method"]
     assert data["jumps"][0]["drop_time"] == pytest.approx(descent_drop(1e-20, 0.5), abs=1e-7)
     assert abs(data["comparison"]["drop_time_differences"][0]) < 1e-6
+
+
+def test_descent_resolves_a_tie_as_the_simulated_descent_does():
+    """Tied neurons sharing a sample split it by the descent map, not the flow: the resolved N is the
+    simulated descent's, and where λ puts the iterates moves the splits by about 1e-9 only."""
+    from limitproc.flow.ties import DESCENT_METHOD, solve_resolved
+
+    flow = solve_resolved(TIE).ties
+    resolved = solve_resolved(TIE, lr="0.5")
+    assert resolved.ties.method == DESCENT_METHOD and resolved.ties.in_interval
+    result = resolved.result
+    run = simulate(TIE, "1e-60", result=result, method="gd", lr=0.5)
+    assert resolved.ties.sq_norm == pytest.approx(run.final_sq_norm, abs=1e-6)
+    assert abs(resolved.ties.sq_norm - flow.sq_norm) > 1e-3  # the flow's split would be off by far more
+    norms = [predict_offsets(result, log_inv_lambda=L).windows[0] for L in (100.0, 100.3, 100.7)]
+    sq = np.array([[w.a[row] ** 2 + (w.u[row] ** 2).sum() for row in range(2)] for w in norms])
+    assert np.abs(sq - sq[0]).max() < 1e-7

@@ -24,6 +24,9 @@ from .simulate import float_labels, float_sq_norms
 __all__ = ["INTERVAL_RTOL", "Resolved", "TieResolution", "TieSplit", "in_interval", "resolve_ties", "solve_resolved"]
 
 METHOD = "approximate (float64): O(1)-time coupled dynamics of the tied neurons from the initial magnitudes"
+#: a result of descent (theory §11): the same, by the descent map with its step; its offsets hold up
+#: to O(η) (where λ puts the iterates), its splits to about 1e-9
+DESCENT_METHOD = "approximate (float64): O(1)-time coupled descent of the tied neurons (iterated with the step) from the initial magnitudes"
 #: relative tolerance of the check that the resolved N lies in the exact interval: the float chain
 #: is accurate to about its integrator tolerance, and a split at a vertex attains an end exactly
 INTERVAL_RTOL = 1e-6
@@ -132,6 +135,7 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
     (:func:`~limitproc.flow.offsets.predict_offsets`, with the same defaults of the magnitudes). ``result`` is not changed."""
     p = result.problem
     chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
+    method = METHOD if result.lr is None else DESCENT_METHOD
     y_all = float_labels(p)
     q_all = float_sq_norms(p)
     splits = {}
@@ -144,10 +148,12 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
         local = dict(zip(window.samples.tolist(), range(len(window.samples))))
         shares = {int(i): {j: float(share[row, local[int(i)]]) for row, j in enumerate(movers)} for i in jump.shared}
         sq = {j: float(window.a[row] ** 2 + (window.u[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
-        splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq)
+        splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq, method)
     tied = {j: split.sq_norms[j] for split in splits.values() for j in split.neurons}
     sq_norm = sum(tied[j] if j in tied else 2 * math.sqrt(float(Q)) for j, Q in result.final.block_norms.items())
-    return TieResolution(splits, float(sq_norm), chain.offsets, chain.log_prefactors, in_interval=in_interval(result, float(sq_norm)))
+    return TieResolution(
+        splits, float(sq_norm), chain.offsets, chain.log_prefactors, method, in_interval=in_interval(result, float(sq_norm))
+    )
 
 
 def in_interval(result: Result, sq_norm: float) -> bool | None:
