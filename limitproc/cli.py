@@ -184,7 +184,7 @@ def _add_solve(sub) -> None:
     add_output(parser)
 
 
-def _run_solve(args) -> str | list:
+def _run_solve(args) -> list:
     problem = _load_problem(args)
     if problem.magnitudes is None:  # no ties to resolve from magnitudes: limitproc.flow stays unloaded
         from .process import solve
@@ -195,13 +195,9 @@ def _run_solve(args) -> str | list:
 
         resolved = solve_resolved(problem, **_solve_kwargs(args))
         result, ties = resolved.result, resolved.ties
-    if args.format == "json":  # render_result's text in parts, written without joining them; no tables loaded
-        from .io.results import result_json_parts
+    from .io.render import render_result_parts
 
-        return result_json_parts(result, args.digits, args.escape_directions, None if ties is None else ties.annotate, end=b"\n")
-    from .io.tables import render_result
-
-    return render_result(result, args.format, args.digits, args.escape_directions, ties)
+    return render_result_parts(result, args.format, args.digits, args.escape_directions, ties)
 
 
 # -- generate ---------------------------------------------------------------------------------
@@ -250,15 +246,18 @@ def _add_demo(sub) -> None:
     add_output(parser)
 
 
-def _run_demo(args) -> str:
+def _run_demo(args) -> list:
     from .flow.ties import solve_resolved
-    from .io.tables import render_result
+    from .io.render import render_result_parts
     from .problem import generate
 
     problem = generate(DEMO["n"], DEMO["m"], labels=DEMO["labels"], seed=DEMO["seed"])
     resolved = solve_resolved(problem, **_solve_kwargs(args))
+    parts = render_result_parts(resolved.result, args.format, args.digits, ties=resolved.ties)
+    if args.format != "text":
+        return parts
     title = f"limitproc demo: generate(n={DEMO['n']}, m={DEMO['m']}, labels={DEMO['labels']!r}, seed={DEMO['seed']})\n\n"
-    return (title if args.format == "text" else "") + render_result(resolved.result, args.format, args.digits, ties=resolved.ties)
+    return [title.encode(), *parts]
 
 
 # -- graph ------------------------------------------------------------------------------------

@@ -230,7 +230,11 @@ def write_output(text: str | list | None, output: str | None) -> None:
             raise InputError("output", f"cannot write {output}: {exc.strerror}") from None
     else:
         try:
-            sys.stdout.write(text if isinstance(text, str) else b"".join(text).decode())
+            if isinstance(text, str):
+                sys.stdout.write(text)
+            else:  # the parts one by one, never joined (a solve's JSON may be large)
+                sys.stdout.flush()
+                sys.stdout.buffer.writelines(text)
             sys.stdout.flush()
         except OSError as exc:
             raise InputError("stdout", f"cannot write: {exc.strerror or exc}") from None

@@ -20,7 +20,6 @@ from ..errors import InputError
 from ..exact import ExactValue, rational_string, round_significant
 from ..probability import Dyadic
 from ..process import Result
-from .results import result_json
 
 __all__ = [
     "Column",
@@ -38,7 +37,7 @@ __all__ = [
     "prediction_table",
     "probability_table",
     "read_table_config",
-    "render_result",
+    "result_table_text",
     "simulation_table",
     "summary_lines",
     "table_header",
@@ -562,10 +561,9 @@ def _short(text: str | None, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 5] + " ..."
 
 
-def render_result(result: Result, fmt: str, digits: int = 30, escape_directions: bool = False, ties: TieResolution | None = None) -> str:
-    """What ``limitproc solve --format FMT`` prints; ``ties`` (a resolution of ``result``) adds its splits and ``N``."""
-    if fmt == "json":  # Resolved(result, ties).to_dict(...), written fast
-        return result_json(result, digits, escape_directions, annotate=None if ties is None else ties.annotate) + "\n"
+def result_table_text(result: Result, fmt: str, digits: int = 30, ties: TieResolution | None = None) -> str:
+    """The table formats of :func:`limitproc.io.render.render_result`: the jump table in ``fmt``; as text,
+    with short exact times and then the summary (``ties``, a resolution of ``result``, adds its splits and ``N``)."""
     table = jump_table(result, digits)
     if fmt == "text":
         for row in table.rows:
