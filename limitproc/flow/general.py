@@ -190,8 +190,9 @@ class GeneralIntegrator(Integrator):
         self.switches: list[tuple[float, int, int, str]] = []
         self._stalled = 0
 
-    def _crossings(self, y0, y1, h: float) -> np.ndarray:
-        """Flat indices of the pairs whose side changes between ``y0`` and ``y1`` (or whose hold ends at ``y1``)."""
+    def _crossings(self, y0, y1, h: float, outside=None) -> np.ndarray:
+        """Flat indices of the pairs whose side changes between ``y0`` and ``y1`` (or whose hold ends at
+        ``y1``); ``outside`` is :meth:`_outside` at ``y1`` if the caller has it."""
         f, m = self.flow, self.flow.m
         u0, u1 = y0[m:], y1[m:]
         act, held = f.active.ravel(), f.held.ravel()
@@ -199,7 +200,7 @@ class GeneralIntegrator(Integrator):
         up = ((u0 < 0) | ((u0 == 0) & ~act & ~held)) & (u1 > 0)
         out = down | up
         if held.any():
-            leaving = held & self._outside(y1)
+            leaving = held & (self._outside(y1) if outside is None else outside)
             if leaving.any():  # (the release speeds cost a residual and the hold's inverses: only when asked)
                 out |= leaving & self._resolved(y0, h)
         return np.flatnonzero(out)
@@ -251,9 +252,9 @@ class GeneralIntegrator(Integrator):
         self._stalled = self._stalled + 1 if h <= 1e-14 * max(1.0, abs(self.t)) else 0
         if self._stalled > 4 * f.active.size:
             return None
-        due = {int(idx) for idx, th in ends.items() if th <= first * (1 + 1e-9)} | {int(i) for i in self._crossings(y0, y1, h)}
-        if f.held.any():  # a release located on the interpolant stands only if the step's end confirms it
-            outside = self._outside(y1)
+        outside = self._outside(y1) if f.held.any() else None
+        due = {int(idx) for idx, th in ends.items() if th <= first * (1 + 1e-9)} | {int(i) for i in self._crossings(y0, y1, h, outside)}
+        if outside is not None:  # a release located on the interpolant stands only if the step's end confirms it
             due = {idx for idx in due if not f.held.flat[idx] or outside[idx]}
         y1 = y1.copy()
         for idx in sorted(due):

@@ -42,6 +42,7 @@ power of λ (tests compare both at λ = 1e-20 and 1e-60).
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -505,9 +506,9 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     # the probe: every window from its step k − 1 at once, its time stretched so that its span is 1
     last = np.append(steps[flow.window], 1) - 1  # each row's step k − 1
     every = np.arange(flow.m)
-    probe = _BatchFlow(plans, c, np.zeros(flow.m - 1))
+    probe = copy.copy(flow)  # the same windows, from other scales, rates and speeds
     probe.log_scales, probe.rates = phase[last, every], np.where(last < folded, before, flow.rates)
-    probe.speed = probe.speed * np.append(spans[flow.window], 0.0)
+    probe.speed = flow.speed * np.append(spans[flow.window], 0.0)
     probe._set_rates()
     state = np.concatenate([A[last, every], U[last, every].ravel()])
     state[flow.m - 1] = 0.0
