@@ -518,6 +518,7 @@ def generate(
         raise InputError("norms", f"unknown norm law {norms!r} (choose unit, uniform)")
     init = {}
     if magnitudes:
-        init["magnitudes"] = draw_magnitudes(rng, m, q.floats())
-        init["a_magnitudes"] = np.sqrt(Problem.implied_w_sq_norms(init["magnitudes"], q.floats()))
+        q_float = q.floats()
+        init["magnitudes"] = draw_magnitudes(rng, m, q_float)
+        init["a_magnitudes"] = np.sqrt(Problem.implied_w_sq_norms(init["magnitudes"], q_float))
     return Problem.from_arrays(y.num, y.den, q.num, q.den, signs, bits, loss=loss, **init)

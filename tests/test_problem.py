@@ -151,7 +151,7 @@ def test_same_seed_gives_the_same_file(tmp_path, suffix):
 )
 def test_floats_are_the_correctly_rounded_fractions(pairs, bound):
     """``RationalArray.floats`` is ``float(Fraction)`` entry by entry (int64 fast path or not), ±inf past float64."""
-    pairs = [(p % bound or 1, q % bound or 1) for p, q in pairs] if bound < 2**62 else pairs
+    pairs = [((abs(p) % bound or 1) * (1 if p > 0 else -1), q % bound or 1) for p, q in pairs] if bound < 2**62 else pairs
     num, den = [p for p, _ in pairs], [q for _, q in pairs]
     small = all(abs(v) < 2**62 for v in num + den)
     values = RationalArray(np.array(num, dtype=np.int64 if small else object), np.array(den, dtype=np.int64 if small else object))
@@ -166,6 +166,10 @@ def test_floats_are_the_correctly_rounded_fractions(pairs, bound):
 
 
 def test_floats_at_the_edges_of_the_fast_path():
-    """Just past the fast path (2^53 + 1 is not a float64): each quotient is rounded once, ties to even."""
-    values = RationalArray(np.array([2**53 + 1, 2**53 + 3, 1], dtype=np.int64), np.array([1, 1, 3], dtype=np.int64))
-    assert values.floats().tolist() == [float(2**53), float(2**53 + 4), 1 / 3]
+    """Just past the fast path (2^53 + 1 is not a float64): each quotient is rounded once, ties to even.
+    Dividing the rounded numerator instead would round twice: for p / q below, float(p) / float(q)
+    misses the correctly rounded p / q by one ulp."""
+    p, q = 2004793020646064781, 636946
+    assert float(p) / float(q) != p / q
+    values = RationalArray(np.array([2**53 + 1, 2**53 + 3, 1, p, -p], dtype=np.int64), np.array([1, 1, 3, q, q], dtype=np.int64))
+    assert values.floats().tolist() == [float(2**53), float(2**53 + 4), 1 / 3, p / q, -p / q]

@@ -57,12 +57,6 @@ def test_text_is_the_table_then_the_summary(resolved):
     assert "resolved from the initial magnitudes" in summary and text.endswith("\n")
 
 
-@pytest.mark.parametrize("fmt", ("text", "json", *TABLES))
-def test_render_result_is_its_parts_joined(resolved, fmt):
-    parts = render_result_parts(resolved.result, fmt, ties=resolved.ties)
-    assert len(parts) >= 1 and render_result(resolved.result, fmt, ties=resolved.ties) == b"".join(parts).decode("utf-8")
-
-
 def test_json_parts_keep_long_index_arrays_unjoined():
     result = solve(generate(600, 2, seed=1))
     parts = render_result_parts(result, "json")

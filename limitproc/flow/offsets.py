@@ -50,22 +50,23 @@ import numpy as np
 
 from ..errors import InputError, IntegrationError
 from ..process import Result
-from .descent import growth_rate
+from .descent import Descent, growth_rate
 from .integrator import Integrator, PerSampleFlow, hermite
 from .simulate import float_labels, float_sq_norms, initial_magnitudes, with_magnitudes
 
-__all__ = ["METHOD", "Offsets", "Window", "escape_direction", "log_prefactor", "predict_offsets", "prefactor"]
+__all__ = ["DESCENT_METHOD", "METHOD", "Offsets", "Window", "escape_direction", "log_prefactor", "predict_offsets", "prefactor"]
 
 #: size of the escaping neurons when their window starts
 START_SIZE = 1e-8
 #: the same for descent windows, whose every step is taken: the linear start is good to about its
-#: square (relative), 1e-8, and the window is about a third shorter
-DESCENT_START_SIZE = 1e-4
+#: square (relative), and the window is about a quarter shorter
+DESCENT_START_SIZE = 1e-5
 #: the escaping neurons have fitted their blocks once every residual there is below this times
 #: max |y|, or 10 integrator tolerances times max |y| if that is smaller: their final norms and the
 #: passengers' prefactors are then good to about that (the settled tail costs few steps)
 FITTED = 1e-7
 METHOD = "approximate (float64): O(1)-time windows of the jumps from the initial magnitudes"
+DESCENT_METHOD = "approximate (float64): O(1)-time windows of the jumps from the initial magnitudes, iterated with the descent step"
 #: first step of the windows' integration, the longest interval between the checks that they have
 #: settled, and the longest they may take to settle, in units of each window's time ``1 / μ`` (its largest rate)
 FIRST_STEP, CHECK, SETTLE = 1.0, 4.0, 1e4
@@ -392,6 +393,7 @@ class _BatchFlow(PerSampleFlow):
         m = self.m
         a, u = state[:m], state[m:].reshape(m, self.n)
         pos = np.maximum(u, 0.0)
+        # kept: a descent window reads its block's residuals here instead of evaluating the outputs again
         r = self.row_residuals = self._row_member @ self._outputs(state, pos) - self._row_labels  # each row's window's, 0 for the clock
         out = self._decay * state
         out[:m] += np.einsum("jn,jn->j", pos * self._speed_two_c, r)
@@ -536,8 +538,6 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     return out
 
 
-#: the longest a descent window may take to settle, in units of its time ``1 / μ``
-DESCENT_SETTLE = 1e3
 #: descent windows renormalise their passengers every this many steps (3^32 is far from overflow)
 RENORMALISE = 32
 
@@ -558,7 +558,7 @@ def _descent_log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitu
     rho = growth_rate(2 * c * norm, lr)
     step_a, step_u = lr * 2 * c * y, lr * 2 * c * y * q
     logs, pis = np.zeros(len(s)), np.full(len(s), np.nan)
-    steps, cap = 0, int(DESCENT_SETTLE / (lr * max(float(rho.min(initial=np.inf)), 1e-300))) + 1
+    steps, cap = 0, int(SETTLE / (lr * max(float(rho.min(initial=np.inf)), 1e-300))) + 1
     while True:
         done = np.isnan(pis) & ~((u > 0) & (sy < 0)).any(axis=1)
         if done.any():
@@ -596,13 +596,12 @@ def _descend(plan: _Plan, c: float, signs, log_scales, lr: float, tol: float) ->
     u0[:-1] = plan.start
     state = np.concatenate([a0, u0.ravel()])
     states, phases = [state], [flow.log_scales.copy()]  # rates 0: the phases are the scales
-    m, peaks = flow.m, flow.peaks[0]
-    for step in range(1, int(DESCENT_SETTLE / (lr * plan.mu.max())) + 2):
-        new = state + lr * flow(state)
+    m, peaks, descent = flow.m, flow.peaks[0], Descent(flow, state, lr=lr)
+    for step in range(1, int(SETTLE / (lr * plan.mu.max())) + 2):
+        new = descent.step(state)
         worst = float(np.abs(flow.row_residuals[0] * peaks).max())  # the block's, at the step's start
         if not math.isfinite(worst):
             raise IntegrationError(f"descent diverged in window {plan.k}: the step lr = {lr:g} is too large for its fitted block")
-        new[m:][(state[m:] > 0) & (new[m:] <= 0)] = 0.0
         if step % RENORMALISE == 0:  # a passenger grows at most 3x per step (η μ < 2)
             a, u = flow.split(new)
             scale = flow.neuron_scales(new)[rows]
@@ -616,15 +615,15 @@ def _descend(plan: _Plan, c: float, signs, log_scales, lr: float, tol: float) ->
             break
     else:
         raise IntegrationError(
-            f"descent with step lr = {lr:g} does not settle on the block of jump {plan.k} within t = {DESCENT_SETTLE / plan.mu.max():g}: "
-            "its fitted minimum is not stable at this step (theory §11 covers the small neurons only)"
+            f"descent with step lr = {lr:g} did not settle on the block of jump {plan.k} within t = {SETTLE / plan.mu.max():g}: "
+            "its fitted minimum is unstable at this step, or contracts too slowly (theory §11 covers the small neurons only)"
         )
     S, phase = np.array(states), np.array(phases)
     A, U = S[:, :m], S[:, m:].reshape(len(S), m, flow.n)
     sigma = lr * np.arange(len(S))
     curves = _curves(A[:, :-1], U[:, :-1, : len(plan.labels)], phase[:, :-1], plan, c)
     r = curves[0][:, plan.in_block]
-    g = (r**2).sum(axis=1) - 0.5 * float(r[0] @ r[0])
+    g = (r**2).sum(axis=1) - 0.5 * float(plan.labels[plan.in_block] @ plan.labels[plan.in_block])  # the plateaus' midpoint
     k = int(np.argmax(g <= 0))
     if k == 0:
         raise IntegrationError("a window's loss never crossed the midpoint of its plateaus")
@@ -740,4 +739,5 @@ def predict_offsets(
         windows=tuple(windows),
         magnitudes=magnitudes,
         a_magnitudes=a_magnitudes,
+        method=METHOD if lr is None else DESCENT_METHOD,
     )

@@ -65,12 +65,16 @@ class Prediction(OnTauScale):
     offsets: tuple[float, ...]
     separated: np.ndarray
     final_sq_norm: float
-    lr: float = 0.0
     method: str = METHOD
 
     @property
     def problem(self) -> Problem:
         return self.result.problem
+
+    @property
+    def lr(self) -> float:
+        """The step ``η`` of the predicted descent; 0 for the flow."""
+        return 0.0 if self.result.lr is None else float(self.result.lr)
 
     def to_dict(self, digits: int = 15, curves: bool = False) -> dict:
         """The JSON of ``limitproc predict``: per jump the exact ``tau``, the offset and the predicted drop."""
@@ -202,7 +206,10 @@ def predict(
         raise InputError("rtol", f"must be positive, got {rtol}")
     if isinstance(problem_or_result, Result):
         result = problem_or_result
-        if lr is not None and result.lr != parse_rational(lr, "lr"):
+        eta = None if lr is None else parse_rational(lr, "lr")
+        if eta is not None and eta < 0:
+            raise InputError("lr", f"must be positive (or 0 for gradient flow), got {lr}")
+        if eta is not None and result.lr != (eta or None):
             raise InputError("lr", f"the result was solved for {'the flow' if result.lr is None else f'step {result.lr}'}, not step {lr}")
     else:
         result = solve(problem_or_result, lr=lr)
@@ -261,7 +268,6 @@ def predict(
         offsets=chain.offsets,
         separated=_separations(result, taus, S, rates) * L >= SEPARATED,
         final_sq_norm=float(np.exp(escaped).sum()),
-        lr=float(result.lr) if descent else 0.0,
         method=DESCENT_METHOD if descent else METHOD,
     )
 
