@@ -17,7 +17,6 @@ import functools
 import itertools
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -36,7 +35,7 @@ from .exact import (
 )
 from .io.results import result_dict, result_json
 from .problem import Problem
-from .saddles import EscapeDirection, Saddle
+from .saddles import EscapeDirection, Saddle, _Deferred, _Lazy
 
 __all__ = ["VERTEX_CAP", "Jump", "LabelContext", "Result", "solve"]
 
@@ -106,27 +105,6 @@ class Jump:
         return jump_latex(self)
 
 
-class _Lazy:
-    """A field of :class:`Result` read from its ``_norms()`` on first access, unless given."""
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return _PENDING  # the field's default
-        value = obj.__dict__[self.name]
-        if value is _PENDING:
-            value = obj.__dict__[self.name] = getattr(obj._norms(), self.name)
-        return value
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.name] = value
-
-
-_PENDING = object()
-
-
 @dataclass
 class Result:
     """The limit process of a problem: its jumps and saddles, the final network and its norms."""
@@ -137,16 +115,15 @@ class Result:
     saddles: list[Saddle]
     never_escaped: list[int]
     uncovered: np.ndarray
-    # the norms are built on first access from ``_norms`` unless given: ensembles never read them
-    sq_norm: ExactValue | None = _Lazy()  # type: ignore[assignment]
-    sq_norm_reason: str | None = None  # why ``sq_norm`` is None
-    min_sq_norm: ExactValue = _Lazy()  # type: ignore[assignment]
-    lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
+    # the norms are built on first read (given as a _Deferred): ensembles never read them
+    sq_norm: _Lazy[ExactValue | None] = _Lazy()
+    min_sq_norm: _Lazy[ExactValue] = _Lazy()
     # (lo, hi) containing N when it is undetermined (theory §6), else None; ``sq_norm_hi_attained``
     # says whether ``hi`` is the maximum over the split vertices or only an upper bound (too many vertices)
-    sq_norm_interval: tuple[ExactValue, ExactValue] | None = _Lazy()  # type: ignore[assignment]
-    sq_norm_hi_attained: bool | None = _Lazy()  # type: ignore[assignment]
-    _norms: Callable[[], _FinalNorms] | None = field(default=None, repr=False, compare=False)
+    sq_norm_interval: _Lazy[tuple[ExactValue, ExactValue] | None] = _Lazy()
+    sq_norm_hi_attained: _Lazy[bool | None] = _Lazy()
+    sq_norm_reason: str | None = None  # why ``sq_norm`` is None
+    lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
 
     @property
     def interpolates(self) -> bool:
@@ -242,10 +219,11 @@ class _Norms:
         norm_node, lo_node, _, _ = self.after(k)
         return self.engine.program.value(norm_node) if lo_node is None else None
 
-    def final(self) -> _FinalNorms:
+    def final(self, name: str):
+        """The field ``name`` of the final norms (all built on the first call)."""
         if self._final is None:
             self._final = self._build_final()
-        return self._final
+        return getattr(self._final, name)
 
     def _build_final(self) -> _FinalNorms:
         prog = self.engine.program
@@ -852,8 +830,11 @@ class _Engine:
             saddles=saddles,
             never_escaped=sorted(set(range(p.m)) - set(escaped)),
             uncovered=_indices(unfitted),
+            sq_norm=_Deferred(norms.final, "sq_norm"),
+            min_sq_norm=_Deferred(norms.final, "min_sq_norm"),
+            sq_norm_interval=_Deferred(norms.final, "sq_norm_interval"),
+            sq_norm_hi_attained=_Deferred(norms.final, "sq_norm_hi_attained"),
             sq_norm_reason=reason,
-            _norms=norms.final,
             lr=self.lr,
         )
 
@@ -1029,8 +1010,8 @@ class _Engine:
             escaped=dict(escaped),
             block_norms=dict(block_norms),
             determined=determined,
-            _sq_norm=functools.partial(norms.saddle, k),
-            _unstable=functools.partial(live.rates_at, k),
-            _min_eigenvalue=functools.partial(live.min_eigenvalue_at, k),
+            sq_norm=_Deferred(norms.saddle, k),
+            unstable=_Deferred(live.rates_at, k),
+            min_eigenvalue=_Deferred(live.min_eigenvalue_at, k),
             class_sizes=dict(class_sizes or {}),
         )
