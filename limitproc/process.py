@@ -17,7 +17,6 @@ import functools
 import itertools
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -36,7 +35,7 @@ from .exact import (
 )
 from .io.results import result_dict, result_json
 from .problem import Problem
-from .saddles import EscapeDirection, Saddle
+from .saddles import EscapeDirection, Saddle, _Deferred, _Lazy
 
 __all__ = ["VERTEX_CAP", "Jump", "LabelContext", "Result", "solve"]
 
@@ -106,27 +105,6 @@ class Jump:
         return jump_latex(self)
 
 
-class _Lazy:
-    """A field of :class:`Result` read from its ``_norms()`` on first access, unless given."""
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:
-            return _PENDING  # the field's default
-        value = obj.__dict__[self.name]
-        if value is _PENDING:
-            value = obj.__dict__[self.name] = getattr(obj._norms(), self.name)
-        return value
-
-    def __set__(self, obj, value) -> None:
-        obj.__dict__[self.name] = value
-
-
-_PENDING = object()
-
-
 @dataclass
 class Result:
     """The limit process of a problem: its jumps and saddles, the final network and its norms."""
@@ -137,16 +115,15 @@ class Result:
     saddles: list[Saddle]
     never_escaped: list[int]
     uncovered: np.ndarray
-    # the norms are built on first access from ``_norms`` unless given: ensembles never read them
-    sq_norm: ExactValue | None = _Lazy()  # type: ignore[assignment]
-    sq_norm_reason: str | None = None  # why ``sq_norm`` is None
-    min_sq_norm: ExactValue = _Lazy()  # type: ignore[assignment]
-    lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
+    # the norms are built on first read (given as a _Deferred): ensembles never read them
+    sq_norm: _Lazy[ExactValue | None] = _Lazy()
+    min_sq_norm: _Lazy[ExactValue] = _Lazy()
     # (lo, hi) containing N when it is undetermined (theory §6), else None; ``sq_norm_hi_attained``
     # says whether ``hi`` is the maximum over the split vertices or only an upper bound (too many vertices)
-    sq_norm_interval: tuple[ExactValue, ExactValue] | None = _Lazy()  # type: ignore[assignment]
-    sq_norm_hi_attained: bool | None = _Lazy()  # type: ignore[assignment]
-    _norms: Callable[[], _FinalNorms] | None = field(default=None, repr=False, compare=False)
+    sq_norm_interval: _Lazy[tuple[ExactValue, ExactValue] | None] = _Lazy()
+    sq_norm_hi_attained: _Lazy[bool | None] = _Lazy()
+    sq_norm_reason: str | None = None  # why ``sq_norm`` is None
+    lr: Fraction | None = None  # the step of gradient descent (theory §11); None for gradient flow
 
     @property
     def interpolates(self) -> bool:
@@ -227,8 +204,8 @@ class _Norms:
             components, contested = self.jumps[len(self._after) - 1]
             for component in components:
                 if len(component) == 1:  # a class acts as one neuron: 2 ||y_B||_q whatever its split
-                    Q = engine._sum(engine.norm_w, engine.norm_den, component[0])
-                    norm_node = prog.add(norm_node, prog.sqrt(engine.norm_coef * Q))
+                    Q = engine._block_norm(component[0])
+                    norm_node = prog.add(norm_node, prog.sqrt(engine.context.norm_coef * Q))
                     continue
                 lo, hi, attained = engine._interval(component, contested)
                 lo_node = lo if lo_node is None else prog.add(lo_node, lo)
@@ -242,10 +219,11 @@ class _Norms:
         norm_node, lo_node, _, _ = self.after(k)
         return self.engine.program.value(norm_node) if lo_node is None else None
 
-    def final(self) -> _FinalNorms:
+    def final(self, name: str):
+        """The field ``name`` of the final norms (all built on the first call)."""
         if self._final is None:
             self._final = self._build_final()
-        return self._final
+        return getattr(self._final, name)
 
     def _build_final(self) -> _FinalNorms:
         prog = self.engine.program
@@ -281,7 +259,7 @@ class _Neurons:
 
     def __init__(self, engine: _Engine, initial):
         self.engine = engine
-        radicands = np.asarray(initial, dtype=engine.rate_w.dtype)
+        radicands = np.asarray(initial, dtype=engine.context.rate_w.dtype)
         m = len(radicands)
         self.k = 0  # jumps made
         self.taus = [engine.zero]  # tau_k nodes, k = 0, 1, ...
@@ -392,7 +370,7 @@ class _Neurons:
         """Float intervals of the growth rates ``rho`` of the radicands ``R`` (lower row, upper row)."""
         engine = self.engine
         if engine.lr is None:  # mu = sqrt(coef R): IEEE operations, each widened by one ulp
-            return _out(np.sqrt(np.maximum(_out(engine.rate_coef_bounds * _int_bounds(R)), 0.0)))
+            return _out(np.sqrt(np.maximum(_out(engine.context.rate_coef_bounds * _int_bounds(R)), 0.0)))
         # rho = log(1 + eta mu) / eta: from the balls of its nodes, one per distinct radicand
         prog, bounds = engine.program, {}
         for value in set(R.tolist()):
@@ -735,17 +713,12 @@ class _Engine:
         self.problem, self.context, self.lr = problem, context, lr
         self.precision, self.max_precision = precision, max_precision
         self.program = Program(precision=Precision(term_budget, precision, max_precision))
-        self.rate_w, self.rate_den = context.rate_w, context.rate_den
-        self.loss_w, self.loss_den = context.loss_w, context.loss_den
-        self.norm_w, self.norm_den = context.norm_w, context.norm_den
-        self.norm_coef, self.rate_coef = context.norm_coef, context.rate_coef
-        self.rate_coef_bounds = context.rate_coef_bounds
         self.zero, self.one = self.program.const(0), self.program.const(1)
 
     def _rates(self, R: int) -> tuple[int, int]:
         """The nodes of ``mu`` and of the growth rate ``rho`` for the radicand ``R`` (theory §4, §11)."""
-        prog = self.program
-        mu = prog.sqrt(_ratio(self.rate_coef.numerator * R, self.rate_coef.denominator))  # (coef R)
+        prog, coef = self.program, self.context.rate_coef
+        mu = prog.sqrt(_ratio(coef.numerator * R, coef.denominator))  # (coef R)
         if self.lr is None:
             return mu, mu
         growth = prog.log(prog.add(prog.const(1), prog.mul(prog.const(self.lr), mu)))
@@ -755,8 +728,9 @@ class _Engine:
         """Rates only fall as samples are fitted, so the initial ones decide stability: eta mu_j < 2."""
         if self.lr is None:
             return
-        R = np.asarray(radicands, dtype=self.rate_w.dtype)
-        least = math.ceil(4 / (self.lr**2 * self.rate_coef))  # eta mu >= 2 iff R >= 4 / (eta^2 coef), R an integer
+        coef = self.context.rate_coef
+        R = np.asarray(radicands, dtype=self.context.rate_w.dtype)
+        least = math.ceil(4 / (self.lr**2 * coef))  # eta mu >= 2 iff R >= 4 / (eta^2 coef), R an integer
         top = int(R.max(initial=0))
         if top >= least:
             unstable = np.flatnonzero(R >= least)
@@ -764,24 +738,25 @@ class _Engine:
             raise InputError(
                 "lr",
                 f"step {rational_string(self.lr)} makes gradient descent unstable at the origin: eta*mu_j >= 2 for neurons "
-                f"{listed} (largest eta*mu = {float(self.lr * (self.rate_coef * top) ** 0.5):.6g}); "
-                f"the limit needs eta < 2/mu_max = {float(2 / (self.rate_coef * top) ** 0.5):.6g}",
+                f"{listed} (largest eta*mu = {float(self.lr * (coef * top) ** 0.5):.6g}); "
+                f"the limit needs eta < 2/mu_max = {float(2 / (coef * top) ** 0.5):.6g}",
             )
 
-    def _sum(self, weights, den, indices) -> Fraction:
-        return _ratio(_total(weights, indices), den)
+    def _block_norm(self, block: np.ndarray) -> Fraction:
+        """``Q = Σ_block y_i^2 / q_i``."""
+        return _ratio(_total(self.context.norm_w, block), self.context.norm_den)
 
     def run(self, progress: bool) -> Result:
-        p, prog = self.problem, self.program
+        p, prog, context = self.problem, self.program, self.context
         aligned = p.aligned_words()
         zero = self.zero
         unfitted = _all_samples(p.n)  # the samples not in F, as words
-        initial = _masked_sums(self.context, aligned, np.arange(p.m), unfitted)
+        initial = _masked_sums(context, aligned, np.arange(p.m), unfitted)
         self._check_stable(initial)
         live = _Neurons(self, initial)
-        loss_left = int(self.loss_w.sum())
-        c = self.context.loss_scale  # the loss is c * loss_left / loss_den
-        loss_num, loss_den = c.numerator, c.denominator * self.loss_den
+        loss_left = int(context.loss_w.sum())
+        c = context.loss_scale  # the loss is c * loss_left / loss_den
+        loss_num, loss_den = c.numerator, c.denominator * context.loss_den
         escaped: dict[int, np.ndarray] = {}
         block_norms: dict[int, Fraction] = {}
         norms = _Norms(self)
@@ -808,14 +783,14 @@ class _Engine:
                 union = blocks[group[0]] if len(group) == 1 else _indices(union_words)
                 contested = _union([block_words[js[0]] for js in by_block.values()])[1]
                 unfitted &= ~union_words
-                loss_left -= _total(self.loss_w, union)
+                loss_left -= _total(context.loss_w, union)
                 rates, radicands = {}, {}
                 for j in group:
                     state = live.pop(j)
                     rates[j] = prog.value(state.mu)
-                    radicands[j] = _ratio(state.R, self.rate_den)
+                    radicands[j] = _ratio(state.R, context.rate_den)
                     escaped[j] = blocks[j]
-                    block_norms[j] = self._sum(self.norm_w, self.norm_den, blocks[j])
+                    block_norms[j] = self._block_norm(blocks[j])
                 norms.jumps.append((_components(classes, contested), contested))
                 if contested.size and reason is None:
                     reason = (
@@ -852,8 +827,11 @@ class _Engine:
             saddles=saddles,
             never_escaped=sorted(set(range(p.m)) - set(escaped)),
             uncovered=_indices(unfitted),
+            sq_norm=_Deferred(norms.final, "sq_norm"),
+            min_sq_norm=_Deferred(norms.final, "min_sq_norm"),
+            sq_norm_interval=_Deferred(norms.final, "sq_norm_interval"),
+            sq_norm_hi_attained=_Deferred(norms.final, "sq_norm_hi_attained"),
             sq_norm_reason=reason,
-            _norms=norms.final,
             lr=self.lr,
         )
 
@@ -868,7 +846,7 @@ class _Engine:
         shared = sorted(set(np.concatenate(component).tolist()) & disputed)
         rank = {i: r for r, i in enumerate(shared)}
         # (each sample's weight y_i^2 / q_i times the norm denominator, read for the component's samples only)
-        layout = tuple(tuple((rank.get(i, -1), w) for i, w in zip(b.tolist(), self.norm_w[b].tolist())) for b in component)
+        layout = tuple(tuple((rank.get(i, -1), w) for i, w in zip(b.tolist(), self.context.norm_w[b].tolist())) for b in component)
         key = (layout, self.program.precision)
         found = self.context._intervals.get(key)
         if found is None:
@@ -885,7 +863,7 @@ class _Engine:
         """The radicands of ``lo`` and ``hi`` of :meth:`_interval`, chosen in a scratch program. Per class,
         ``layout`` lists ``(r, w)`` in block order: ``r`` the rank of a shared sample (-1: unshared), ``w``
         its weight ``y_i^2 / q_i`` as an integer over the common denominator (kept so until a root is taken)."""
-        prog, den = Program(precision=self.program.precision), self.norm_den
+        prog, den, coef = Program(precision=self.program.precision), self.context.norm_den, self.context.norm_coef
         weight = {r: x for block in layout for r, x in block if r >= 0}
         shared = range(len(weight))
         private = [sum(x for r, x in block if r < 0) for block in layout]
@@ -894,7 +872,7 @@ class _Engine:
         roots: dict[int, Fraction] = {}  # Q -> norm_coef Q / den (vertices repeat their sums)
 
         def radicands(Qs) -> tuple[Fraction, ...]:
-            return tuple(roots[Q] if Q in roots else roots.setdefault(Q, self.norm_coef * Fraction(Q, den)) for Q in Qs)
+            return tuple(roots[Q] if Q in roots else roots.setdefault(Q, coef * Fraction(Q, den)) for Q in Qs)
 
         # hi: the convex function is largest at a vertex of the split polytope (each shared sample whole to one class)
         hi = None
@@ -941,7 +919,7 @@ class _Engine:
         ``s_ci / ||d_c||_q``. At the minimising split the bound is the minimum itself; that split is
         approximated in floats (fixed point: a shared sample splits in proportion to the classes' norms).
         ``private[c]``: the weight of class ``c``'s unshared samples (times the denominator)."""
-        den, classes = self.norm_den, range(len(layout))
+        den, coef, classes = self.context.norm_den, self.context.norm_coef, range(len(layout))
         share = [[1 / len(o) if c in o else 0.0 for c in classes] for o in owners]
         # per class, each sample's row of shares (-1: unshared, share 1) and float weight, in block order
         # (int / int is correctly rounded: the float of y_i^2 / q_i)
@@ -966,7 +944,7 @@ class _Engine:
         for r in range(len(owners)):
             c = min(owners[r], key=lambda c: rational[c][r] ** 2 / D[c] if D[c] else Fraction(0))
             A[c] += rational[c][r] * weight[r]
-        return tuple(self.norm_coef * a * a / d for a, d in zip(A, D) if d)
+        return tuple(coef * a * a / d for a, d in zip(A, D) if d)
 
     def _update(self, live: _Neurons, aligned: np.ndarray, union: np.ndarray, tau: int, k: int) -> None:
         """Neurons whose remaining aligned samples were just fitted (``union``: packed words) change rate at ``tau``."""
@@ -1029,8 +1007,8 @@ class _Engine:
             escaped=dict(escaped),
             block_norms=dict(block_norms),
             determined=determined,
-            _sq_norm=functools.partial(norms.saddle, k),
-            _unstable=functools.partial(live.rates_at, k),
-            _min_eigenvalue=functools.partial(live.min_eigenvalue_at, k),
+            sq_norm=_Deferred(norms.saddle, k),
+            unstable=_Deferred(live.rates_at, k),
+            min_eigenvalue=_Deferred(live.min_eigenvalue_at, k),
             class_sizes=dict(class_sizes or {}),
         )

@@ -9,11 +9,10 @@ which the neuron escapes (:class:`EscapeDirection`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
@@ -27,6 +26,34 @@ if TYPE_CHECKING:
 
     from .exact import ExactValue
     from .problem import Problem
+
+
+class _Deferred(functools.partial):
+    """The value of a :class:`_Lazy` field until its first read: ``_Deferred(build, *args)`` stands for ``build(*args)``."""
+
+
+_T = TypeVar("_T")
+
+
+class _Lazy(Generic[_T]):
+    """A dataclass field that may be given a :class:`_Deferred`, built on first read and kept.
+
+    A data descriptor on the instance's ``__dict__``: it works on frozen dataclasses, and the field
+    stays an ``__init__`` argument (``dataclasses.replace`` can give it a value). It has no default."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> _T:
+        if obj is None:
+            raise AttributeError(self.name)  # (no class attribute: the field has no default)
+        value = obj.__dict__[self.name]
+        if type(value) is _Deferred:
+            value = obj.__dict__[self.name] = value()
+        return value
+
+    def __set__(self, obj: object, value: _T | _Deferred) -> None:
+        obj.__dict__[self.name] = value
 
 
 @dataclass(frozen=True)
@@ -67,30 +94,14 @@ class Saddle:
     escaped: dict[int, np.ndarray]
     block_norms: dict[int, Fraction]  # Q_j
     determined: bool
-    # builds ``sq_norm`` on first access (None once the split changes N): ensembles never read it
-    _sq_norm: Callable[[], ExactValue | None] = field(repr=False, compare=False)
-    # builds ``unstable`` on first access: a wide network has one rate per live neuron at every saddle
-    _unstable: Callable[[], dict[int, ExactValue]] = field(repr=False, compare=False)
-    # builds ``min_eigenvalue`` on first access: ensembles never read it
-    _min_eigenvalue: Callable[[], ExactValue | None] = field(repr=False, compare=False)
+    # built on first read (given as a _Deferred): ensembles never read them, and a wide network has
+    # one rate per live neuron at every saddle
+    sq_norm: _Lazy[ExactValue | None] = _Lazy()  # N (None once classes with different blocks share samples)
+    unstable: _Lazy[dict[int, ExactValue]] = _Lazy()  # not-escaped neurons with mu_j > 0 -> mu_j
+    min_eigenvalue: _Lazy[ExactValue | None] = _Lazy()  # -max mu_j over the unstable neurons (None if none)
     class_sizes: dict[int, int] = field(default_factory=dict)  # escaped neuron -> size of its class (1 if absent)
 
-    @cached_property
-    def unstable(self) -> dict[int, ExactValue]:
-        """Not-escaped neurons with ``mu_j > 0`` -> ``mu_j``."""
-        return self._unstable()
-
-    @cached_property
-    def sq_norm(self) -> ExactValue | None:
-        """``N`` of the network at this saddle (None once classes with different blocks have shared samples)."""
-        return self._sq_norm()
-
-    @cached_property
-    def min_eigenvalue(self) -> ExactValue | None:
-        """``-max mu_j`` over the unstable neurons (None when there are none)."""
-        return self._min_eigenvalue()
-
-    @cached_property
+    @property
     def fitted(self) -> np.ndarray:
         """The fitted set F, sorted."""
         if not self.escaped:

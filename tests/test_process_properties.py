@@ -6,12 +6,14 @@ escape-time recursion in exact programs. It is a test oracle only, so it may gro
 values with a tolerance; the engine never does.
 """
 
+import copy
+import dataclasses
 from fractions import Fraction
 
 import mpmath
 import numpy as np
 import sympy
-from helpers import literal_process, same_number
+from helpers import EXAMPLE_1, literal_process, same_number
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,3 +129,16 @@ def test_wide_network_case_reaches_the_minimal_norm(problem):
     result = solve(wide)
     assert result.interpolates
     assert same_number(result.sq_norm.exact(), result.min_sq_norm.exact())
+
+
+def test_a_copied_result_builds_its_norms_and_replace_can_give_them():
+    """Example 1: the two neurons fit y+ = (1, 1) and y- = (-1, -1, -1), so N = 2 sqrt(2) + 2 sqrt(3) = N_min
+    (theory §8); the norms are read first from a copy made before anything was built."""
+    result = solve(EXAMPLE_1)
+    copied = copy.copy(result)
+    for r in (copied, result):
+        assert same_number(r.sq_norm.exact(), 2 * sympy.sqrt(2) + 2 * sympy.sqrt(3))
+        assert same_number(r.min_sq_norm.exact(), 2 * sympy.sqrt(2) + 2 * sympy.sqrt(3))
+        assert r.sq_norm_interval is None and r.sq_norm_hi_attained is None
+    given = dataclasses.replace(result, sq_norm=None)
+    assert given.sq_norm is None and given.min_sq_norm is result.min_sq_norm

@@ -1,5 +1,8 @@
 """Saddles (spec §5): exact gradient and the Hessian block of a zero neuron, by hand and against sympy."""
 
+import copy
+import dataclasses
+
 import numpy as np
 import pytest
 import sympy
@@ -81,3 +84,19 @@ def test_hessian_block_is_the_hessian_and_its_escape_direction_the_jumps(problem
                 jump = result.jumps[k]
                 assert np.array_equal(jump.blocks[j], block.samples)
                 assert direction.to_dict() == jump.escape_direction(j).to_dict()
+
+
+def test_a_copied_saddle_builds_its_lazy_fields_and_replace_can_give_them():
+    """Example 1 (c = 1/10, unit norms): neuron 1 fits samples 2, 3, 4 first, so saddle 1 has
+    N = 2 sqrt(3) and neuron 0 (samples 0, 1) unstable at mu_0 = sqrt(2)/5; read first from a copy."""
+    saddle = solve(EXAMPLE_1).saddles[1]
+    copied = copy.copy(saddle)
+    for s in (copied, saddle):
+        assert same_number(s.sq_norm.exact(), 2 * sympy.sqrt(3))
+        assert list(s.unstable) == [0] and same_number(s.unstable[0].exact(), sympy.sqrt(2) / 5)
+        assert same_number(s.min_eigenvalue.exact(), -sympy.sqrt(2) / 5)
+        assert s.fitted.tolist() == [2, 3, 4]
+    given = dataclasses.replace(saddle, sq_norm=None)
+    assert given.sq_norm is None and given.min_eigenvalue is saddle.min_eigenvalue
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        saddle.sq_norm = None
