@@ -33,6 +33,7 @@ class Limits:
     runs: int = 10**8  # initialisations drawn for one ensemble graph
     rule_bits: int = 64  # bits of any intermediate integer of a sweep rule (m = "ceil(2*log2(n))")
     sweep_cells: int = 10**6  # cells of one sweep grid
+    descent_steps: int = 10**6  # steps of one descent run or prediction (t / η): about half a minute at the limit on small problems
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

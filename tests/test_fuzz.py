@@ -212,6 +212,7 @@ COMMANDS = {
     "generate": ["--n", "--m", "--seed", "--decimals", "--labels"],
     "simulate": ["--lambdas", "--rtol", "--seed", "--lr"],
     "graph": ["--runs", "--m", "--seed", "--confidence", "--lr"],
+    "predict": ["--lambda", "--lr", "--seed", "--format"],
 }
 
 
@@ -221,7 +222,7 @@ def test_hostile_command_lines_succeed_or_refuse_in_one_line(capsys, tmp_path, d
     command = data.draw(st.sampled_from(sorted(COMMANDS)))
     flags = data.draw(st.lists(st.sampled_from(COMMANDS[command]), unique=True, max_size=3))
     argv = [command]
-    if command in ("solve", "bound", "simulate", "graph"):
+    if command in ("solve", "bound", "simulate", "graph", "predict"):
         problem = tmp_path / "p.json"
         problem.write_text(json.dumps({"labels": [1, -1, 2], "signs": [1, -1], "active": [[0, 2], [1]]}))
         argv.append(problem)

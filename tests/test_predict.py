@@ -310,3 +310,17 @@ def test_descent_resolves_a_tie_as_the_simulated_descent_does():
     norms = [predict_offsets(result, log_inv_lambda=L).windows[0] for L in (100.0, 100.3, 100.7)]
     sq = np.array([[w.a[row] ** 2 + (w.u[row] ** 2).sum() for row in range(2)] for w in norms])
     assert np.abs(sq - sq[0]).max() < 1e-7
+
+
+def test_a_tiny_step_is_refused_before_any_step():
+    """η = 1e-9 on ONE (μ = 1) would take 30/(η μ) = 3e10 steps: refused by the descent_steps guard,
+    unless raised; the simulator's descent refuses its t/η likewise."""
+    from limitproc.limits import limits
+
+    for run_it in (lambda: predict(ONE, "1e-20", lr="1e-9"), lambda: simulate(ONE, "1e-20", method="gd", lr=1e-9)):
+        with pytest.raises(InputError, match="^lr: descent .* above the guard descent_steps = 1000000"):
+            run_it()
+    with limits(descent_steps=10**5):  # 30/η = 3000 steps fit; 300 do not
+        assert predict(ONE, "1e-20", lr="0.01").drop_times[0] == pytest.approx(descent_drop(1e-20, 0.01), abs=1e-8)
+    with limits(descent_steps=300), pytest.raises(InputError, match="descent_steps = 300"):
+        predict(ONE, "1e-20", lr="0.01")

@@ -14,11 +14,21 @@ homogeneous of degree 1 per neuron given the residual), and neurons are renormal
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..limits import check_at_most
 from .integrator import IntegrationStatus, PerSampleFlow, _crossing
 
-__all__ = ["Descent", "growth_rate"]
+__all__ = ["Descent", "check_descent_steps", "growth_rate"]
+
+
+def check_descent_steps(duration: float, lr: float, what: str = "steps t/η to the horizon") -> int:
+    """The number of descent steps ``duration / lr``, refused on ``lr`` past the ``descent_steps`` guard
+    (before any step is taken: a tiny step would otherwise run for hours)."""
+    steps = duration / lr
+    return check_at_most(math.ceil(steps) if math.isfinite(steps) else 10**400, "descent_steps", "lr", f"descent {what}")
 
 
 def growth_rate(mu, lr: float | None):

@@ -54,6 +54,7 @@ import numpy as np
 from ..errors import InputError
 from ..io.rawdata import RawData
 from ..problem import LOSS_CONVENTIONS, Problem, check_loss
+from .descent import check_descent_steps
 from .integrator import Integrator, PerSampleFlow, _bisect, hermite
 from .simulate import DIRECT_MIN_LAMBDA, OnTauScale, log_inverse
 
@@ -408,6 +409,8 @@ def simulate_general(
     if tau_end is None:  # as in simulate: room for O(1/μ) offsets and the final convergence
         tau_end = (taus[-1] + 40.0 / max(min(rates), 1e-300) / L) if taus else 1.0
     t_end = tau_end * L
+    if method == "gd":
+        check_descent_steps(t_end, float(lr))  # type: ignore[arg-type]
     stops = [(taus[0] / 2 if taus else tau_end / 2) * L] + [(x + z) / 2 * L for x, z in zip(taus, taus[1:])] + [t_end]
     chol_inv = np.linalg.inv(np.linalg.cholesky(G))  # once: a solve per step would cost more than the step
 

@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import InputError, IntegrationError
 from ..process import Result
-from .descent import Descent, growth_rate
+from .descent import Descent, check_descent_steps, growth_rate
 from .integrator import Integrator, PerSampleFlow, hermite
 from .simulate import float_labels, float_sq_norms, initial_magnitudes, with_magnitudes
 
@@ -538,6 +538,8 @@ def _integrate(plans: list[_Plan], c: float, signs, log_scales, rtol: float, tol
     return out
 
 
+#: a descent window's length in units of its time 1/μ, about (the guard on steps reads it)
+WINDOW = 30.0
 #: descent windows renormalise their passengers every this many steps (3^32 is far from overflow)
 RENORMALISE = 32
 
@@ -665,6 +667,8 @@ def predict_offsets(
     plans = _plans(result, y_all, q_all, c)
     tol = min(FITTED, 10 * rtol) * np.abs(y_all).max()
 
+    if lr is not None:  # each window takes about WINDOW / μ of time (docs/simulate.md)
+        check_descent_steps(sum(WINDOW / float(plan.mu.max()) for plan in plans), lr, "steps of the windows (about 30/(η μ) each)")
     growth = [(growth_rate(plan.mu, lr), growth_rate(plan.mu_rest, lr)) for plan in plans]  # ρ (μ for the flow) before and after each jump
     taus = [float(jump.tau) for jump in result.jumps]
 

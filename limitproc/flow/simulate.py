@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..problem import Problem, draw_magnitudes
-from .descent import Descent
+from .descent import Descent, check_descent_steps
 from .integrator import Integrator, PerSampleFlow
 
 __all__ = [
@@ -286,6 +286,8 @@ def simulate(
     if tau_end is None:
         tau_end = horizon(result, L)
     t_end = tau_end * L
+    if method == "gd":
+        check_descent_steps(t_end, float(lr))  # type: ignore[arg-type]
     # without a jump the one plateau is read at the end (its alignment pattern too); a horizon inside
     # the process cuts the later plateaus' states to the end state
     t_align = (taus[0] / 2 if taus else tau_end) * L
