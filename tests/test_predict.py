@@ -13,7 +13,7 @@ from limitproc.errors import IntegrationError
 from limitproc.flow.offsets import predict_offsets
 from limitproc.flow.predict import SEPARATED, compare_prediction, predict, separations
 from limitproc.flow.simulate import initial_magnitudes, simulate
-from limitproc.flow.ties import resolve_ties
+from limitproc.flow.ties import resolve_ties, solve_resolved
 
 # one neuron on one sample (y = 1, q = 1, half-mean loss: c = 1/2) from a = u = λ M: p = a u obeys
 # the logistic dp/dt = 2p(1 − p), so p(t) = 1 / (1 + (1/p0 − 1) e^{−2t}) with p0 = λ² M²; the loss
@@ -298,7 +298,7 @@ def test_cli_descent_json_compare(capsys, one_file):
 def test_descent_resolves_a_tie_as_the_simulated_descent_does():
     """Tied neurons sharing a sample split it by the descent map, not the flow: the resolved N is the
     simulated descent's, and where λ puts the iterates moves the splits by about 1e-9 only."""
-    from limitproc.flow.ties import DESCENT_METHOD, solve_resolved
+    from limitproc.flow.ties import DESCENT_METHOD
 
     flow = solve_resolved(TIE).ties
     resolved = solve_resolved(TIE, lr="0.5")
@@ -324,3 +324,23 @@ def test_a_tiny_step_is_refused_before_any_step():
         assert predict(ONE, "1e-20", lr="0.01").drop_times[0] == pytest.approx(descent_drop(1e-20, 0.01), abs=1e-8)
     with limits(descent_steps=300), pytest.raises(InputError, match="descent_steps = 300"):
         predict(ONE, "1e-20", lr="0.01")
+
+
+def test_mean_field_scaling_reports_m_times_the_losses_and_norms():
+    """Under mean-field scaling (docs/theory.md, "Conventions") the flow is the same in the same time, and
+    losses and squared norms are m times the spec's: so are the simulation's and the prediction's,
+    whose drops then still cross the limit's (mean-field) midpoints at the same times."""
+    p = generate(10, 6, seed=4, magnitudes=True)
+    field = p.with_scaling("mean-field")
+    for run in (
+        lambda q: predict(solve(q), "1e-60"),
+        lambda q: simulate(q, "1e-60", result=solve(q)),
+        lambda q: predict(solve(q, lr=1), "1e-60"),
+    ):
+        spec, mf = run(p), run(field)
+        assert np.isfinite(mf.drop_times).all() and np.allclose(mf.drop_times, spec.drop_times, rtol=1e-12, atol=0)
+        assert np.allclose(mf.loss, 6 * spec.loss, rtol=1e-15, atol=0)
+        assert mf.final_sq_norm == pytest.approx(6 * spec.final_sq_norm, rel=1e-14)
+        assert np.allclose(mf.log_sq_norms, spec.log_sq_norms + math.log(6), rtol=0, atol=1e-12, equal_nan=True)
+    resolved = solve_resolved(TIE.with_scaling("mean-field")).ties  # m = 3: its N in the mean-field interval
+    assert resolved.in_interval and resolved.sq_norm == pytest.approx(3 * solve_resolved(TIE).ties.sq_norm, rel=1e-14)

@@ -21,6 +21,7 @@ differs from the flow by corrections that vanish as a power of ``λ`` where the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,8 @@ DESCENT_METHOD = "approximate (float64): matched asymptotics from the exact limi
 class Prediction(OnTauScale):
     """The predicted curve at one λ. Times are the flow's ``t``; ``tau = t / log(1/λ)``.
 
-    ``loss`` and ``log_sq_norms`` (``(points, m)``, NaN where not predicted) are given at the times
+    ``loss`` and ``log_sq_norms`` (``(points, m)``, NaN where not predicted; both in the problem's
+    units, as the limit's plateaus: ``m`` times the spec's under mean-field scaling) are given at the times
     ``t``; ``drop_times[k-1] = τ_k log(1/λ) + δ_k`` with ``offsets[k-1] = δ_k``; ``plateaus`` are the
     limit's losses; ``lam`` is λ as given; ``separated[k-1]`` says whether jump ``k`` is separated
     at this λ (:func:`separations`), where the prediction is accurate.
@@ -235,7 +237,7 @@ def predict(
         before = float(y[w.samples[w.block]] @ y[w.samples[w.block]])
         sq[start:end] += (_interp(t[start:end], tk * L + s, r) ** 2).sum(axis=1) - before
         sq[end:] += float(r[-1] @ r[-1]) - before
-    loss = float(p.loss_factor) * sq
+    loss = float(p.loss_factor * p.unit_factor) * sq  # in the problem's units, as its plateaus
 
     # norms: the line 2(−L + S_j L + π_j) between windows, the windows' curves inside them
     S, rates = _exponents(result, p.m)
@@ -262,12 +264,12 @@ def predict(
         a_magnitudes=chain.a_magnitudes,
         t=t,
         loss=loss,
-        log_sq_norms=log_sq,
+        log_sq_norms=log_sq + math.log(p.unit_factor),
         plateaus=[float(s.loss) for s in result.saddles],
         drop_times=taus * L + np.array(chain.offsets),
         offsets=chain.offsets,
         separated=_separations(result, taus, S, rates) * L >= SEPARATED,
-        final_sq_norm=float(np.exp(escaped).sum()),
+        final_sq_norm=float(np.exp(escaped).sum()) * p.unit_factor,
         method=DESCENT_METHOD if descent else METHOD,
     )
 

@@ -138,7 +138,8 @@ class Simulation(OnTauScale):
 
     ``loss``, ``log_sq_norms`` (natural log of ``a_j² + Σ_i u_ji²/q_i``, shape ``(steps, m)``) and
     ``balance`` (``(a_j² − Σ_i u_ji²/q_i) / (a_j² + Σ_i u_ji²/q_i)``, scale-free) are recorded at
-    every accepted step. ``drop_times[k-1]`` is the time the loss crosses the midpoint between the
+    every accepted step. Losses and norms are in the problem's units, as the limit's plateaus
+    (``m`` times the spec's under mean-field scaling); the weights are the spec's parameters. ``drop_times[k-1]`` is the time the loss crosses the midpoint between the
     limit's plateaus ``k−1`` and ``k`` (NaN if it never does before the end). ``plateau_states[k]``
     is the state inside plateau ``k``: at ``τ_1/2`` for the origin, halfway between ``τ_k`` and
     ``τ_{k+1}`` after jump ``k``, and at the end for the last.
@@ -299,7 +300,8 @@ def simulate(
     else:
         h = 0.01 / max(float(flow.two_c * np.abs(flow.y).max() * q.max()), 1e-300)
         integ = Integrator(flow, state, rtol=rtol, first_step=h, renormalise=coordinates == "log-scale")
-    ts, losses = [0.0], [flow.loss(state)]
+    unit = problem.unit_factor  # losses and norms in the problem's units, as its plateaus
+    ts, losses = [0.0], [unit * flow.loss(state)]
     a_squares, spans, kappas = [], [], []  # per step; logs and ratios taken once at the end
     drops: list[list[float]] = [[] for _ in midpoints]
 
@@ -307,7 +309,7 @@ def simulate(
 
     def loss_of(y) -> float:  # one loss per state for every event and the record (states are never changed in place)
         if last[0] is not y:
-            last[:] = y, flow.loss(y)
+            last[:] = y, unit * flow.loss(y)
         return last[1]
 
     def below(mid):  # the event of the loss falling through ``mid``
@@ -359,7 +361,7 @@ def simulate(
     a_square, span = np.array(a_squares), np.array(spans)
     total = a_square + span
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_sq_norms = np.log(total) + 2 * np.array(kappas)
+        log_sq_norms = np.log(total) + 2 * np.array(kappas) + math.log(unit)
         balance = np.where(total > 0, (a_square - span) / total, 0.0)
     return Simulation(
         problem=problem,

@@ -136,6 +136,7 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
     p = result.problem
     chain = predict_offsets(result, magnitudes, a_magnitudes, rtol)
     method = METHOD if result.lr is None else DESCENT_METHOD
+    unit = p.unit_factor  # norms in the problem's units, as the exact interval
     y_all = float_labels(p)
     q_all = float_sq_norms(p)
     splits = {}
@@ -147,10 +148,10 @@ def resolve_ties(result: Result, magnitudes=None, a_magnitudes=None, rtol: float
         share = window.a[:, None] * np.maximum(window.u, 0.0) / y[None, :]
         local = dict(zip(window.samples.tolist(), range(len(window.samples))))
         shares = {int(i): {j: float(share[row, local[int(i)]]) for row, j in enumerate(movers)} for i in jump.shared}
-        sq = {j: float(window.a[row] ** 2 + (window.u[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
+        sq = {j: unit * float(window.a[row] ** 2 + (window.u[row] ** 2 / q).sum()) for row, j in enumerate(movers)}
         splits[jump.k] = TieSplit(jump.k, tuple(movers), shares, sq, method)
     tied = {j: split.sq_norms[j] for split in splits.values() for j in split.neurons}
-    sq_norm = sum(tied[j] if j in tied else 2 * math.sqrt(float(Q)) for j, Q in result.final.block_norms.items())
+    sq_norm = sum(tied[j] if j in tied else unit * 2 * math.sqrt(float(Q)) for j, Q in result.final.block_norms.items())
     return TieResolution(
         splits, float(sq_norm), chain.offsets, chain.log_prefactors, method, in_interval=in_interval(result, float(sq_norm))
     )
