@@ -314,6 +314,8 @@ def _run_graph(args) -> str | None:
         if args.m is None:
             raise InputError("--m", "required with --data")
         data, m = read_data(args.data), args.m
+        if getattr(args, "scaling", None) not in (None, "standard"):
+            raise InputError("--scaling", "the ensemble graph is in standard units (its runs' mean-field units would depend on their m)")
     suffix = args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else None
     fmt = args.format or (suffix if suffix in FORMATS else "json")
     if ensemble:

@@ -130,12 +130,16 @@ def _wilson(successes: int, trials: int, z: float) -> tuple[float, float]:
 def _base_problem(data) -> Problem:
     """Labels, norms and loss convention of ``data``: a Problem, or a problem's dict without signs/active."""
     if isinstance(data, Problem):
+        if data.scaling != "standard":  # the runs' mean-field units would depend on their m
+            raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data.scaling!r}")
         return Problem.from_arrays(
             data.y.num, data.y.den, data.q.num, data.q.den, [], np.zeros((0, (data.n + 7) // 8), np.uint8), loss=data.loss
         )
     if not isinstance(data, dict):
         raise InputError("data", "expected a Problem or a dict with labels (and optionally sq_norms, loss)")
-    known = {"labels", "sq_norms", "loss", "signs", "active"}
+    if data.get("scaling", "standard") != "standard":
+        raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data['scaling']!r}")
+    known = {"labels", "sq_norms", "loss", "signs", "active", "scaling"}
     for key in data:
         if key not in known:
             raise InputError(key, f"unknown field in the data (expected {', '.join(sorted(known))})")

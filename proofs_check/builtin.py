@@ -128,7 +128,7 @@ def check_plateaus(case) -> Outcome:
         return _finite_lambda(
             case, False, "n/a", PLATEAU_TOL, f"{len(losses)} plateaus in the limit, {len(sim.plateau_states)} in the simulation"
         )
-    c = float(case.problem.loss_factor)
+    c = float(case.problem.loss_factor * case.problem.unit_factor)  # the plateaus are in the problem's units
     y = float_labels(case.problem)
     errors = [abs(c * float(((a @ np.maximum(u, 0.0) - y) ** 2).sum()) - L) for (a, u), L in zip(sim.plateau_states, losses)]
     worst = max(errors) / losses[0]
@@ -343,7 +343,7 @@ def check_critical_points(case) -> Outcome:
         nonzero = [f"dL/da_{j}" for j, g in da.items() if not _is_zero(g)]
         nonzero += [f"dL/du_{j},{i}" for (j, i), g in du.items() if not _is_zero(g)]
         nonzero += [f"a_{j}² ≠ ||w_{j}||²" for j, (a, u) in net.items() if not _is_zero(a**2 - sum(v**2 / q[i] for i, v in u.items()))]
-        loss = c * sum(x**2 for x in r)
+        loss = p.unit_factor * c * sum(x**2 for x in r)  # the network is the spec's, the plateaus in the problem's units
         if not _is_zero(loss - sympy.Rational(saddle.loss.numerator, saddle.loss.denominator)):
             nonzero.append(f"L = {sympy.nsimplify(loss)} ≠ L_{saddle.k} = {saddle.loss}")
         if nonzero:
@@ -607,8 +607,8 @@ def check_tie_split(case) -> Outcome:
 
 def identical_block_norm(limit) -> float | None:
     """``N`` when every overlapping tie is of neurons with identical blocks (theory §6): each class of
-    tied neurons with the same block acts as one neuron, so ``N = 2 Σ_classes sqrt(Σ_B y_i²/q_i)``.
-    None when two tied neurons with different blocks share a sample."""
+    tied neurons with the same block acts as one neuron, so ``N = 2 Σ_classes sqrt(Σ_B y_i²/q_i)`` (times
+    ``m`` in mean-field units). None when two tied neurons with different blocks share a sample."""
     p = limit.problem
     weights = [float(y**2 / q) for y, q in zip(p.labels, p.sq_norms)]
     total = 0.0
@@ -619,7 +619,7 @@ def identical_block_norm(limit) -> float | None:
             return None
         for block in classes:
             total += 2 * math.sqrt(sum(weights[i] for i in block))
-    return total
+    return total * p.unit_factor
 
 
 @claim(

@@ -172,6 +172,13 @@ def test_graph_files_record_the_step_and_the_scaling(tmp_path, fmt):
         assert (H.graph["lr"], H.graph["scaling"]) == (lr, scaling)
     with pytest.raises(InputError, match="scaling"):  # its runs share labels and norms, not units that depend on m
         ensemble_graph(EX2.with_scaling("mean-field"), 3, runs=2)
+    with pytest.raises(InputError, match="^scaling: "):  # nor as data (it was silently read in standard units)
+        ensemble_graph({"labels": [1, 2, -1], "scaling": "mean-field"}, 3, runs=2)
+    mean_field_file = tmp_path / "mf.json"
+    EX2.with_scaling("mean-field").to_file(mean_field_file)
+    for argv in (["--data", mean_field_file], ["--data", tmp_path / "g.json", "--scaling", "mean-field"]):
+        EX2.to_file(tmp_path / "g.json")
+        assert main(["graph", *map(str, argv), "--m", "2", "--enumerate"]) == 2
     # theory §11 at η = 1/2: the first escape (flow τ_1 = 1/μ = 3*sqrt(14)/7) comes at τ = η / log(1 + η μ)
     mu = 7 / (3 * math.sqrt(14))
     assert descent.edges[0, 1]["tau_decimal"] == pytest.approx(0.5 / math.log1p(0.5 * mu), rel=1e-14)

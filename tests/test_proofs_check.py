@@ -84,6 +84,16 @@ def test_all_claims_pass_on_an_overlapping_tie():
     assert dict(report.rows)["tie-split"].measured < 1e-6
 
 
+@pytest.mark.parametrize("spec", [SPEC_EXAMPLES["ex2"], {"labels": [1, 2, -1], "signs": [1, 1, -1], "active": [[0, 1], [0, 1], [2]]}])
+def test_all_claims_pass_in_mean_field_units(spec):
+    """Mean-field losses and norms are m times the spec's (docs/theory.md, conventions): the claims compare
+    like with like, and the case keeps the scaling when it draws magnitudes."""
+    case = Case(Problem(**spec, scaling="mean-field"))
+    assert case.problem.scaling == "mean-field" and case.problem.magnitudes is not None
+    report = run(case, BUILTIN)
+    assert report.passed, report.render()
+
+
 # -- every check fails on a deliberately wrong input -------------------------------------------
 @pytest.fixture(scope="module")
 def base():

@@ -83,10 +83,19 @@ def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.
 
 
 def with_magnitudes(problem: Problem, magnitudes, a_magnitudes=None) -> Problem:
-    """``problem`` carrying a concrete initialisation (balanced ``a_magnitudes`` if not given)."""
+    """``problem`` (its scaling too) carrying a concrete initialisation (balanced ``a_magnitudes`` if not given)."""
     p = problem
     return Problem.from_arrays(
-        p.y.num, p.y.den, p.q.num, p.q.den, p.signs, p.packed_active, loss=p.loss, magnitudes=magnitudes, a_magnitudes=a_magnitudes
+        p.y.num,
+        p.y.den,
+        p.q.num,
+        p.q.den,
+        p.signs,
+        p.packed_active,
+        loss=p.loss,
+        magnitudes=magnitudes,
+        a_magnitudes=a_magnitudes,
+        scaling=p.scaling,
     )
 
 
