@@ -455,7 +455,7 @@ class Precision:
     max_precision: int = DEFAULT_MAX_PRECISION
 
     def __post_init__(self):
-        for name, least in (("term_budget", 0), ("precision", 1), ("max_precision", 1)):
+        for name, least in (("term_budget", 0), ("precision", 2), ("max_precision", 2)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
                 raise InputError(name, f"must be an integer >= {least}, got {value!r}")
@@ -749,10 +749,11 @@ class Program:
         limit = max(self.precision.max_precision, 4 * prec)
         while True:
             x = self.ball(node, prec)
-            lo, hi = ball_bounds(x)
-            r_lo, r_hi = rounding(lo), rounding(hi)
-            if r_lo == r_hi:
-                return r_lo
+            if x.is_finite():  # (not when a divisor's ball still holds 0: more bits)
+                lo, hi = ball_bounds(x)
+                r_lo, r_hi = rounding(lo), rounding(hi)
+                if r_lo == r_hi:
+                    return r_lo
             if prec >= limit:
                 form = self.form(node)
                 if form is None:

@@ -733,13 +733,16 @@ class _Engine:
         least = math.ceil(4 / (self.lr**2 * coef))  # eta mu >= 2 iff R >= 4 / (eta^2 coef), R an integer
         top = int(R.max(initial=0))
         if top >= least:
+            import mpmath  # (mpf: a step past float64's range still prints)
+
             unstable = np.flatnonzero(R >= least)
             listed = str(unstable[:10].tolist()) + (f" and {unstable.size - 10} more" if unstable.size > 10 else "")
+            mu = mpmath.sqrt(mpmath.mpf(coef.numerator * top) / coef.denominator)
             raise InputError(
                 "lr",
                 f"step {rational_string(self.lr)} makes gradient descent unstable at the origin: eta*mu_j >= 2 for neurons "
-                f"{listed} (largest eta*mu = {float(self.lr * (coef * top) ** 0.5):.6g}); "
-                f"the limit needs eta < 2/mu_max = {float(2 / (coef * top) ** 0.5):.6g}",
+                f"{listed} (largest eta*mu = {mpmath.nstr(mpmath.mpf(self.lr.numerator) / self.lr.denominator * mu, 6)}); "
+                f"the limit needs eta < 2/mu_max = {mpmath.nstr(2 / mu, 6)}",
             )
 
     def _block_norm(self, block: np.ndarray) -> Fraction:

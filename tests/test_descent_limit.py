@@ -246,3 +246,20 @@ def test_cli_takes_the_step_and_the_scaling(tmp_path):
     for bad in ("-1", "x", "9"):
         err = run("solve", str(path), "--lr", bad)
         assert err.returncode == 2 and err.stderr.count("\n") == 1 and "--lr:" in err.stderr and "Traceback" not in err.stderr
+
+
+def test_a_tiny_step_prints_the_flows_times():
+    """η = 1e-40: ρ = log(1 + η μ)/η equals μ to about η μ / 2, so τ = 1/ρ prints as the flow's 1. Its
+    ball at the working precision holds 0 in the logarithm, and decimals raise the precision (they
+    crashed)."""
+    one = Problem(labels=[1], signs=[1], active=[[0]])
+    tau = solve(one, lr="1e-40").jumps[0].tau
+    assert float(tau) == 1.0 and tau.decimal(30) == "1.00000000000000000000000000000"
+
+
+def test_extreme_steps_and_precisions_are_refused_in_one_line():
+    one = Problem(labels=[1], signs=[1], active=[[0]])
+    with pytest.raises(InputError, match=r"^lr: step 1000.* unstable at the origin: .*largest eta\*mu = 1\.0e\+309"):
+        solve(one, lr="1e309")  # η μ past float64's range (its message overflowed)
+    with pytest.raises(InputError, match="^precision: must be an integer >= 2"):
+        solve(one, precision=1)  # arb needs two bits

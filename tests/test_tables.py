@@ -247,3 +247,18 @@ def test_norm_table_of_a_large_sweep_fits(tmp_path):
     rows = [row(n, seed, 1 + seed / 7 + n / 1000) for n in (16, 64, 256, 1024, 4096) for seed in range(4)]
     write_rows([r | {"labels": labels} for r in rows for labels in ("pm1", "gauss", "uniform")], path)
     compiles(run("table", "norms", path, "--decimals", 8).decode(), tmp_path)
+
+
+def test_descent_times_are_exact_expressions_in_every_format(tmp_path):
+    """Under a step η the times are logarithms (theory §11): ρ = log(1 + η μ)/η. For example 2 at η = 1 the
+    first escape (block {1, 3, 5}, Σ y² = 14, c = 1/12) has μ = 2c √14 = √14/6, so τ_1 = 1/log(1 + √14/6).
+    Every format prints that expression (the tables printed "over budget", the CSV the decimal)."""
+    path = tmp_path / "ex2.json"
+    path.write_text(json.dumps(EXAMPLE_2))
+    expected = 1 / sympy.log(1 + sqrt(14) / 6)
+    rows = run("solve", path, "--lr", "1", "--format", "csv").decode().splitlines()
+    assert sympy.simplify(sympy.sympify(rows[1].split(",")[1]) - expected) == 0
+    text = run("solve", path, "--lr", "1").decode()
+    assert "over budget" not in text and "1/log(1 + sqrt(14)/6)" in text
+    latex = run("solve", path, "--lr", "1", "--format", "latex").decode()
+    assert r"\frac{1}{\log{\left(\frac{\sqrt{14}}{6} + 1 \right)}}" in latex and "term budget" not in latex

@@ -117,15 +117,20 @@ def _decimal_latex(decimal: str) -> str:
 
 @dataclass(frozen=True)
 class ExactCell:
-    """An exact value (sympify-able string, or None over the budget), its certified decimal, and its terms."""
+    """An exact value (sympify-able string, or None over the budget), its certified decimal, and its
+    terms; or, for an exact expression that is not a radical sum (with logarithms: descent's times,
+    theory §11), its LaTeX in ``expression``."""
 
     exact: str | None
     decimal: str
     terms: tuple[Term, ...] | None = None
+    expression: str | None = None
 
     @classmethod
     def of_value(cls, value: ExactValue, digits: int) -> ExactCell:
         form = value.form()
+        if form is None and (text := value.exact()) is not None:  # an expression within the budget
+            return cls(text, value.decimal(digits), None, value.latex(digits))
         terms = None if form is None else tuple(Term(c.numerator, c.denominator, k) for c, k in form.pairs())
         return cls(None if form is None else str(form), value.decimal(digits), terms)
 
@@ -150,8 +155,15 @@ class ExactCell:
             return self.terms[0].digits() <= FIT_DIGITS
         return sum(t.width() + 2 for t in self.terms) <= FIT_WIDTH and all(t.digits() <= FIT_DIGITS for t in self.terms)
 
+    @property
+    def over_budget(self) -> bool:
+        """Only the certified decimal is known (the exact form exceeds the term budget)."""
+        return self.terms is None and self.expression is None
+
     def latex(self, breakable: bool = False) -> str:
-        return _terms_latex(self.terms, breakable) if self.terms is not None else self.decimal
+        if self.terms is not None:
+            return _terms_latex(self.terms, breakable)
+        return self.expression if self.expression is not None else self.decimal
 
 
 @dataclass(frozen=True)
@@ -285,7 +297,7 @@ class Table:
             if (r, i) in moved:
                 marker = f"{{}}^{{({moved[r, i]})}}" if self.values == "fit" else ""
                 return f"${_decimal_latex(c.decimal)}{marker}$"
-            if c.terms is None:  # over the term budget: the certified decimal is all there is
+            if c.over_budget:  # the certified decimal is all there is
                 return f"${_decimal_latex(c.decimal)}^{{\\ast}}$"
             return f"${c.latex(breakable=not c.fits())}$"
         text = "" if c is None else str(c)
@@ -385,7 +397,7 @@ class Table:
         for (r, i), k in moved.items():
             c = self.rows[r][i]
             tag = f"({k})~" if self.values == "fit" else ""
-            if c.terms is None:
+            if c.over_budget:
                 value = rf"\approx {_decimal_latex(c.decimal)}$ (the exact form exceeds the term budget)"
             else:
                 value = c.latex(breakable=True) + "$"
