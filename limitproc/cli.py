@@ -603,7 +603,9 @@ def _add_predict(sub) -> None:
     )
     _add_problem_argument(parser)
     parser.add_argument("--lambda", dest="lam", type=lambdas, required=True, help="one λ in (0, 1), any depth, e.g. 1e-30 or 1e-10000")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of the initial magnitudes if the problem carries none (default 0)"
+    )
     parser.add_argument(
         "--lr", type=_step, help="predict gradient descent with this step η instead of the flow (theory §11), e.g. --lr 0.5 --compare"
     )
@@ -703,7 +705,9 @@ def _simulation_inputs(args):
     data = read_raw(args.problem)
     general = args.general or not is_orthogonal(data.inputs, args.ortho_tol)
     print(f"limitproc simulate: {'general' if general else 'per-sample (orthogonal inputs)'} path", file=sys.stderr)
-    return nearest_orthogonal_problem(data), (data if general else None)
+    if not general:  # the exact reduction solve makes (the nearest problem rounds q: rounding would decide ties)
+        return _load_problem(args), None
+    return nearest_orthogonal_problem(data), data
 
 
 # -- coherence --------------------------------------------------------------------------------
@@ -720,7 +724,7 @@ def _add_coherence(sub) -> None:
     parser.add_argument("--gaussian-d", type=_int_list, default="", help="also Gaussian inputs in these dimensions, e.g. 320,1024")
     parser.add_argument("--lambdas", type=lambdas, default="1e-8,1e-12,1e-16", help="the λ ladder (default 1e-8,1e-12,1e-16)")
     parser.add_argument("--dim", type=positive_int, default=None, help="dimension d of the perturbed inputs (default n)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of Q, G, Gaussian inputs and magnitudes (default 0)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of Q, G, Gaussian inputs and magnitudes (default 0)")
     parser.add_argument("--rtol", type=positive_float, default=1e-8, help="relative tolerance of the integrator (default 1e-8)")
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text", help="output format (default text)")
     parser.add_argument("--figure", metavar="FILE", help="write the deviation-against-ε figure here (.png, .pdf, .svg)")

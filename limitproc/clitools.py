@@ -181,9 +181,15 @@ def lambdas(text: str) -> tuple[str, ...]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one λ")
     try:
-        return tuple(parse_lambda(lam)[1] for lam in values)
+        parsed = [parse_lambda(lam) for lam in values]
     except InputError as exc:
         raise argparse.ArgumentTypeError(exc.problem) from None
+    seen: dict[float, str] = {}
+    for L, text in parsed:
+        if L in seen:
+            raise argparse.ArgumentTypeError(f"λ {text} repeats {seen[L]}")
+        seen[L] = text
+    return tuple(text for _, text in parsed)
 
 
 def lambdas_or_auto(text: str) -> tuple[str, ...] | str:
@@ -300,8 +306,8 @@ def _say(line: str) -> None:
 
 
 def _show_warnings(caught, where: str) -> None:
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            print(f"{where}: warning: {w.message}", file=sys.stderr)
-        else:  # not ours to reword
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    """One line per warning. (Not ``warnings.showwarning``: inside the recording context it appends to
+    ``caught`` again, so a loop over it never ended.)"""
+    for w in list(caught):
+        kind = "" if issubclass(w.category, UserWarning) else f"{w.category.__name__}: "  # not ours: say whose
+        print(f"{where}: warning: {kind}{w.message}", file=sys.stderr)

@@ -1,6 +1,7 @@
 """The limitproc command: outputs, and one clear line with exit status 2 for every bad input."""
 
 import json
+import math
 import re
 import subprocess
 import sys
@@ -373,3 +374,44 @@ def test_table_config_is_read_by_the_library(capsys, tmp_path):
     assert code == 0 and "2,0.12500\n" in out  # the flag wins over the file
     code, _, err = run(capsys, "table", "prob", "--config", tmp_path / "missing.toml")
     assert code == 2 and "error: --config: cannot read" in err and err.count("\n") == 1
+
+
+def test_warnings_of_every_kind_are_one_line_each(capsys):
+    """A library warning that is not a UserWarning (numpy's RankWarning, a RuntimeWarning) was handed to
+    warnings.showwarning inside the recording context, which recorded it again: the loop over the
+    record never ended (the process ran out of memory)."""
+    import argparse
+    import warnings
+
+    from limitproc.clitools import run_command
+
+    def handler(args):
+        warnings.warn("a fit is poorly conditioned", RuntimeWarning, stacklevel=2)
+        warnings.warn("the balance cannot be checked", UserWarning, stacklevel=2)
+        return "done\n"
+
+    args = argparse.Namespace(command="x", output=None, debug=False, command_parser=argparse.Namespace(option_strings=set))
+    assert run_command("limitproc", args, handler, {}) == 0
+    out, err = capsys.readouterr()
+    assert out == "done\n"
+    assert err.splitlines() == [
+        "limitproc x: warning: RuntimeWarning: a fit is poorly conditioned",
+        "limitproc x: warning: the balance cannot be checked",
+    ]
+
+
+def test_simulate_on_orthogonal_raw_data_compares_with_the_limit_solve_finds(capsys, tmp_path):
+    """||x_0||² = float(√2)² = 2.0000000000000004 and ||x_1||² = 2: solve keeps them apart (neuron 0 first,
+    at 5e7·sqrt(5000000000000001)/1666..., then neuron 1 at 3√2/2), but simulate reduced the raw data to
+    the nearest problem, whose q rounded to 12 digits made the two jumps one tie."""
+    X = np.array([[math.sqrt(2), 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1.0]])
+    W = np.array([[1.0, -0.5, 0.2, -0.3], [-0.7, 0.4, 0.1, -0.2], [-0.1, -0.3, -0.2, 0.6]])
+    path = tmp_path / "raw.npz"
+    np.savez(path, X=X, y=np.array([1.0, 1.0, -1.0]), W=W, a=np.array([1, 1, -1]) * np.linalg.norm(W, axis=1) * 1.0000001)
+    assert main(["solve", str(path), "--format", "json"]) == 0
+    solved = json.loads(capsys.readouterr().out)
+    assert [j["neurons"] for j in solved["jumps"]] == [[0], [1], [2]]
+    assert main(["simulate", str(path), "--lambdas", "1e-10,1e-20", "--format", "json"]) == 0
+    simulated = json.loads(capsys.readouterr().out)
+    assert [j["neurons"] for j in simulated["jumps"]] == [[0], [1], [2]]
+    assert [j["tau"] for j in simulated["jumps"]] == [j["tau"] for j in solved["jumps"]]

@@ -228,3 +228,23 @@ def test_a_release_that_never_comes_ends_the_run_instead_of_looping(monkeypatch)
     with pytest.raises(InputError) as exc:
         simulate_general(raw_with_inputs(p, gaussian_inputs(p, 16, 0), 0), 1e-6, result=solve(p))
     assert exc.value.field == "lambda" and "step size underflow" in str(exc.value)
+
+
+def test_raw_json_reads_exact_strings_as_solve_does(tmp_path):
+    """Raw JSON may write entries as exact strings ("1/3"), as solve reads them; the general path read only
+    floats ("must be an array of numbers"). The strings are the same float64 values as the numbers."""
+    import json
+
+    from limitproc.io.rawdata import read_raw
+
+    exact = {"inputs": [["1/2", 0], [0, "1/3"]], "init": {"W": [["3/2", "-1/4"], ["1/5", "2"]], "a": ["3/2", "2"]}, "labels": ["1", "-2/3"]}
+    floats = {"inputs": [[0.5, 0], [0, 1 / 3]], "init": {"W": [[1.5, -0.25], [0.2, 2]], "a": [1.5, 2]}, "labels": [1, -2 / 3]}
+    (tmp_path / "exact.json").write_text(json.dumps(exact))
+    (tmp_path / "floats.json").write_text(json.dumps(floats))
+    a, b = read_raw(tmp_path / "exact.json"), read_raw(tmp_path / "floats.json")
+    for field in ("inputs", "W", "a", "labels"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    exact["inputs"][0][1] = "x"
+    (tmp_path / "bad.json").write_text(json.dumps(exact))
+    with pytest.raises(InputError, match=r"^inputs\[0\]\[1\]: not an exact number"):
+        read_raw(tmp_path / "bad.json")

@@ -162,6 +162,8 @@ def test_prediction_converges_to_the_simulation_as_lambda_decreases():
 
 
 def test_input_errors():
+    with pytest.raises(InputError, match="^seed: must be a non-negative integer"):  # (numpy's ValueError before)
+        predict(Problem(labels=[1], signs=[1], active=[[0]]), "1e-20", seed=-1)
     with pytest.raises(InputError, match="^lambda: "):
         predict(ONE, "2")
     with pytest.raises(InputError, match="^lambda: "):
@@ -217,6 +219,7 @@ def test_cli_text_and_deep_lambda(capsys, one_file):
         (["--lambda", "1e-3", "--lr", "-1"], "--lr"),
         (["--lambda", "1e-3", "--lr", "x"], "--lr"),
         (["--lambda", "1e-3", "--lr", "3"], "lr: "),
+        (["--lambda", "1e-3", "--seed", "-1"], "--seed: must be at least 0"),
     ],
 )
 def test_cli_bad_input_is_one_line(capsys, one_file, argv, message):

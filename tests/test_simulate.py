@@ -217,3 +217,17 @@ def test_labels_and_norms_below_float64_are_refused():
         float_sq_norms(far)
     assert failure.value.field == "sq_norms"
     assert float_sq_norms(Problem(labels=[1, -1], signs=[1, -1], active=[[1, 0], [0, 1]], sq_norms=["1/3", 2])).tolist() == [1 / 3, 2.0]
+
+
+def test_a_repeated_lambda_is_refused():
+    """Two runs at one λ give the drop-time fit a rank-1 matrix (lstsq then printed a 'τ extrapolated' that
+    meant nothing): extrapolate refuses them, and so does the command line, however λ is written."""
+    one = Problem(labels=[1], signs=[1], active=[[0]])
+    run = simulate(one, "1e-20")
+    with pytest.raises(InputError, match="^lambdas: extrapolation needs runs at two or more distinct λ"):
+        extrapolate([run, run])
+    from limitproc.clitools import lambdas
+
+    with pytest.raises(Exception, match="λ 0.00000000000000000001 repeats 1e-20"):
+        lambdas("1e-20,0.00000000000000000001")
+    assert lambdas("1e-20, 1e-40") == ("1e-20", "1e-40")

@@ -75,6 +75,8 @@ def initial_magnitudes(problem: Problem, seed: int = 0) -> tuple[np.ndarray, np.
     q = float_sq_norms(problem)
     mags = problem.magnitudes
     if mags is None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InputError("seed", f"must be a non-negative integer, got {seed!r}")
         mags = draw_magnitudes(np.random.default_rng(seed), problem.m, q)
     amags = problem.a_magnitudes
     if amags is None:
@@ -420,6 +422,8 @@ def extrapolate(simulations) -> Extrapolation:
     if len(sims) < 2:
         raise InputError("lambdas", "extrapolation needs runs at two or more λ")
     Ls = np.array([s.log_inv_lambda for s in sims])
+    if len(set(Ls.tolist())) < 2:  # one λ repeated: the fit's matrix has rank 1
+        raise InputError("lambdas", "extrapolation needs runs at two or more distinct λ")
     K = min(len(s.drop_times) for s in sims)
     T = np.array([s.drop_times[:K] for s in sims])
     X = np.column_stack([Ls, np.ones_like(Ls)])

@@ -29,6 +29,7 @@ The tolerances follow the dtype (``eps`` its machine epsilon, ``tiny`` its small
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from fractions import Fraction
@@ -236,7 +237,9 @@ def _finite(value, name: str, ndim: int) -> np.ndarray:
     try:
         array = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        raise InputError(name, "must be an array of numbers") from None
+        array = _parsed(value, name)  # exact strings ("1/3") as solve reads them, rounded to float64
+    if array.dtype != np.float64:
+        raise InputError(name, "must be an array of numbers")
     if array.ndim != ndim or array.size == 0:
         raise InputError(name, f"must be a non-empty {ndim}-d array, got shape {array.shape}")
     bad = np.argwhere(~np.isfinite(array))
@@ -257,6 +260,27 @@ def read_raw(path) -> RawData:
     if not isinstance(data, dict) or "inputs" not in data or not isinstance(init, dict) or "W" not in init or "a" not in init:
         raise InputError("problem", 'raw data needs "inputs", "init": {"W", "a"} and "labels"')
     return RawData(data["inputs"], init["W"], init["a"], data.get("labels"), data.get("loss", "half-mean"))
+
+
+def _parsed(value, name: str) -> np.ndarray:
+    """Nested lists of numbers or exact strings, each in float64 (an object array if they are not)."""
+
+    def number(v, at: str) -> float:
+        try:
+            return float(parse_rational(v, at))
+        except OverflowError:
+            return math.inf
+
+    if not isinstance(value, list):
+        return np.asarray([value], dtype=object)
+    rows = [
+        [number(v, f"{name}[{i}][{k}]") for k, v in enumerate(row)] if isinstance(row, list) else number(row, f"{name}[{i}]")
+        for i, row in enumerate(value)
+    ]
+    try:
+        return np.asarray(rows, dtype=float)
+    except ValueError:  # ragged rows
+        return np.asarray([0], dtype=object)
 
 
 def _array(value, field: str, ndim: int) -> np.ndarray:
