@@ -283,7 +283,11 @@ def _idealised_norms(rho):
         raise InputError("rho", f"must be strictly between 0 and 1, got {rho}")
     k = sympy.Symbol("k", integer=True, positive=True)
     n_pos, n_neg = sympy.symbols("n_pos n_neg", positive=True)
-    blocks = [sympy.summation(2 * sympy.sqrt((1 - rho) * rho ** (k - 1) * size), (k, 1, sympy.oo)) for size in (n_pos, n_neg)]
+    # the k-th block costs 2 sqrt((1 - rho) size) r^(k-1) with r = sqrt(rho): a geometric series, summed
+    # for a symbol r and then evaluated (summing in rho itself left an unevaluated Sum for rho = 99/100)
+    r = sympy.Symbol("r", positive=True)
+    geometric = sympy.summation(r ** (k - 1), (k, 1, sympy.oo)).subs(r, sympy.sqrt(rho))
+    blocks = [2 * sympy.sqrt((1 - rho) * size) * geometric for size in (n_pos, n_neg)]
     return sum(blocks), 2 * (sympy.sqrt(n_pos) + sympy.sqrt(n_neg)), (n_pos, n_neg)
 
 

@@ -128,3 +128,15 @@ def test_cli_bound_bad_input(tmp_path):
     bad.write_text(json.dumps({"n": 3, "jumps": [], "sq_norm": "2*pi", "min_sq_norm": "2"}))
     out = run("bound", str(bad))
     assert out.returncode == 2 and "sq_norm" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("rho", [Fraction(1, 4), Fraction(1, 50), Fraction(49, 50), Fraction(99, 100)])
+def test_asymptotic_ratio_is_the_closed_form_for_every_rho(rho):
+    """sqrt(1 - rho) / (1 - sqrt(rho)) (theory §5), as a closed form: for rho = 99/100 the series in rho
+    itself stayed an unevaluated Sum. 99/100 gives (1/10) / (1 - 3 sqrt(11)/10) = 10 + 3 sqrt(11)."""
+    r = sympy.Rational(rho.numerator, rho.denominator)
+    value = asymptotic_ratio(rho)
+    assert not value.has(sympy.Sum)
+    assert sympy.simplify(value - sympy.sqrt(1 - r) / (1 - sympy.sqrt(r))) == 0
+    if rho == Fraction(99, 100):
+        assert sympy.simplify(value - (10 + 3 * sympy.sqrt(11))) == 0
