@@ -95,5 +95,6 @@ def test_a_float32_balanced_start_with_n_equal_d_is_accepted_and_an_unbalanced_o
     assert np.all(np.abs(problem.a_magnitudes / w - 1) < 1e-2) and np.all(problem.a_magnitudes >= np.abs(a.astype(np.float64)))
     with pytest.raises(InputError, match=r"a\[2\]: \|a_j\|"):
         problem_from_raw_arrays(Problem, X, y, W, np.where(np.arange(6) == 2, a * np.float32(0.9), a))
-    with pytest.warns(UserWarning, match=r"a\[2\]"):  # forced: a warning, and the problem is built
+    # forced: warned (by the raw data's balance check and by the problem's sign-flip check), and built
+    with pytest.warns(UserWarning, match=r"^a\[2\]"), pytest.warns(UserWarning, match=r"^a_magnitudes\[2\]"):
         problem_from_raw_arrays(Problem, X, y, W, np.where(np.arange(6) == 2, a * np.float32(0.9), a), allow_sign_flip=True)
