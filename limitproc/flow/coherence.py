@@ -3,9 +3,11 @@
 Start from a problem with orthogonal data (labels ``y``, squared norms ``q``, signs, activation
 pattern and initial magnitudes) and replace its inputs by nearly orthogonal ones:
 
-* **perturbed** (``eps``): ``X = Q + ε G`` with ``Q`` random orthonormal rows (dimension ``d``,
-  default ``n``) and ``G`` i.i.d. ``N(0, 1/d)`` (rows of norm ≈ 1), each row scaled back to
-  ``sqrt(q_i)``; the coherence ``max |cos(x_i, x_k)|`` is about ``ε·sqrt(8 log n / d)``;
+* **perturbed** (``eps``): ``X = Q + ε G`` with ``Q`` the first ``n`` coordinate axes of ``R^d``
+  (``d`` default ``n``; exactly orthogonal in floats, so ``ε = 0`` is the orthogonal problem itself)
+  and ``G`` i.i.d. ``N(0, 1/d)`` (rows of norm ≈ 1), each row scaled back to ``sqrt(q_i)``. ``G`` is
+  isotropic, so ``X`` has the distribution it would have for any fixed orthonormal ``Q``; the
+  coherence ``max |cos(x_i, x_k)|`` is about ``ε·sqrt(8 log n / d)``;
 * **Gaussian** (``d``): rows i.i.d. ``N(0, I_d)`` scaled to ``sqrt(q_i)``, coherence about
   ``sqrt(4 log n / d)`` (the inputs of Dana et al. and Boursier et al.).
 
@@ -14,8 +16,12 @@ signed magnitudes (so ``<w_j, x_i> = ±magnitude_ji``), ``a_j = s_j ||w_j||`` (b
 general flow (:mod:`limitproc.flow.general`) runs at each λ of a ladder and is compared with the
 exact limit of the orthogonal problem: plateau losses (inside each limit plateau, at the smallest
 λ), drop times extrapolated to λ → 0 by a fit linear in ``1/log(1/λ)``, the order in which
-neurons grow to O(1) (when they first reach half their largest squared norm) against the limit's blocks, ``N`` and the final
-loss (interpolation).
+neurons escape (first carry half of some sample's label: ``a_j σ(u_ji) / y_i ≥ 1/2``, the limit's
+tied classes together) against the limit's blocks, ``N`` and the final loss (interpolation).
+
+The raw data's losses and norms are the spec's, so a mean-field problem is studied in the spec's
+units (:meth:`Problem.with_scaling` ``("standard")``: the same limit, losses and squared norms divided
+by ``m``); the relative deviations do not depend on the units.
 """
 
 from __future__ import annotations
@@ -46,10 +52,8 @@ def perturbed_inputs(problem: Problem, eps: float, d: int | None = None, seed: i
     d = n if d is None else d
     if d < n:
         raise InputError("d", f"dimension {d} < n = {n}: no n orthogonal inputs")
-    rng = np.random.default_rng(seed)
-    Q = np.linalg.qr(rng.standard_normal((d, n)))[0].T
-    G = rng.standard_normal((n, d)) / math.sqrt(d)
-    return _unit_rows(Q + eps * G, float_sq_norms(problem))
+    G = np.random.default_rng(seed).standard_normal((n, d)) / math.sqrt(d)
+    return _unit_rows(np.eye(n, d) + eps * G, float_sq_norms(problem))
 
 
 def gaussian_inputs(problem: Problem, d: int, seed: int = 0) -> np.ndarray:
@@ -74,9 +78,9 @@ class CoherenceRow:
     """One input set. At the smallest λ, against the run on the orthogonal inputs ``Q`` at that λ:
     ``plateau_dev`` (loss inside each limit plateau, largest difference) and ``drop_dev`` (drop times
     ``t``). Against the limit: ``tau_dev`` (τ extrapolated over the λ ladder, largest over the jumps),
-    ``N_dev`` (relative), ``final_loss``, and ``same_order``: the neurons that grow are the limit's and
-    grow block after block in the limit's order, every drop happened, and the final loss is the
-    limit's (to 1e-3 of the initial loss)."""
+    ``N_dev`` (relative), ``final_loss``, and ``same_order``: the neurons that escape are the limit's
+    and escape block after block in the limit's order, every drop happened, and the final loss is the
+    limit's (to 1e-3 of the initial loss). Losses in the spec's units (module doc)."""
 
     inputs: str
     eps: float
@@ -95,17 +99,20 @@ class CoherenceRow:
 class CoherenceStudy:
     """The rows, and the power law ``dev ≈ C ε^p`` fitted (log-log least squares) over the perturbed
     rows with ``ε > 0`` that keep the limit's jump order: ``fits[name] = (C, p)`` for ``plateau_dev``
-    and ``drop_dev``."""
+    and ``drop_dev``. ``scaling`` is the problem's; the study is in the spec's units (module doc)."""
 
     rows: list[CoherenceRow]
     fits: dict
     first_order_change: float | None  # the smallest ε whose jump order differs from the limit's
+    scaling: str = "standard"
 
     def to_dict(self) -> dict:
         return {
             "rows": [r.__dict__ for r in self.rows],
             "fits": {k: {"C": c, "exponent": p} for k, (c, p) in self.fits.items()},
             "first_order_change": self.first_order_change,
+            "scaling": self.scaling,
+            "units": "spec",
         }
 
     def table(self):
@@ -136,17 +143,27 @@ class CoherenceStudy:
         fits = "; ".join(f"{k} ≈ {c:.3g}·ε^{p:.3f}" for k, (c, p) in self.fits.items())
         change = "none" if self.first_order_change is None else f"{self.first_order_change:g}"
         summary = [f"power-law fits: {fits or 'too few points'}", f"first ε changing the jump order: {change}"]
+        if self.scaling != "standard":
+            summary.append(f"{self.scaling} problem: losses in the spec's units (the problem's are m times these)")
         return Table(columns, rows, caption="coherence study", header=summary)
 
 
-def _growth_order(sim, L: float) -> list[int]:
-    """The neurons that grow from below ``λ^(1/8)`` to O(1), in the order in which they first reach half
-    their largest squared norm. (The order, not the drop each falls in: at finite λ the offsets ``δ_k``
-    merge drops whose τ are close, but not the order in which neurons grow.)"""
-    top = sim.log_sq_norms.max(axis=0)
-    grows = np.flatnonzero((top > -L / 8) & (sim.log_sq_norms[0] < -L / 8))
-    when = np.argmax(sim.log_sq_norms[:, grows] >= top[grows] - math.log(2), axis=0)
-    return [int(j) for j in grows[np.argsort(when, kind="stable")]]
+def _growth_order(output_shares: np.ndarray, classes=()) -> list[int]:
+    """The neurons that escape, in the order in which they first carry half of some sample's label
+    (``output_shares[s, j] ≥ 1/2``, rows the steps). A neuron that stays small carries
+    ``O(λ^(2(1 − max S_j)))`` of any output, so this tends to the limit's escaped set as λ → 0, and
+    a neuron whose exponent peaks below but near 1 does not pass it at practical λ (a threshold on the
+    norm, ``λ^(1/8)``, counted one peaking at 0.95). The neurons of one of the limit's ``classes``
+    (identical blocks: they act as one neuron, theory §6, and split its output in the ratio of their
+    starts) escape together, when their shares add up to 1/2. (The order, not the drop each falls in:
+    at finite λ the offsets ``δ_k`` merge drops whose τ are close, but not the order of escapes.)"""
+    m = output_shares.shape[1]
+    grouped = {j for c in classes for j in c}
+    groups = [tuple(c) for c in classes] + [(j,) for j in range(m) if j not in grouped]
+    carries = np.stack([output_shares[:, list(g)].sum(axis=1) for g in groups], axis=1) >= 0.5
+    escaped = np.flatnonzero(carries.any(axis=0))
+    when = np.argmax(carries[:, escaped], axis=0)
+    return [j for g in escaped[np.argsort(when, kind="stable")] for j in groups[g]]
 
 
 def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, reference, sims=None) -> CoherenceRow:
@@ -165,7 +182,7 @@ def _row(name: str, eps: float, data: RawData, result, lams, rtol: float, refere
     with np.errstate(invalid="ignore"):
         drop_dev = float(np.max(np.abs(deepest.drop_times - ref.drop_times), initial=0.0)) if K else 0.0
     block = {j: k for k, jump in enumerate(result.jumps) for j in jump.neurons}
-    order = _growth_order(deepest, deepest.log_inv_lambda)
+    order = _growth_order(deepest.output_shares, [c for jump in result.jumps for c in jump.classes])
     same = (
         sorted(order) == sorted(block)
         and all(block[x] <= block[z] for x, z in zip(order, order[1:]))  # the limit's blocks, one after another
@@ -201,6 +218,7 @@ def coherence_study(
     """Run the study (module doc) for each ``ε`` in ``eps`` and each Gaussian dimension in ``gaussian_dims``."""
     from ..process import solve
 
+    scaling, problem = problem.scaling, problem.with_scaling("standard")  # the raw data's units (module doc)
     for e in eps:
         if not 0 <= e < 1:
             raise InputError("eps", f"must lie in [0, 1), got {e}")
@@ -227,7 +245,7 @@ def coherence_study(
             p, logc = np.polyfit(np.log([e for e, _ in pts]), np.log([v for _, v in pts]), 1)
             fits[key] = (float(math.exp(logc)), float(p))
     changed = [r.eps for r in rows if r.inputs == "Q+εG" and not r.same_order]
-    return CoherenceStudy(rows, fits, min(changed) if changed else None)
+    return CoherenceStudy(rows, fits, min(changed) if changed else None, scaling)
 
 
 def coherence_figure(study: CoherenceStudy, path) -> None:

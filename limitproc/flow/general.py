@@ -327,7 +327,8 @@ class GeneralSimulation(OnTauScale):
     ``a_j² + ||w_j||²``, the in-span part of ``w_j``) at every accepted step (every step of descent);
     ``drop_times[k-1]`` is when the loss first crosses the midpoint of the reference limit's plateaus
     ``k−1`` and ``k`` (NaN if never); ``plateau_losses``/``plateau_log_sq_norms`` are taken inside each
-    limit plateau as in :class:`~limitproc.flow.simulate.Simulation`. ``final_W``/``final_a`` are on
+    limit plateau as in :class:`~limitproc.flow.simulate.Simulation`. ``output_shares[s, j]`` is the largest
+    share ``a_j σ(u_ji) / y_i`` of a sample's label that neuron ``j`` carries at step ``s``. ``final_W``/``final_a`` are on
     the true scale (tiny neurons may underflow to 0)."""
 
     data: RawData
@@ -337,6 +338,7 @@ class GeneralSimulation(OnTauScale):
     t: np.ndarray
     loss: np.ndarray
     log_sq_norms: np.ndarray
+    output_shares: np.ndarray
     plateaus: list[float]
     drop_times: np.ndarray
     plateau_losses: np.ndarray
@@ -415,15 +417,20 @@ def simulate_general(
     chol_inv = np.linalg.inv(np.linalg.cholesky(G))  # once: a solve per step would cost more than the step
 
     def log_norms(a, u, log_scales):
+        """Per neuron, the log squared norm and then the largest share ``a_j σ(u_ji) / y_i`` of a sample's output it carries."""
         span = chol_inv @ u.T  # ||w_j||² = u_j G⁻¹ u_jᵀ
-        with np.errstate(divide="ignore"):
-            return np.log(a**2 + (span**2).sum(axis=0)) + 2 * log_scales
+        with np.errstate(divide="ignore", under="ignore"):
+            norms = np.log(a**2 + (span**2).sum(axis=0)) + 2 * log_scales
+            outputs = (np.exp(2 * log_scales) * a)[:, None] * np.maximum(u, 0.0)
+        shares = np.divide(outputs, y, out=np.zeros_like(outputs), where=y != 0).max(axis=1, initial=-np.inf)
+        return np.concatenate([norms, shares])
 
     if method == "gd":
         run = _descend(G, U0, a0, y, two_c, math.exp(-L), lr, stops, midpoints, log_norms)
     else:
         run = _integrate(G, U0, a0, y, two_c, L, coordinates, rtol, stops, midpoints, log_norms)
-    ts, losses, norms, drops, at_stops, a, u, scales, switches, steps = run
+    ts, losses, records, drops, at_stops, a, u, scales, switches, steps = run
+    norms, shares = np.split(np.array(records), [m], axis=1)
     true_u = np.exp(scales)[:, None] * u
     perp = math.exp(-L) * (data.W - np.linalg.solve(G, U0.T).T @ data.inputs) if not deep else np.zeros_like(data.W)
     final_W = perp + np.linalg.solve(G, true_u.T).T @ data.inputs
@@ -434,11 +441,12 @@ def simulate_general(
         coordinates=coordinates,
         t=np.array(ts),
         loss=np.array(losses),
-        log_sq_norms=np.array(norms),
+        log_sq_norms=norms,
+        output_shares=shares,
         plateaus=plateaus,
         drop_times=np.array(drops),
         plateau_losses=np.array([s[0] for s in at_stops]),
-        plateau_log_sq_norms=np.array([s[1] for s in at_stops]),
+        plateau_log_sq_norms=np.array([s[1][:m] for s in at_stops]),
         final_a=np.exp(scales) * a,
         final_u=true_u,
         final_W=final_W,
