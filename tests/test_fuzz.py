@@ -97,6 +97,11 @@ def test_corpus_gives_its_one_line_error(capsys, name):
         (["simulate", "PROBLEM", "--rtol", "inf"], "argument --rtol: must be between"),
         (["simulate", "PROBLEM", "--rtol", "10"], "argument --rtol: must be between"),
         (["solve", "PROBLEM", "-o", ""], "--output: empty file name"),
+        (["predict", "PROBLEM", "--lambda", "1e-20", "--lr", "1e-9"], "--lr: descent steps of the windows"),
+        (["simulate", "PROBLEM", "--method", "gd", "--lr", "1e-9"], "--lr: descent steps t/η to the horizon"),
+        (["simulate", "PROBLEM", "--lambdas", "1e-20,1e-20"], "argument --lambdas: λ 1e-20 repeats 1e-20"),
+        (["coherence", "PROBLEM", "--seed", "-1"], "argument --seed: must be at least 0"),
+        (["solve", "PROBLEM", "--precision", "1"], "--precision: must be an integer >= 2"),
     ],
 )
 def test_guarded_arguments_refuse_in_one_line(capsys, tmp_path, argv, error):
@@ -164,10 +169,14 @@ raw_dicts = st.fixed_dictionaries(
 
 
 def load(path):
-    try:
-        Problem.from_file(path)
-    except InputError as exc:
-        assert "\n" not in str(exc)
+    """Both readers of a problem file: the exact one, and the general path's raw-data one (simulate --general)."""
+    from limitproc.io.rawdata import read_raw
+
+    for read in (Problem.from_file, read_raw):
+        try:
+            read(path)
+        except InputError as exc:
+            assert "\n" not in str(exc)
 
 
 @FUZZ
