@@ -196,10 +196,16 @@ def _log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitudes) -> 
     aligned = active & (sy > 0)
     norm = np.sqrt(np.where(aligned, yq, 0.0).sum(axis=1))  # |b| of the escape direction
     grown = np.where(aligned & alive, u + (np.abs(y) * q)[None, :] * last[:, None], 0.0)
-    proj = (a[:, -1] + (grown * np.abs(y)).sum(axis=1) / norm) / math.sqrt(2)
+    return _log_along_escape(a[:, -1], grown, y, norm) - 2 * c * norm * t
+
+
+def _log_along_escape(a, aligned_u, y, norm) -> np.ndarray:
+    """``log`` of each row's component along its escape direction (theory §5), from ``a_j`` signed by
+    ``s_j``, its coordinates ``aligned_u`` on its aligned samples (0 elsewhere) and ``norm = |b_j|``."""
+    proj = (a + (aligned_u * np.abs(y)).sum(axis=1) / norm) / math.sqrt(2)
     if not (proj > 0).all():
         raise IntegrationError("a neuron has no component along its escape direction")
-    return np.log(proj) - 2 * c * norm * t
+    return np.log(proj)
 
 
 def log_prefactor(problem, j: int, magnitudes: np.ndarray, a_magnitude: float) -> float:
@@ -564,10 +570,8 @@ def _descent_log_prefactors(y, q, c: float, signs, active, magnitudes, a_magnitu
     while True:
         done = np.isnan(pis) & ~((u > 0) & (sy < 0)).any(axis=1)
         if done.any():
-            proj = (s[done] * a[done] + (np.where(aligned[done], u[done], 0.0) * np.abs(y)).sum(axis=1) / norm[done]) / math.sqrt(2)
-            if not (proj > 0).all():
-                raise IntegrationError("a neuron has no component along its escape direction")
-            pis[done] = np.log(proj) + logs[done] - rho[done] * lr * steps
+            along = _log_along_escape(s[done] * a[done], np.where(aligned[done], u[done], 0.0), y, norm[done])
+            pis[done] = along + logs[done] - rho[done] * lr * steps
         if not np.isnan(pis).any():
             return pis
         if steps > cap:
@@ -587,7 +591,8 @@ def _descend(plan: _Plan, c: float, signs, log_scales, lr: float, tol: float) ->
     """Window ``plan`` under descent with step ``lr``: the escaping neurons from their escape
     directions at sizes ``e^{log_scales}``, every step the descent map (a coordinate that a step takes
     to ``≤ 0`` dies), until the block's residuals are below ``tol``. The passengers are renormalised
-    every step (their logs in the phases). The loss crosses the midpoint of its plateaus where the
+    every RENORMALISE steps (their logs in the phases; the escaping rows and the clock are not:
+    ``PerSampleFlow.renormalise`` would rescale those too). The loss crosses the midpoint of its plateaus where the
     straight line between two iterates does, as the simulator's descent locates it."""
     flow = _BatchFlow([plan], c, log_scales)
     flow.speed, flow.rates = np.append(np.ones(flow.m - 1), 0.0), np.zeros(flow.m)  # time s itself, no factors
