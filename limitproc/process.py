@@ -37,7 +37,7 @@ from .io.results import result_dict, result_json
 from .problem import Problem
 from .saddles import EscapeDirection, Saddle, _Deferred, _Lazy
 
-__all__ = ["VERTEX_CAP", "Jump", "LabelContext", "Result", "solve"]
+__all__ = ["VERTEX_CAP", "Jump", "LabelContext", "Result", "parse_step", "solve"]
 
 #: the most split vertices (each contested sample given whole to one class) enumerated for the upper
 #: end of ``sq_norm_interval``; past it the upper end is the bound of each class fitting its whole block
@@ -511,7 +511,7 @@ def solve(
         context = LabelContext(problem)
     else:
         context.check(problem)
-    return _Engine(problem, context, term_budget, precision, max_precision, _step(lr)).run(progress)
+    return _Engine(problem, context, term_budget, precision, max_precision, parse_step(lr)).run(progress)
 
 
 class LabelContext:
@@ -577,7 +577,9 @@ def _root_sum(prog: Program, radicands) -> int:
     return prog.sum(prog.sqrt(r) for r in radicands)
 
 
-def _step(lr) -> Fraction | None:
+def parse_step(lr) -> Fraction | None:
+    """The step ``η`` of gradient descent as :func:`solve` reads it: an exact rational, ``None`` for
+    the flow (no step, or 0); a negative step is refused."""
     if lr is None:
         return None
     eta = parse_rational(lr, "lr")

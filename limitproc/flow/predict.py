@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from ..exact import parse_rational, rational_string
+from ..exact import rational_string
 from ..problem import Problem
-from ..process import Result, solve
+from ..process import Result, parse_step, solve
 from .descent import growth_rate
 from .integrator import hermite
 from .offsets import predict_offsets
@@ -208,10 +208,7 @@ def predict(
         raise InputError("rtol", f"must be positive, got {rtol}")
     if isinstance(problem_or_result, Result):
         result = problem_or_result
-        eta = None if lr is None else parse_rational(lr, "lr")
-        if eta is not None and eta < 0:
-            raise InputError("lr", f"must be positive (or 0 for gradient flow), got {lr}")
-        if eta is not None and result.lr != (eta or None):
+        if lr is not None and result.lr != parse_step(lr):
             raise InputError("lr", f"the result was solved for {'the flow' if result.lr is None else f'step {result.lr}'}, not step {lr}")
     else:
         result = solve(problem_or_result, lr=lr)
