@@ -128,17 +128,17 @@ def _wilson(successes: int, trials: int, z: float) -> tuple[float, float]:
 
 
 def _base_problem(data) -> Problem:
-    """Labels, norms and loss convention of ``data``: a Problem, or a problem's dict without signs/active."""
+    """Labels, norms and loss convention of ``data``: a Problem, or a problem's dict without signs/active.
+    Standard units only: the runs share labels and norms, and mean-field units depend on each run's m."""
+    scaling = data.scaling if isinstance(data, Problem) else data.get("scaling", "standard") if isinstance(data, dict) else "standard"
+    if scaling != "standard":
+        raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {scaling!r}")
     if isinstance(data, Problem):
-        if data.scaling != "standard":  # the runs' mean-field units would depend on their m
-            raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data.scaling!r}")
         return Problem.from_arrays(
             data.y.num, data.y.den, data.q.num, data.q.den, [], np.zeros((0, (data.n + 7) // 8), np.uint8), loss=data.loss
         )
     if not isinstance(data, dict):
         raise InputError("data", "expected a Problem or a dict with labels (and optionally sq_norms, loss)")
-    if data.get("scaling", "standard") != "standard":
-        raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data['scaling']!r}")
     known = {"labels", "sq_norms", "loss", "signs", "active", "scaling"}
     for key in data:
         if key not in known:
@@ -298,9 +298,6 @@ def ensemble_graph(
     """
     import networkx as nx
 
-    if isinstance(data, Problem) and data.scaling != "standard":
-        # the runs share labels and norms only, and the mean-field units depend on each run's m
-        raise InputError("scaling", f"the ensemble graph is in standard units; give the data without scaling {data.scaling!r}")
     base = _base_problem(data)
     if m < 1:
         raise InputError("m", f"must be at least 1, got {m}")
